@@ -1,0 +1,110 @@
+"""The contract every decoder follows, and the name -> decoder registry.
+
+A decoder is pure: ``decode(topic, payload)`` returns canonical records or raises ``DecodeError`` with a
+machine-readable reason. It never touches the network, the clock or storage, so it can be golden-file tested
+byte for byte. Device identities it returns are the *wire* identity (topic segment, serial or IMEI); the
+gateway's registry resolves them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from typing import Any, Protocol
+
+from gateway.models import Record
+
+
+class RejectReason(StrEnum):
+    """Why an input was rejected. Each value is a counter and a dead-letter reason."""
+
+    MALFORMED = "malformed"  # not parseable at all (bad JSON, bad UTF-8)
+    SCHEMA = "schema"  # parseable but a field is missing or of the wrong type
+    OUT_OF_RANGE = "out_of_range"  # a value outside its physical range (battery 250 %, pressure -3 MPa)
+    OVERSIZED = "oversized"  # payload larger than the configured limit
+    UNKNOWN_EVENT = "unknown_event"  # an event/status code this decoder (or its vendor table) does not know
+    UNKNOWN_DEVICE = "unknown_device"  # decoded fine, but the device is not in the registry
+    NO_DECODER = "no_decoder"  # a message on a topic no subscription maps to a decoder
+    MODBUS_EXCEPTION = "modbus_exception"  # the unit answered with a Modbus exception code
+    MODBUS_TIMEOUT = "modbus_timeout"  # the unit did not answer in time
+    MODBUS_DISCONNECTED = "modbus_disconnected"  # the Modbus TCP gateway connection is down
+
+
+class DecodeError(ValueError):
+    """A payload that cannot become a record. ``reason`` is counted; ``detail`` says what to fix."""
+
+    def __init__(self, reason: RejectReason, detail: str, device_id: str | None = None) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.device_id = device_id
+
+
+class Decoder(Protocol):
+    """Turns one wire message into zero or more records."""
+
+    name: str
+
+    def decode(self, topic: str, payload: bytes) -> list[Record]: ...
+
+
+DecoderFactory = Callable[[Mapping[str, Any]], Decoder]
+
+_DECODERS: dict[str, DecoderFactory] = {}
+
+
+def register_decoder(name: str) -> Callable[[DecoderFactory], DecoderFactory]:
+    """Class/function decorator: make a decoder available by ``name`` in configuration."""
+
+    def wrap(factory: DecoderFactory) -> DecoderFactory:
+        if name in _DECODERS:
+            raise ValueError(f"decoder {name!r} registered twice")
+        _DECODERS[name] = factory
+        return factory
+
+    return wrap
+
+
+def decoder_names() -> list[str]:
+    load_builtin_decoders()
+    return sorted(_DECODERS)
+
+
+def make_decoder(name: str, options: Mapping[str, Any] | None = None) -> Decoder:
+    load_builtin_decoders()
+    try:
+        factory = _DECODERS[name]
+    except KeyError:
+        known = ", ".join(sorted(_DECODERS))
+        raise ValueError(f"unknown decoder {name!r}; known decoders: {known}") from None
+    return factory(options or {})
+
+
+def load_builtin_decoders() -> None:
+    """Import the built-in decoder folders so that they register themselves."""
+    import collectors.camera  # noqa: F401
+    import collectors.ctwing  # noqa: F401
+    import collectors.gbt45839  # noqa: F401
+    import collectors.hydrant_json  # noqa: F401
+    import collectors.smoke_json  # noqa: F401
+
+
+class Ingest(Protocol):
+    """Where a transport hands its results: the gateway pipeline implements this.
+
+    ``submit`` may wait (back-pressure) but never drops what it accepted. ``reject`` records and counts a bad
+    input together with its raw bytes; it never raises and never blocks.
+    """
+
+    async def submit(self, records: list[Record], *, source: str) -> None: ...
+
+    def reject(
+        self,
+        reason: RejectReason,
+        detail: str,
+        *,
+        source: str,
+        device_id: str | None = None,
+        raw: bytes | None = None,
+        topic: str | None = None,
+    ) -> None: ...

@@ -1,0 +1,1 @@
+"""The gateway runtime: config, device registry, pipeline, sinks, stores, API, CLI."""

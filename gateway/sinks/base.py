@@ -1,0 +1,49 @@
+"""The sink contract: points in, and errors that say whether a retry can help.
+
+Points are plain slotted objects, not pydantic models: they are created at full message rate, after the
+canonical models have already been validated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+FieldValue = float | int | bool | str
+
+
+@dataclass(slots=True, frozen=True)
+class Point:
+    """One InfluxDB point: measurement, tags (indexed, low cardinality), fields (values), time in ns (UTC)."""
+
+    measurement: str
+    tags: dict[str, str]
+    fields: dict[str, FieldValue]
+    time_ns: int
+    #: True for alarms and faults: they jump ahead of telemetry batches and are never dropped.
+    priority: bool = field(default=False, compare=False)
+
+
+class SinkError(Exception):
+    """A write that failed. ``retryable`` decides between backing off and dead-lettering the batch.
+
+    Following Telegraf's mapping: connection errors, timeouts, 429 and 5xx are retryable; 400 (bad line
+    protocol), 401/403 (credentials) and 404 (no such database/bucket) are not retried blindly. 401/403/404
+    are still *kept* in the buffer (``keep``), since fixing the configuration makes them writable again, while
+    a 400 batch can never succeed and goes to the dead-letter store.
+    """
+
+    def __init__(self, message: str, *, retryable: bool, keep: bool | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.keep = retryable if keep is None else keep
+
+
+class TelemetrySink(Protocol):
+    """Something that stores points. ``write`` either stores the whole batch or raises ``SinkError``."""
+
+    name: str
+
+    async def write(self, points: list[Point]) -> None: ...
+
+    async def close(self) -> None: ...
