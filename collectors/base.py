@@ -8,7 +8,7 @@ gateway's registry resolves them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -82,10 +82,10 @@ def make_decoder(name: str, options: Mapping[str, Any] | None = None) -> Decoder
 
 def load_builtin_decoders() -> None:
     """Import the built-in decoder folders so that they register themselves."""
-    import collectors.camera  # noqa: F401
-    import collectors.ctwing  # noqa: F401
-    import collectors.gbt45839  # noqa: F401
-    import collectors.hydrant_json  # noqa: F401
+    import collectors.camera
+    import collectors.ctwing
+    import collectors.gbt45839
+    import collectors.hydrant_json
     import collectors.smoke_json  # noqa: F401
 
 
@@ -96,7 +96,17 @@ class Ingest(Protocol):
     input together with its raw bytes; it never raises and never blocks.
     """
 
-    async def submit(self, records: list[Record], *, source: str) -> None: ...
+    async def submit(
+        self,
+        records: list[Record],
+        *,
+        source: str,
+        origins: Sequence[tuple[str, bytes]] | None = None,
+    ) -> None:
+        """Accept decoded records. ``origins``, when given, is parallel to ``records``: the (topic, raw
+        payload) each came from, kept so that a record refused later (unknown device) is dead-lettered
+        with its original bytes."""
+        ...
 
     def reject(
         self,

@@ -1,0 +1,81 @@
+"""Decoder for the native smoke detector JSON format (docs/wire-formats.md section 1)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from collectors import jsonwire as jw
+from collectors.base import DecodeError, register_decoder
+from gateway.models import DeviceEvent, EventType, MetricValue, Reading, Record
+
+
+class SmokeJsonOptions(jw.JsonDecoderOptions):
+    #: Topic level holding the device id (``fire/smoke/{device_id}/up``; negative counts from the end, so a
+    #: prefixed topic still works). None turns the topic/payload cross-check off.
+    topic_id_level: int | None = -2
+
+
+#: The events of the format by wire name; ``heartbeat`` becomes a reading, the others events.
+_EVENTS: dict[str, EventType] = {
+    e.value: e
+    for e in (
+        EventType.HEARTBEAT,
+        EventType.ALARM,
+        EventType.ALARM_CLEAR,
+        EventType.FAULT,
+        EventType.FAULT_CLEAR,
+        EventType.LOW_BATTERY,
+        EventType.TAMPER,
+        EventType.TAMPER_CLEAR,
+        EventType.SELF_TEST,
+        EventType.MUTE,
+    )
+}
+#: Smoke obscuration in %/m cannot exceed 100 (everything obscured within a metre).
+_SMOKE_PCT_PER_M = jw.Bounds(0, 100, "%/m")
+
+
+@register_decoder("smoke_json")
+class SmokeJsonDecoder:
+    name = "smoke_json"
+
+    def __init__(self, options: Mapping[str, Any] | SmokeJsonOptions | None = None) -> None:
+        self.options = opts = SmokeJsonOptions.of(options)
+        self._max_bytes = opts.max_payload_bytes
+        self._topic_level = opts.topic_id_level
+
+    def decode(self, topic: str, payload: bytes) -> list[Record]:
+        obj = jw.parse_object(payload, self._max_bytes)
+        device_id = jw.req_str(obj, "id")
+        try:
+            return [self._record(topic, device_id, obj)]
+        except DecodeError as exc:
+            exc.device_id = device_id
+            raise
+
+    def _record(self, topic: str, device_id: str, obj: dict[str, Any]) -> Record:
+        jw.check_topic_id(topic, self._topic_level, device_id)
+        time = jw.req_epoch_ms(obj, "ts")
+        event_type = jw.req_event(obj, "event", _EVENTS)
+        seq = jw.opt_int(obj, "seq", jw.SEQ)
+        values: dict[str, MetricValue] = {}
+        battery = jw.opt_int(obj, "battery", jw.BATTERY_PCT)
+        if battery is not None:
+            values["battery_pct"] = battery
+        rsrp = jw.opt_int(obj, "rsrp", jw.SIGNAL_DBM)
+        if rsrp is not None:
+            values["signal_dbm"] = rsrp
+
+        if event_type is EventType.HEARTBEAT:
+            if not values:
+                values["alive"] = True
+            return Reading(device_id=device_id, time=time, metrics=values, seq=seq)
+
+        fault_code = jw.opt_str(obj, "fault_code")
+        if fault_code is not None:
+            values["fault_code"] = fault_code
+        smoke = jw.opt_float(obj, "smoke", _SMOKE_PCT_PER_M)
+        if smoke is not None:
+            values["smoke_obscuration"] = smoke
+        return DeviceEvent(device_id=device_id, time=time, type=event_type, attributes=values, seq=seq)
