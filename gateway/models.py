@@ -97,7 +97,7 @@ class Building(Frozen):
 
 
 class ModbusAddress(Frozen):
-    """Where a Modbus-polled device sits: a Modbus TCP gateway (host, port) and the RS-485 unit id behind it."""
+    """Where a Modbus-polled device sits: a Modbus TCP gateway (host, port) and the RS-485 unit behind it."""
 
     host: str
     port: int = 502

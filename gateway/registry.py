@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from gateway.models import Building, Device, DeviceKind, Estate, ModbusAddress
 
@@ -44,10 +44,10 @@ class Registry(BaseModel):
     buildings: tuple[Building, ...] = ()
     devices: tuple[Device, ...] = ()
 
-    _by_id: dict[str, Device]
-    _by_imei: dict[str, Device]
-    _estates: dict[str, Estate]
-    _buildings: dict[str, Building]
+    _by_id: dict[str, Device] = PrivateAttr(default_factory=dict)
+    _by_imei: dict[str, Device] = PrivateAttr(default_factory=dict)
+    _estates: dict[str, Estate] = PrivateAttr(default_factory=dict)
+    _buildings: dict[str, Building] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_references(self) -> Registry:
@@ -69,7 +69,9 @@ class Registry(BaseModel):
             by_id[d.id] = d
             if d.imei:
                 if d.imei in by_imei:
-                    problems.append(f"device {d.id!r}: imei {d.imei!r} already used by {by_imei[d.imei].id!r}")
+                    problems.append(
+                        f"device {d.id!r}: imei {d.imei!r} already used by {by_imei[d.imei].id!r}"
+                    )
                 by_imei[d.imei] = d
             if d.estate_id not in estates:
                 problems.append(f"device {d.id!r}: unknown estate_id {d.estate_id!r}")
@@ -82,10 +84,8 @@ class Registry(BaseModel):
                 )
         if problems:
             raise ValueError("; ".join(problems))
-        object.__setattr__(self, "_by_id", by_id)
-        object.__setattr__(self, "_by_imei", by_imei)
-        object.__setattr__(self, "_estates", estates)
-        object.__setattr__(self, "_buildings", buildings)
+        self._by_id, self._by_imei = by_id, by_imei
+        self._estates, self._buildings = estates, buildings
         return self
 
     def resolve(self, wire_id: str) -> Device | None:

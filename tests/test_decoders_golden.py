@@ -79,9 +79,7 @@ def _rewrite_expected(path: Path, actual: dict[str, Any]) -> None:
     path.write_text(json.dumps(new, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-@pytest.mark.parametrize(
-    "folder", [pytest.param(f, id=f"{f.parent.name}/{f.name}") for f in _case_folders()]
-)
+@pytest.mark.parametrize("folder", [pytest.param(f, id=f"{f.parent.name}/{f.name}") for f in _case_folders()])
 def test_golden(folder: Path) -> None:
     actual = _run_case(folder)
     expected_path = folder / "expected.json"
@@ -132,12 +130,38 @@ _TOPICS = st.sampled_from(
 #: Every key the formats use, so that random objects often reach deep into a decoder.
 _KEYS = st.sampled_from(
     [
-        "id", "seq", "ts", "event", "battery", "rsrp", "fault_code", "smoke",
-        "company", "serial", "status", "signalStrength", "batteryPercentage", "datetime",
-        "messageType", "IMEI", "deviceId", "productId", "timestamp", "payload", "serviceId", "serviceData",
-        "alarm_code", "eventType",
-        "pressure", "temperature",
-        "event_id", "type", "state", "object", "confidence", "snapshot",
+        "id",
+        "seq",
+        "ts",
+        "event",
+        "battery",
+        "rsrp",
+        "fault_code",
+        "smoke",
+        "company",
+        "serial",
+        "status",
+        "signalStrength",
+        "batteryPercentage",
+        "datetime",
+        "messageType",
+        "IMEI",
+        "deviceId",
+        "productId",
+        "timestamp",
+        "payload",
+        "serviceId",
+        "serviceData",
+        "alarm_code",
+        "eventType",
+        "pressure",
+        "temperature",
+        "event_id",
+        "type",
+        "state",
+        "object",
+        "confidence",
+        "snapshot",
     ]
 ) | st.text(max_size=8)
 
@@ -150,9 +174,21 @@ _SCALARS = (
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.sampled_from(
         [
-            "heartbeat", "alarm", "fault", "start", "end", "vehicle", "fire_lane_occupied", "dataReport",
-            "deviceOnlineOfflineReport", "smoke_alarm", "2026-11-23 08:00:00", "0001-01-01 00:00:00",
-            "SD-1", "ACME", "15012345",
+            "heartbeat",
+            "alarm",
+            "fault",
+            "start",
+            "end",
+            "vehicle",
+            "fire_lane_occupied",
+            "dataReport",
+            "deviceOnlineOfflineReport",
+            "smoke_alarm",
+            "2026-11-23 08:00:00",
+            "0001-01-01 00:00:00",
+            "SD-1",
+            "ACME",
+            "15012345",
         ]
     )
     | st.text(max_size=12)

@@ -131,4 +131,3 @@ class CtwingDecoder:
         if kind is None:
             raise jw.unknown_event(field, "payload.serviceData.", code, rule.codes)
         return kind
-

@@ -47,3 +47,12 @@ class TelemetrySink(Protocol):
     async def write(self, points: list[Point]) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class EncodedSink(TelemetrySink, Protocol):
+    """A sink that also takes batches already encoded as line protocol (the durable buffer stores those).
+
+    ``count`` is the number of points in ``body``; it is only used for counters and messages.
+    """
+
+    async def write_encoded(self, body: bytes, count: int) -> None: ...

@@ -1,0 +1,262 @@
+"""Ingest benchmark: a bare paho-mqtt subscriber vs the gateway end to end, on a real Mosquitto + InfluxDB.
+
+    make bench                                  # 200,000 messages across 10,000 devices
+    make bench ARGS="--devices 2000 --per-device 10"
+
+Method (the same for both contenders, in the same run):
+1. The consumer's persistent session (clean_session=false, QoS 1) is created on a private Mosquitto.
+2. A separate publisher process publishes the whole burst at QoS 1 while the consumer is away; Mosquitto
+   queues it for the session. This takes the publisher's own speed (a Python publisher manages far less
+   than a consumer here) out of what is measured.
+3. The consumer connects and drains the queue. Baseline: a bare paho-mqtt subscriber that only counts
+   (the practical ceiling of a Python MQTT client). Gateway: ``firegw run`` in its own process, decoding,
+   validating, buffering durably and writing to InfluxDB 1.x; its time ends when InfluxDB holds every point.
+
+It prints both rates, their ratio, the points lost, and the gateway's peak memory (VmHWM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gateway.registry import registry_to_toml  # noqa: E402
+from simulators.fleet import generate_fleet  # noqa: E402
+from simulators.publisher import make_burst  # noqa: E402
+from tests.services import InfluxService, MosquittoService  # noqa: E402
+
+MEASUREMENTS = ("smoke_detector", "hydrant", "camera", "device_event")
+
+BASELINE = textwrap.dedent(
+    """
+    import sys, time, json
+    import paho.mqtt.client as mqtt
+    host, port, n, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-baseline", clean_session=False)
+    if mode == "prepare":
+        c.connect(host, port); c.loop_start(); c.subscribe("fire/#", qos=1); c.subscribe("ctwing/#", qos=1)
+        time.sleep(0.5); c.disconnect(); c.loop_stop(); sys.exit(0)
+    count = 0; first = None
+    def on_message(client, userdata, message):
+        global count, first
+        if first is None: first = time.perf_counter()
+        count += 1
+    c.on_message = on_message
+    c.connect(host, port); c.loop_start()
+    deadline = time.time() + 600
+    while count < n and time.time() < deadline: time.sleep(0.005)
+    last = time.perf_counter()
+    print(json.dumps({"count": count, "seconds": last - first}))
+    """
+)
+
+PUBLISHER = textwrap.dedent(
+    """
+    import sys, json, time
+    sys.path.insert(0, sys.argv[3])
+    from simulators.publisher import burst
+    with open(sys.argv[4], "rb") as fh:
+        messages = [(t, p.encode("latin-1")) for t, p in json.load(fh)]
+    t0 = time.perf_counter()
+    stats = burst(sys.argv[1], int(sys.argv[2]), messages, 1)
+    print(json.dumps({"sent": stats.sent, "seconds": time.perf_counter() - t0}))
+    """
+)
+
+
+def publish(mq: MosquittoService, burst_file: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", PUBLISHER, mq.host, str(mq.port), str(ROOT), str(burst_file)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def stored(influx: InfluxService, db: str) -> int:
+    return sum(influx.count_points(db, m) for m in MEASUREMENTS)
+
+
+def points_written(influx: InfluxService, db: str) -> int:
+    rows = influx.rows('SELECT last("sink_points_written") AS n FROM "gateway_stats"', db)
+    return int(rows[0]["n"]) if rows else 0
+
+
+def run_baseline(mq: MosquittoService, burst_file: Path, n: int) -> float:
+    subprocess.run([sys.executable, "-c", BASELINE, mq.host, str(mq.port), "0", "prepare"], check=True)
+    pub = publish(mq, burst_file)
+    print(f"  publisher: {pub['sent']:,.0f} messages queued in {pub['seconds']:.1f} s")
+    out = subprocess.run(
+        [sys.executable, "-c", BASELINE, mq.host, str(mq.port), str(n), "drain"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result = json.loads(out.stdout)
+    if result["count"] != n:
+        raise SystemExit(f"baseline received {result['count']} of {n} messages")
+    return float(n / result["seconds"])
+
+
+def peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return float("nan")
+
+
+def run_gateway(
+    mq: MosquittoService, influx: InfluxService, burst_file: Path, registry_file: Path, n: int, workdir: Path
+) -> dict[str, float]:
+    db = "bench"
+    influx.create_database(db)
+    config = workdir / "gateway.toml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            [gateway]
+            id = "bench"
+            registry = "{registry_file}"
+            data_dir = "{workdir / "data"}"
+            log_level = "INFO"
+            stats_interval_s = 0.5
+            [mqtt]
+            host = "{mq.host}"
+            port = {mq.port}
+            client_id = "bench-gateway"
+            [storage]
+            kind = "influx_v1"
+            url = "{influx.url}"
+            database = "{db}"
+            [modbus]
+            enabled = false
+            """
+        )
+    )
+    firegw = [sys.executable, "-m", "gateway.cli", "run", "--config", str(config), "--quiet"]
+    # 1. create the persistent session, then stop the gateway
+    proc = subprocess.Popen(firegw, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    wait_for_line(proc, "MQTT connected")
+    proc.terminate()
+    proc.wait(30)
+    # 2. queue the burst for it
+    pub = publish(mq, burst_file)
+    print(f"  publisher: {pub['sent']:,.0f} messages queued in {pub['seconds']:.1f} s")
+    # 3. start the gateway and time until InfluxDB holds every point
+    proc = subprocess.Popen(firegw, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        wait_for_line(proc, "MQTT connected")
+        t0 = time.perf_counter()
+        drain_stderr(proc)
+        # Progress comes from the gateway's own counter of points InfluxDB acknowledged (written to
+        # gateway_stats every 0.5 s; a cheap query). The exact count of stored points is taken at the end.
+        written, last_progress = 0, t0
+        while written < n and time.perf_counter() - t0 < 600:
+            time.sleep(0.1)
+            written = points_written(influx, db)
+            if time.perf_counter() - last_progress > 2:
+                print(f"  ... {written:,} of {n:,} written", flush=True)
+                last_progress = time.perf_counter()
+        seconds = time.perf_counter() - t0
+        time.sleep(1.0)
+        final = stored(influx, db)
+        rss = peak_rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return {"rate": n / seconds, "seconds": seconds, "stored": final, "peak_rss_mb": rss}
+
+
+def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout_s: float = 30) -> None:
+    assert proc.stderr is not None
+    deadline = time.time() + timeout_s
+    for line in proc.stderr:
+        if needle in line:
+            return
+        if time.time() > deadline:
+            break
+    raise SystemExit(f"gateway did not log {needle!r}; exit code {proc.poll()}")
+
+
+def drain_stderr(proc: subprocess.Popen[str]) -> None:
+    """Keep reading the gateway's log so its pipe never fills (and echo warnings)."""
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "WARNING" in line or "ERROR" in line:
+                print("  gateway:", line.rstrip())
+
+    threading.Thread(target=pump, daemon=True).start()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--devices", type=int, default=10_000)
+    parser.add_argument("--per-device", type=int, default=20)
+    args = parser.parse_args()
+
+    estates = max(1, args.devices // 100)
+    registry = generate_fleet(
+        estates=estates,
+        smoke_per_estate=80,
+        hydrants_per_estate=15,
+        cameras_per_estate=5,
+        modbus_share=0.0,
+        seed=42,
+    )
+    messages = make_burst(registry, messages_per_device=args.per_device, seed=42)
+    n = len(messages)
+    print(f"burst: {n:,} messages from {len(registry.devices):,} devices ({estates} estates)")
+    with tempfile.TemporaryDirectory(prefix="firegw-bench-") as tmp:
+        work = Path(tmp)
+        registry_file = work / "registry.toml"
+        registry_file.write_text(registry_to_toml(registry), encoding="utf-8")
+        burst_file = work / "burst.json"
+        burst_file.write_text(json.dumps([(t, p.decode("latin-1")) for t, p in messages]))
+        mq = MosquittoService()
+        # the production window (deploy/mosquitto/mosquitto.conf), not the test fixture's small one
+        mq.config_path.write_text(
+            mq.config_path.read_text().replace("max_inflight_messages 100", "max_inflight_messages 1000")
+        )
+        influx = InfluxService()
+        mq.start()
+        influx.start()
+        try:
+            print("(a) bare paho-mqtt subscriber, counting only")
+            baseline = run_baseline(mq, burst_file, n)
+            print(f"    {baseline:,.0f} msg/s")
+            print("(b) gateway: decode + validate + durable buffer + InfluxDB 1.x write, until all stored")
+            gw = run_gateway(mq, influx, burst_file, registry_file, n, work)
+        finally:
+            mq.stop()
+            influx.stop()
+    lost = n - int(gw["stored"])
+    print()
+    print(f"machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}")
+    print(f"messages               {n:,}")
+    print(f"(a) bare paho          {baseline:,.0f} msg/s")
+    print(f"(b) gateway, stored    {gw['rate']:,.0f} msg/s  ({gw['seconds']:.1f} s)")
+    print(f"ratio (b)/(a)          {gw['rate'] / baseline:.2f}")
+    print(f"points lost            {lost}")
+    print(f"gateway peak RSS       {gw['peak_rss_mb']:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Configuration of the MQTT transport, validated once at start-up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+
+class MqttSubscription(BaseModel):
+    """One topic filter and the decoder that understands what arrives on it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    topic: str = Field(min_length=1)
+    decoder: str
+    qos: int = Field(default=1, ge=0, le=2)
+    #: Options handed to the decoder (e.g. ``vendor`` for the CTWing code table).
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("topic")
+    @classmethod
+    def _valid_filter(cls, topic: str) -> str:
+        for i, level in enumerate(parts := topic.split("/")):
+            if "#" in level and (level != "#" or i != len(parts) - 1):
+                raise ValueError(f"'#' must be a whole last level in topic filter {topic!r}")
+            if "+" in level and level != "+":
+                raise ValueError(f"'+' must be a whole level in topic filter {topic!r}")
+        return topic
+
+
+DEFAULT_SUBSCRIPTIONS = (
+    MqttSubscription(topic="fire/smoke/+/up", decoder="smoke_json"),
+    MqttSubscription(topic="fire/gbt45839/+/status", decoder="gbt45839_status"),
+    MqttSubscription(topic="ctwing/+/push", decoder="ctwing"),
+    MqttSubscription(topic="fire/hydrant/+/up", decoder="hydrant_json"),
+    MqttSubscription(topic="fire/camera/+/event", decoder="camera_event"),
+)
+
+
+class MqttConfig(BaseModel):
+    """Broker connection. ``clean_session = false`` with a fixed ``client_id`` makes the broker keep QoS 1
+    messages while the gateway is restarting, so a restart loses nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "localhost"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    client_id: str = "firegw"
+    clean_session: bool = False
+    keepalive_s: int = Field(default=30, ge=5)
+    tls: bool = False
+    ca_file: str | None = None
+    max_payload_bytes: int = Field(default=16384, ge=64)
+    backoff_initial_s: float = Field(default=0.5, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+    subscriptions: tuple[MqttSubscription, ...] = DEFAULT_SUBSCRIPTIONS

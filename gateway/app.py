@@ -1,0 +1,195 @@
+"""Assembling the gateway from its configuration, and running it under a supervisor.
+
+Everything runs on one event loop inside one ``asyncio.TaskGroup``. Each long-running part (MQTT collector,
+Modbus poller, sink drain, dead-letter writer, stats writer) is a named task wrapped by ``supervise``: if it
+raises, the crash is logged and counted and the task is restarted after a back-off, so one bug can never
+silently end ingestion. Cancelling ``run`` (Ctrl-C) stops the tasks and flushes the sink; what could not be
+written stays in the durable buffer for the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from collectors.backoff import Backoff
+from collectors.modbus.poller import ModbusPoller
+from collectors.mqtt import MqttCollector
+from gateway.config import GatewayConfig, InfluxV1, InfluxV2, SqliteStorage
+from gateway.deadletter import DeadLetterStore
+from gateway.models import utc_now
+from gateway.pipeline import LiveFeed, Pipeline, RulesHook
+from gateway.registry import Registry, load_registry
+from gateway.schema import STATS_MEASUREMENT, time_ns
+from gateway.sinks.base import FieldValue, Point, TelemetrySink
+from gateway.sinks.buffer import DurableBuffer
+from gateway.sinks.buffered import BufferedSink
+from gateway.sinks.influx import InfluxV1Sink, InfluxV2Sink
+from gateway.sinks.sqlite import SqliteSink
+from gateway.stats import GatewayStats
+
+log = logging.getLogger(__name__)
+
+
+def build_sink(config: GatewayConfig, deadletters: DeadLetterStore) -> TelemetrySink:
+    storage = config.storage
+    if isinstance(storage, SqliteStorage):
+        return SqliteSink(storage.path)
+    inner: InfluxV1Sink | InfluxV2Sink
+    if isinstance(storage, InfluxV1):
+        inner = InfluxV1Sink(
+            storage.url,
+            storage.database,
+            username=storage.username,
+            password=storage.password.get_secret_value() if storage.password else None,
+            retention_policy=storage.retention_policy,
+        )
+    elif isinstance(storage, InfluxV2):
+        inner = InfluxV2Sink(storage.url, storage.org, storage.bucket, storage.token.get_secret_value())
+    else:  # pragma: no cover - the discriminated union has no other members
+        raise TypeError(f"unknown storage {storage!r}")
+    buf = config.buffer
+    buffer = DurableBuffer(
+        config.gateway.data_dir / "buffer", max_bytes=buf.max_bytes, segment_bytes=buf.segment_bytes
+    )
+
+    def dead_letter(body: bytes, error: Exception) -> None:
+        deadletters.add(
+            source="sink",
+            reason="sink_rejected",
+            detail=f"{inner.name} refused a batch permanently: {error}",
+            payload=body,
+        )
+
+    return BufferedSink(
+        inner,
+        buffer,
+        batch_max_points=buf.batch_max_points,
+        flush_interval_s=buf.flush_interval_s,
+        backoff_max_s=buf.backoff_max_s,
+        on_dead_letter=dead_letter,
+    )
+
+
+class Gateway:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        registry: Registry | None = None,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        rules: RulesHook | None = None,
+    ) -> None:
+        self.config = config
+        self.registry = registry or load_registry(config.gateway.registry)
+        config.gateway.data_dir.mkdir(parents=True, exist_ok=True)
+        self.stats = GatewayStats()
+        self.deadletters = DeadLetterStore(
+            config.gateway.data_dir / "dead_letters.sqlite", max_rows=config.dead_letters.max_rows
+        )
+        self.sink = build_sink(config, self.deadletters)
+        self.live = LiveFeed()
+        self.pipeline = Pipeline(
+            self.registry,
+            self.sink,
+            self.deadletters,
+            stats=self.stats,
+            live=self.live,
+            rules=rules,
+            clock=clock,
+        )
+        self.mqtt = MqttCollector(config.mqtt, self.pipeline)
+        modbus_devices = self.registry.modbus_devices()
+        self.modbus: ModbusPoller | None = None
+        if config.modbus.enabled and modbus_devices:
+            self.modbus = ModbusPoller(
+                modbus_devices,
+                self.pipeline,
+                clock=clock,
+                request_timeout_s=config.modbus.request_timeout_s,
+                retries=config.modbus.retries,
+                backoff_max_s=config.modbus.backoff_max_s,
+            )
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        """Run every part until cancelled; on the way out, flush the sink and the dead-letter store."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.supervise("mqtt", self.mqtt.run), name="mqtt")
+                if self.modbus is not None:
+                    group.create_task(self.supervise("modbus", self.modbus.run), name="modbus")
+                if isinstance(self.sink, BufferedSink):
+                    group.create_task(self.supervise("sink", self.sink.run), name="sink")
+                group.create_task(self.supervise("dead_letters", self.deadletters.run), name="dead_letters")
+                group.create_task(self.supervise("stats", self._write_stats), name="stats")
+                group.create_task(self._mark_ready(), name="ready")
+        finally:
+            await self.close()
+
+    async def _mark_ready(self) -> None:
+        await self.mqtt.wait_connected()
+        self.ready.set()
+
+    async def close(self) -> None:
+        try:
+            await self.sink.close()
+        finally:
+            self.deadletters.close()
+
+    async def supervise(self, name: str, target: Callable[[], Awaitable[None]]) -> None:
+        """Keep ``target`` running: restart it after a crash, counting and logging each restart."""
+        backoff = Backoff(initial_s=0.5, max_s=30.0)
+        while True:
+            try:
+                await target()
+                return  # a part that finishes on its own is done (e.g. no work configured)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.stats.task_restarts[name] += 1
+                delay = backoff.next_delay()
+                log.exception(
+                    "task %s crashed (restart #%d in %.1f s)", name, self.stats.task_restarts[name], delay
+                )
+                await asyncio.sleep(delay)
+
+    def stats_fields(self) -> dict[str, FieldValue]:
+        """Counters as they are written to ``gateway_stats`` (and shown by the demo summary)."""
+        s = self.stats
+        fields: dict[str, FieldValue] = {
+            "records_in": float(s.records_in),
+            "readings": float(s.readings),
+            "events": float(s.events),
+            "priority_events": float(s.priority_events),
+            "rejects": float(s.rejects_total),
+            "seq_gaps": float(s.seq_gaps),
+            "seq_missing": float(s.seq_missing),
+            "task_restarts": float(sum(s.task_restarts.values())),
+            "mqtt_connected": self.mqtt.stats.connected,
+            "mqtt_messages": float(self.mqtt.stats.messages),
+            "dead_letters_evicted": float(self.deadletters.evicted),
+            "live_feed_dropped": float(self.live.dropped),
+        }
+        for reason, count in s.rejects.items():
+            fields[f"reject_{reason}"] = float(count)
+        if self.modbus is not None:
+            fields.update({k: float(v) for k, v in self.modbus.totals().items()})
+        if isinstance(self.sink, BufferedSink):
+            for key, value in self.sink.counters().items():
+                fields[f"sink_{key}"] = float(value)
+        return fields
+
+    async def _write_stats(self) -> None:
+        interval = self.config.gateway.stats_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            point = Point(
+                measurement=STATS_MEASUREMENT,
+                tags={"gateway": self.config.gateway.id},
+                fields=self.stats_fields(),
+                time_ns=time_ns(utc_now()),
+            )
+            await self.sink.write([point])

@@ -1,0 +1,242 @@
+"""``firegw``: the command line. Each sub-command is a short function; the work lives in the modules it calls.
+
+firegw demo                      embedded default: in-process broker, simulators, SQLite, live summary
+firegw run --config gateway.toml the gateway against real infrastructure
+firegw check --config gateway.toml  validate config and registry, print what would run
+firegw simulate --scenario S --broker host:port   simulated devices against any broker
+firegw registry import devices.csv -o registry.toml
+firegw registry generate --estates 20 -o registry.toml
+firegw deadletters --config gateway.toml [--reason R] [--device D]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.registry import RegistryError, load_registry, registry_to_toml
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+
+def _run_async(coro: Coroutine[Any, Any, int]) -> int:
+    """Run until done or Ctrl-C; Ctrl-C cancels the main task so that everything shuts down cleanly."""
+    try:
+        return asyncio.run(coro)
+    except KeyboardInterrupt:
+        print("\nstopped.", file=sys.stderr)
+        return 0
+
+
+def _broker(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host, int(port)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    _setup_logging(config.gateway.log_level)
+    from gateway.app import Gateway
+    from gateway.console import live_summary
+
+    async def main() -> int:
+        gateway = Gateway(config)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(gateway.run())
+            if not args.quiet:
+                group.create_task(live_summary(gateway))
+        return 0
+
+    return _run_async(main())
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    registry = load_registry(config.gateway.registry)
+    _print_plan(config, len(registry.estates), len(registry.devices), len(registry.modbus_devices()))
+    return 0
+
+
+def _print_plan(config: GatewayConfig, estates: int, devices: int, modbus: int) -> None:
+    print(f"configuration OK: gateway {config.gateway.id!r}")
+    print(
+        f"  registry   {config.gateway.registry}: {estates} estates, {devices} devices ({modbus} on Modbus)"
+    )
+    print(f"  MQTT       {config.mqtt.host}:{config.mqtt.port} as {config.mqtt.client_id!r}")
+    for sub in config.mqtt.subscriptions:
+        print(f"             {sub.topic:<28} -> {sub.decoder}")
+    print(f"  storage    {config.storage.kind}")
+    print(f"  data dir   {config.gateway.data_dir}")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    _setup_logging("WARNING" if not args.verbose else "INFO")
+    from gateway.demo import DemoOptions, run_demo
+
+    options = DemoOptions(
+        scenario=args.scenario,
+        speed=args.speed,
+        duration_s=args.duration,
+        broker=args.broker,
+        influx_url=args.influx_url,
+        influx_database=args.influx_db,
+        data_dir=args.data_dir,
+        quiet=args.quiet,
+    )
+    return _run_async(run_demo(options))
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    _setup_logging("INFO" if args.verbose else "WARNING")
+    from simulators.scenario import run_scenario_against_broker
+
+    host, port = args.broker
+
+    def progress(stats: object) -> None:
+        print(stats, flush=True)
+
+    async def main() -> int:
+        await run_scenario_against_broker(
+            args.scenario, host, port, speed=args.speed, modbus_port=args.modbus_port, progress=progress
+        )
+        return 0
+
+    return _run_async(main())
+
+
+def cmd_registry_import(args: argparse.Namespace) -> int:
+    registry = load_registry(args.source)
+    text = registry_to_toml(registry)
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(
+            f"wrote {args.output}: {len(registry.estates)} estates, {len(registry.buildings)} buildings,"
+            f" {len(registry.devices)} devices"
+        )
+    return 0
+
+
+def cmd_registry_generate(args: argparse.Namespace) -> int:
+    from simulators.fleet import generate_fleet
+
+    registry = generate_fleet(
+        estates=args.estates,
+        smoke_per_estate=args.smoke,
+        hydrants_per_estate=args.hydrants,
+        cameras_per_estate=args.cameras,
+        modbus_share=args.modbus_share,
+        seed=args.seed,
+    )
+    Path(args.output).write_text(registry_to_toml(registry), encoding="utf-8")
+    print(f"wrote {args.output}: {len(registry.estates)} estates, {len(registry.devices)} devices")
+    return 0
+
+
+def cmd_deadletters(args: argparse.Namespace) -> int:
+    from gateway.deadletter import DeadLetterStore
+
+    config = load_config(args.config)
+    store = DeadLetterStore(config.gateway.data_dir / "dead_letters.sqlite")
+    rows = store.recent(limit=args.limit, device_id=args.device, reason=args.reason)
+    for row in rows:
+        payload = (row.payload or b"")[:200].decode("utf-8", "replace")
+        print(f"{row.received_at:%Y-%m-%d %H:%M:%S} {row.reason:<16} {row.device_id or '-':<18} {row.detail}")
+        print(f"    topic={row.topic or '-'} payload={payload!r}")
+    print(f"{len(rows)} shown, {store.count()} stored")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="firegw", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="run everything embedded: broker, simulators, gateway, SQLite")
+    p.add_argument("--scenario", default=None, help="scenario file (default: the built-in demo)")
+    p.add_argument("--speed", type=float, default=None, help="simulated seconds per real second")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many real seconds")
+    p.add_argument(
+        "--broker", type=_broker, default=None, help="use this MQTT broker instead of the embedded one"
+    )
+    p.add_argument("--influx-url", default=None, help="write to this InfluxDB 1.x (v1 API) instead of SQLite")
+    p.add_argument("--influx-db", default="firegw", help="InfluxDB database (with --influx-url)")
+    p.add_argument("--data-dir", type=Path, default=Path("var/demo"), help="where the demo keeps its data")
+    p.add_argument("--quiet", action="store_true", help="no live summary; print one line at the end")
+    p.add_argument("--verbose", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("run", help="run the gateway with a configuration file")
+    p.add_argument("--config", required=True, type=Path)
+    p.add_argument("--quiet", action="store_true", help="no live summary (logs only)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check", help="validate the configuration and the registry")
+    p.add_argument("--config", required=True, type=Path)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("simulate", help="run a scenario's simulated devices against an MQTT broker")
+    p.add_argument("--scenario", required=True)
+    p.add_argument("--broker", type=_broker, required=True, help="HOST:PORT")
+    p.add_argument("--speed", type=float, default=None)
+    p.add_argument("--modbus-port", type=int, default=None, help="serve simulated Modbus hydrants here")
+    p.add_argument("--verbose", action="store_true")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("registry", help="device registry tools")
+    rsub = p.add_subparsers(dest="registry_command", required=True)
+    r = rsub.add_parser("import", help="convert/validate a registry (CSV, YAML, JSON, TOML) to TOML")
+    r.add_argument("source", type=Path)
+    r.add_argument("-o", "--output", default="-")
+    r.set_defaults(func=cmd_registry_import)
+    r = rsub.add_parser("generate", help="generate a synthetic registry (for tests and benchmarks)")
+    r.add_argument("--estates", type=int, default=10)
+    r.add_argument("--smoke", type=int, default=40, help="smoke detectors per estate")
+    r.add_argument("--hydrants", type=int, default=6, help="hydrant sensors per estate")
+    r.add_argument("--cameras", type=int, default=2, help="cameras per estate")
+    r.add_argument("--modbus-share", type=float, default=0.5, help="share of hydrants polled over Modbus")
+    r.add_argument("--seed", type=int, default=1)
+    r.add_argument("-o", "--output", required=True)
+    r.set_defaults(func=cmd_registry_generate)
+
+    p = sub.add_parser("deadletters", help="show rejected inputs with their reasons")
+    p.add_argument("--config", required=True, type=Path)
+    p.add_argument("--reason", default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(func=cmd_deadletters)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except (ConfigError, RegistryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())

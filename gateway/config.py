@@ -1,0 +1,176 @@
+"""Gateway configuration: one TOML file, parsed once into pydantic models and validated at start-up.
+
+Errors name the key (``mqtt.subscriptions.2.decoder: unknown decoder 'smoke'; known decoders: ...``) and the
+file, and all problems are reported at once. Secrets need not be in the file: any string value of the form
+``env:NAME`` is read from the environment variable ``NAME`` (a missing variable is an error that names it).
+See ``examples/gateway.toml`` for every key with a comment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from collectors.base import decoder_names
+from collectors.mqtt.config import MqttConfig
+
+
+class ConfigError(ValueError):
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(f"{source}: invalid configuration:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GatewaySection(Section):
+    id: str = "firegw"
+    #: Device registry file (TOML, YAML, JSON or CSV); relative paths are relative to the config file.
+    registry: Path = Path("registry.toml")
+    #: Durable buffer, dead letters, embedded databases.
+    data_dir: Path = Path("var/firegw")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: How often gateway counters are written to the telemetry store.
+    stats_interval_s: float = Field(default=10.0, gt=0)
+
+
+class InfluxV1(Section):
+    kind: Literal["influx_v1"]
+    url: str = "http://localhost:8086"
+    database: str = "firegw"
+    username: str | None = None
+    password: SecretStr | None = None
+    retention_policy: str | None = None
+
+
+class InfluxV2(Section):
+    kind: Literal["influx_v2"]
+    url: str = "http://localhost:8086"
+    org: str
+    bucket: str = "firegw"
+    token: SecretStr
+
+
+class SqliteStorage(Section):
+    kind: Literal["sqlite"]
+    #: Relative to gateway.data_dir unless absolute.
+    path: Path = Path("telemetry.sqlite")
+
+
+Storage = Annotated[InfluxV1 | InfluxV2 | SqliteStorage, Field(discriminator="kind")]
+
+
+class BufferSection(Section):
+    """The durable on-disk buffer in front of InfluxDB (not used for SQLite, which is local)."""
+
+    max_bytes: int = Field(default=1 << 30, ge=1 << 20)
+    segment_bytes: int = Field(default=16 << 20, ge=1 << 16)
+    batch_max_points: int = Field(default=5000, ge=1)
+    flush_interval_s: float = Field(default=0.5, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+
+
+class ModbusSection(Section):
+    enabled: bool = True
+    request_timeout_s: float = Field(default=1.0, gt=0)
+    retries: int = Field(default=0, ge=0, le=5)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+
+
+class DeadLetterSection(Section):
+    max_rows: int = Field(default=100_000, ge=100)
+
+
+class ApiSection(Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class GatewayConfig(Section):
+    gateway: GatewaySection = GatewaySection()
+    mqtt: MqttConfig = MqttConfig()
+    modbus: ModbusSection = ModbusSection()
+    storage: Storage = SqliteStorage(kind="sqlite")
+    buffer: BufferSection = BufferSection()
+    dead_letters: DeadLetterSection = DeadLetterSection()
+    api: ApiSection = ApiSection()
+
+    @model_validator(mode="after")
+    def _known_decoders(self) -> GatewayConfig:
+        known = decoder_names()
+        bad = [
+            f"mqtt.subscriptions.{i}.decoder: unknown decoder {s.decoder!r}; "
+            f"known decoders: {', '.join(known)}"
+            for i, s in enumerate(self.mqtt.subscriptions)
+            if s.decoder not in known
+        ]
+        if bad:
+            raise ValueError("\n  ".join(bad))
+        return self
+
+    def resolve_paths(self, base: Path) -> GatewayConfig:
+        """Make relative paths relative to the config file's folder (not to wherever firegw was started)."""
+        gw = self.gateway
+        registry = gw.registry if gw.registry.is_absolute() else base / gw.registry
+        data_dir = gw.data_dir if gw.data_dir.is_absolute() else base / gw.data_dir
+        storage = self.storage
+        if isinstance(storage, SqliteStorage) and not storage.path.is_absolute():
+            storage = storage.model_copy(update={"path": data_dir / storage.path})
+        return self.model_copy(
+            update={
+                "gateway": gw.model_copy(update={"registry": registry, "data_dir": data_dir}),
+                "storage": storage,
+            }
+        )
+
+
+def _expand_env(value: Any, where: str, problems: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_env(v, f"{where}.{k}" if where else k, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, f"{where}.{i}", problems) for i, v in enumerate(value)]
+    if isinstance(value, str) and value.startswith("env:"):
+        name = value[4:]
+        if name not in os.environ:
+            problems.append(f"{where}: environment variable {name} is not set")
+            return ""
+        return os.environ[name]
+    return value
+
+
+def parse_config(
+    data: dict[str, Any], *, source: str = "<config>", base: Path | None = None
+) -> GatewayConfig:
+    problems: list[str] = []
+    data = _expand_env(data, "", problems)
+    if problems:
+        raise ConfigError(source, problems)
+    try:
+        config = GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check the spelling against examples/gateway.toml)"
+            problems.append(f"{where}: {msg}" if where else msg)
+        raise ConfigError(source, problems) from exc
+    return config.resolve_paths(base or Path.cwd())
+
+
+def load_config(path: str | Path) -> GatewayConfig:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(str(path), ["file not found; start from examples/gateway.toml"])
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from exc
+    return parse_config(data, source=str(path), base=path.resolve().parent)

@@ -1,0 +1,208 @@
+"""The pipeline: validated records in, fanned out to device state, the live feed, the rules hook and the sink.
+
+It implements ``collectors.base.Ingest``. Per record it resolves the device (unknown devices are rejected
+with their raw payload), tracks the device's state and sequence gaps, and turns the record into a point.
+Priority events (alarms, faults) go to the live feed before anything is written, and are flagged so the sink
+sends them ahead of telemetry batches. A record that cannot be handled never takes valid neighbours down:
+everything per record is guarded, and the sink write is one call per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from collectors.base import RejectReason
+from gateway.deadletter import DeadLetterStore
+from gateway.models import Device, DeviceEvent, MetricValue, Reading, Record, utc_now
+from gateway.registry import Registry
+from gateway.schema import device_tags, event_point, reading_point
+from gateway.sinks.base import Point, TelemetrySink
+from gateway.stats import GatewayStats
+
+log = logging.getLogger(__name__)
+
+
+class RulesHook(Protocol):
+    """Where the rule layer plugs in: called once per batch with the resolved records and the clock time."""
+
+    def on_records(self, items: Sequence[tuple[Device, Record]], now: datetime) -> None: ...
+
+
+@dataclass(slots=True)
+class DeviceState:
+    """What the gateway last heard from a device. ``last_seen`` is the gateway's clock, ``last_time`` the
+    device's; the rule layer decides staleness from ``last_seen`` and its reporting window."""
+
+    last_seen: datetime | None = None
+    last_time: datetime | None = None
+    last_event: str = ""
+    metrics: dict[str, MetricValue] = field(default_factory=dict)
+    messages: int = 0
+    last_seq: int | None = None
+    seq_gaps: int = 0
+    comm_ok: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEvent:
+    """An event as the live feed (control-room UI, terminal summary) shows it."""
+
+    received_at: datetime
+    device: Device
+    event: DeviceEvent
+
+
+class LiveFeed:
+    """Fan-out of priority events to subscribers, each with a bounded queue.
+
+    A slow subscriber (a browser tab on a bad network) loses its oldest undelivered events and the loss is
+    counted; it never slows ingestion or other subscribers. The alarm itself is stored regardless.
+    """
+
+    def __init__(self, queue_size: int = 1000, history: int = 200) -> None:
+        self._subscribers: set[asyncio.Queue[LiveEvent]] = set()
+        self._queue_size = queue_size
+        self.recent: list[LiveEvent] = []
+        self._history = history
+        self.dropped = 0
+
+    def subscribe(self) -> asyncio.Queue[LiveEvent]:
+        queue: asyncio.Queue[LiveEvent] = asyncio.Queue(self._queue_size)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[LiveEvent]) -> None:
+        self._subscribers.discard(queue)
+
+    def publish(self, item: LiveEvent) -> None:
+        self.recent.append(item)
+        if len(self.recent) > self._history:
+            del self.recent[: len(self.recent) - self._history]
+        for queue in self._subscribers:
+            if queue.full():
+                queue.get_nowait()
+                self.dropped += 1
+            queue.put_nowait(item)
+
+
+SEQ_WRAP = 2**32
+
+
+class Pipeline:
+    def __init__(
+        self,
+        registry: Registry,
+        sink: TelemetrySink,
+        deadletters: DeadLetterStore,
+        *,
+        stats: GatewayStats | None = None,
+        live: LiveFeed | None = None,
+        rules: RulesHook | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.registry = registry
+        self.sink = sink
+        self.deadletters = deadletters
+        self.stats = stats or GatewayStats()
+        self.live = live or LiveFeed()
+        self.rules = rules
+        self.clock = clock
+        self.devices: dict[str, DeviceState] = {d.id: DeviceState() for d in registry.devices}
+        self._tags: dict[str, dict[str, str]] = {
+            d.id: device_tags(d, registry.estate(d.estate_id)) for d in registry.devices
+        }
+
+    # -- Ingest -------------------------------------------------------------------------------------------
+
+    def reject(
+        self,
+        reason: RejectReason,
+        detail: str,
+        *,
+        source: str,
+        device_id: str | None = None,
+        raw: bytes | None = None,
+        topic: str | None = None,
+    ) -> None:
+        self.stats.rejects[reason.value] += 1
+        self.deadletters.add(
+            source=source, reason=reason.value, detail=detail, device_id=device_id, topic=topic, payload=raw
+        )
+
+    async def submit(
+        self,
+        records: list[Record],
+        *,
+        source: str,
+        origins: Sequence[tuple[str, bytes]] | None = None,
+    ) -> None:
+        now = self.clock()
+        stats = self.stats
+        resolve = self.registry.resolve
+        points: list[Point] = []
+        accepted: list[tuple[Device, Record]] = []
+        for index, record in enumerate(records):
+            device = resolve(record.device_id)
+            if device is None:
+                topic, raw = origins[index] if origins is not None else (None, None)
+                self.reject(
+                    RejectReason.UNKNOWN_DEVICE,
+                    f"device {record.device_id!r} is not in the registry; add it to the registry file "
+                    "(or check the id/IMEI the device sends)",
+                    source=source,
+                    device_id=record.device_id,
+                    raw=raw if raw is not None else record.model_dump_json().encode(),
+                    topic=topic,
+                )
+                continue
+            tags = self._tags[device.id]
+            state = self.devices[device.id]
+            state.last_seen = now
+            state.last_time = record.time
+            state.messages += 1
+            if record.seq is not None:
+                self._track_seq(state, record.seq)
+            if isinstance(record, Reading):
+                state.metrics.update(record.metrics)
+                state.comm_ok = True
+                points.append(reading_point(record, tags, device.kind))
+                stats.readings += 1
+            else:
+                state.last_event = record.type.value
+                point = event_point(record, tags)
+                points.append(point)
+                stats.events += 1
+                if point.priority:
+                    stats.priority_events += 1
+                    self.live.publish(LiveEvent(now, device, record))
+                if record.type.value == "comm_fault":
+                    state.comm_ok = False
+                elif record.type.value == "comm_restored":
+                    state.comm_ok = True
+            accepted.append((device, record))
+        stats.records_in += len(accepted)
+        if self.rules is not None and accepted:
+            try:
+                self.rules.on_records(accepted, now)
+            except Exception:  # the rule layer must never stop telemetry from being stored
+                stats.task_restarts["rules_hook_error"] += 1
+                log.exception("rules hook failed on a batch of %d records", len(accepted))
+        if points:
+            await self.sink.write(points)
+
+    def _track_seq(self, state: DeviceState, seq: int) -> None:
+        last = state.last_seq
+        state.last_seq = seq
+        if last is None:
+            return
+        missing = (seq - last - 1) % SEQ_WRAP
+        # A small positive gap is lost messages; a huge one is a device reboot or a replay: not counted.
+        if 0 < missing < 10_000:
+            state.seq_gaps += 1
+            self.stats.seq_gaps += 1
+            self.stats.seq_missing += missing

@@ -1,0 +1,401 @@
+"""The buffered sink: points are made durable on local disk first, then sent to InfluxDB in order.
+
+Why: InfluxDB restarts, networks drop and disks fill up; the gateway must neither lose telemetry nor stall
+ingestion meanwhile. ``write`` therefore never waits for InfluxDB. Telemetry points are gathered in memory
+for at most ``flush_interval_s`` (or until ``batch_max_points``), encoded once into line protocol and
+appended to the ``DurableBuffer``; priority points (alarms, faults) are appended at once to the buffer's
+priority lane. A drain task sends the stored batches one by one, priority lane first, and acknowledges each
+only after InfluxDB accepted it.
+
+What a failed write does (``SinkError`` from the inner sink, see ``gateway.sinks.base``):
+
+- retryable (connection refused/reset, timeout, 429, 5xx): back off with jitter, then retry the same batch;
+  the backlog grows on disk, bounded by the buffer's retention cap (drops are counted).
+- not retryable, not kept (400, 413): the batch can never succeed; it goes to ``on_dead_letter`` with its
+  bytes and the error, and the drain continues with the next batch.
+- not retryable but kept (401/403/404): a configuration problem. The batch stays, an error saying what to
+  fix is logged (once a minute), and the write is retried every ``backoff_max_s`` so that fixing the server
+  side (creating the database, granting the user) resumes the flow without a restart.
+
+At most ``flush_interval_s`` of telemetry is only in memory; ``flush()`` makes it durable on demand, and
+``close()`` flushes, sends what it can within ``close_timeout_s`` and leaves the rest on disk, where the
+next start resumes from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from types import TracebackType
+
+from collectors.backoff import Backoff
+from gateway.sinks.base import EncodedSink, Point, SinkError
+from gateway.sinks.buffer import BufferedRecord, DurableBuffer
+from gateway.sinks.lineprotocol import encode_counted, encode_point
+
+log = logging.getLogger(__name__)
+
+DeadLetterCallback = Callable[[bytes, SinkError], None]
+
+#: Error kinds counted in ``write_errors_<kind>``.
+ERROR_KINDS = ("unavailable", "rejected", "config", "unexpected")
+_LOG_EVERY_S = 60.0
+#: Points kept in memory while the disk refuses appends (disk full), before the oldest are dropped.
+_MEMORY_CAP_BATCHES = 20
+
+
+def _error_kind(error: SinkError) -> str:
+    if error.retryable:
+        return "unavailable"
+    return "config" if error.keep else "rejected"
+
+
+class BufferedSink:
+    """A ``TelemetrySink`` in front of an ``EncodedSink`` (InfluxDB), through a ``DurableBuffer``.
+
+    Run ``run()`` as a task (or use ``async with``) to drain the buffer; call ``close()`` at the end.
+    """
+
+    def __init__(
+        self,
+        inner: EncodedSink,
+        buffer: DurableBuffer,
+        *,
+        batch_max_points: int = 5000,
+        flush_interval_s: float = 0.5,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        on_dead_letter: DeadLetterCallback | None = None,
+        close_timeout_s: float = 5.0,
+    ) -> None:
+        self.inner = inner
+        self.buffer = buffer
+        self.name = f"buffered {inner.name}"
+        self.batch_max_points = batch_max_points
+        self.flush_interval_s = flush_interval_s
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.on_dead_letter = on_dead_letter
+        self.close_timeout_s = close_timeout_s
+
+        self.points_written = 0
+        self.batches_written = 0
+        self.write_errors: Counter[str] = Counter()
+        self.dead_lettered_points = 0
+        self.dead_lettered_batches = 0
+        self.invalid_points = 0  # points that could not be encoded at all (a bug upstream), logged
+        self.memory_dropped_points = 0  # dropped from memory while the disk refused appends
+        self.buffer_errors = 0
+        #: The last write error's message (what to fix), or None after a success.
+        self.last_error: str | None = None
+        #: Wall-clock time (epoch seconds) of the last accepted batch, or None.
+        self.last_success_time: float | None = None
+
+        self._pending: list[Point] = []
+        self._flush_lock = asyncio.Lock()
+        self._priority_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._held: BufferedRecord | None = None  # telemetry record being sent: retried as it is
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._failing_since: float | None = None
+        self._last_error_log = 0.0
+        self._last_buffer_error_log = 0.0
+
+    # -- input --------------------------------------------------------------------------------------------
+
+    async def write(self, points: Sequence[Point]) -> None:
+        """Accept points: priority ones are made durable before returning, telemetry within a flush."""
+        if self._closed:
+            raise RuntimeError(f"{self.name} is closed")
+        priority = [p for p in points if p.priority]
+        if priority:
+            telemetry = [p for p in points if not p.priority]
+            async with self._priority_lock:  # FIFO: alarms keep their order
+                await self._store(priority, priority=True)
+        else:
+            telemetry = list(points)
+        if telemetry:
+            self._pending.extend(telemetry)
+            if len(self._pending) >= self.batch_max_points:
+                await self.flush()
+
+    async def flush(self) -> None:
+        """Encode the telemetry gathered in memory and append it to the durable buffer."""
+        async with self._flush_lock:
+            while self._pending:
+                batch = self._pending[: self.batch_max_points]
+                del self._pending[: self.batch_max_points]
+                if not await self._store(batch, priority=False):
+                    self._pending[:0] = batch  # the disk refused it: keep it in memory, retry next flush
+                    self._cap_memory()
+                    return
+
+    async def _store(self, points: list[Point], *, priority: bool) -> bool:
+        try:
+            count, invalid = await asyncio.to_thread(self._encode_and_append, points, priority)
+        except OSError as exc:
+            self.buffer_errors += 1
+            now = time.monotonic()
+            if now - self._last_buffer_error_log >= _LOG_EVERY_S or self.buffer_errors == 1:
+                self._last_buffer_error_log = now
+                log.error(
+                    "cannot append to the durable buffer in %s: %s. Points wait in memory (the oldest are"
+                    " dropped beyond %d points); free disk space or fix [gateway] data_dir.",
+                    self.buffer.directory,
+                    exc,
+                    _MEMORY_CAP_BATCHES * self.batch_max_points,
+                )
+            if priority:
+                self._pending[:0] = points  # alarms must not vanish: they ride with telemetry from memory
+                self._cap_memory()
+            return False
+        self.invalid_points += invalid
+        if count:
+            self._wake.set()
+        return True
+
+    def _encode_and_append(self, points: list[Point], priority: bool) -> tuple[int, int]:
+        """Runs in a worker thread: encoding and fsync stay off the event loop."""
+        invalid = 0
+        try:
+            body, count = encode_counted(points)
+        except (TypeError, ValueError):
+            body, count, invalid = self._encode_salvaging(points)
+        if count:
+            self.buffer.append(body, priority=priority, points=count)
+        return count, invalid
+
+    @staticmethod
+    def _encode_salvaging(points: list[Point]) -> tuple[bytes, int, int]:
+        lines: list[str] = []
+        invalid = 0
+        for point in points:
+            try:
+                line = encode_point(point)
+            except (TypeError, ValueError) as exc:
+                invalid += 1
+                log.error("point not storable, skipped: %s (%r)", exc, point)
+                continue
+            if line is not None:
+                lines.append(line)
+        body = ("\n".join(lines) + "\n").encode() if lines else b""
+        return body, len(lines), invalid
+
+    def _cap_memory(self) -> None:
+        excess = len(self._pending) - _MEMORY_CAP_BATCHES * self.batch_max_points
+        if excess > 0:
+            del self._pending[:excess]
+            self.memory_dropped_points += excess
+
+    # -- drain --------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Flush on a timer and send the buffer's batches to the inner sink, until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._flush_loop(), name=f"{self.name} flush")
+            group.create_task(self._drain_loop(), name=f"{self.name} drain")
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval_s)
+            if self._pending:
+                await self.flush()
+
+    async def _next_record(self) -> BufferedRecord | None:
+        def pick() -> BufferedRecord | None:
+            record = self.buffer.peek(priority=True)
+            if record is not None:
+                return record
+            if self._held is None:
+                self._held = self.buffer.peek(priority=False)
+            return self._held
+
+        return await asyncio.to_thread(pick)
+
+    async def _drain_loop(self) -> None:
+        backoff = Backoff(self.backoff_initial_s, self.backoff_max_s)
+        while True:
+            self._wake.clear()
+            record = await self._next_record()
+            if record is None:
+                await self._wake.wait()
+                continue
+            delay = await self._send(record, backoff)
+            if delay:
+                await asyncio.sleep(delay)
+
+    async def _send(self, record: BufferedRecord, backoff: Backoff) -> float:
+        """Send one record; returns how long to wait before the next attempt (0 to go on at once)."""
+        try:
+            await self.inner.write_encoded(record.body, record.points)
+        except SinkError as error:
+            return await self._failed(record, error, backoff)
+        except Exception as exc:  # a bug in the inner sink: keep the batch, keep the loop alive
+            self.write_errors["unexpected"] += 1
+            self.last_error = f"unexpected {type(exc).__name__}: {exc}"
+            log.exception("%s: unexpected error writing a batch of %d points", self.inner.name, record.points)
+            return backoff.next_delay()
+        await self._settle(record)
+        self.points_written += record.points
+        self.batches_written += 1
+        self.last_success_time = time.time()
+        self.last_error = None
+        backoff.reset()
+        if self._failing_since is not None:
+            log.info(
+                "%s accepts writes again after %.0f s; %d points to catch up",
+                self.inner.name,
+                time.monotonic() - self._failing_since,
+                self.buffer.pending_points,
+            )
+            self._failing_since = None
+        return 0.0
+
+    async def _failed(self, record: BufferedRecord, error: SinkError, backoff: Backoff) -> float:
+        kind = _error_kind(error)
+        self.write_errors[kind] += 1
+        self.last_error = str(error)
+        if kind == "rejected":
+            self._dead_letter(record, error)
+            await self._settle(record)
+            return 0.0
+        now = time.monotonic()
+        first = self._failing_since is None
+        if first:
+            self._failing_since = now
+        if first or now - self._last_error_log >= _LOG_EVERY_S:
+            self._last_error_log = now
+            if kind == "config":
+                log.error(
+                    "%s refuses writes: %s. %d points wait in the durable buffer; retrying every %.0f s"
+                    " until this is fixed.",
+                    self.inner.name,
+                    error,
+                    self.buffer.pending_points,
+                    self.backoff_max_s,
+                )
+            else:
+                log.warning(
+                    "%s unavailable: %s. Buffering on disk (%d points waiting), retrying with back-off.",
+                    self.inner.name,
+                    error,
+                    self.buffer.pending_points,
+                )
+        if kind == "config":
+            return self.backoff_max_s
+        return backoff.next_delay()
+
+    def _dead_letter(self, record: BufferedRecord, error: SinkError) -> None:
+        self.dead_lettered_points += record.points
+        self.dead_lettered_batches += 1
+        log.error(
+            "%s rejected a batch of %d points permanently (%s); it goes to the dead-letter store",
+            self.inner.name,
+            record.points,
+            error,
+        )
+        if self.on_dead_letter is not None:
+            try:
+                self.on_dead_letter(record.body, error)
+            except Exception:
+                log.exception("dead-letter callback failed; the batch of %d points is lost", record.points)
+
+    async def _settle(self, record: BufferedRecord) -> None:
+        """Acknowledge a record that was stored or dead-lettered."""
+        if not record.priority:
+            self._held = None
+        await asyncio.to_thread(self.buffer.ack, record)
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> BufferedSink:
+        self._task = asyncio.create_task(self.run(), name=self.name)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Flush memory to disk, send what can be sent within ``close_timeout_s``, keep the rest on disk."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        try:
+            await self.flush()
+            await self._final_drain()
+        finally:
+            left = self.buffer.pending_points
+            if left:
+                log.info(
+                    "%d points stay in the durable buffer %s for the next start", left, self.buffer.directory
+                )
+            try:
+                await self.inner.close()
+            finally:
+                self.buffer.close()
+
+    async def _final_drain(self) -> None:
+        if self.close_timeout_s <= 0:
+            return
+        try:
+            async with asyncio.timeout(self.close_timeout_s):
+                while (record := await self._next_record()) is not None:
+                    try:
+                        await self.inner.write_encoded(record.body, record.points)
+                    except SinkError as error:
+                        if _error_kind(error) != "rejected":
+                            return
+                        self.write_errors["rejected"] += 1
+                        self._dead_letter(record, error)
+                    else:
+                        self.points_written += record.points
+                        self.batches_written += 1
+                        self.last_success_time = time.time()
+                    await self._settle(record)
+        except TimeoutError:
+            return
+
+    # -- counters -----------------------------------------------------------------------------------------
+
+    @property
+    def buffered_points(self) -> int:
+        """The backlog: points not yet stored, on disk or still in memory."""
+        return self.buffer.pending_points + len(self._pending)
+
+    def counters(self) -> dict[str, int | float]:
+        """Numbers for the stats measurement and the console (``last_error`` is the text beside them)."""
+        values: dict[str, int | float] = {
+            "points_written": self.points_written,
+            "batches_written": self.batches_written,
+            "write_errors": sum(self.write_errors.values()),
+        }
+        for kind in ERROR_KINDS:
+            values[f"write_errors_{kind}"] = self.write_errors[kind]
+        values.update(
+            buffered_points=self.buffered_points,
+            buffered_priority_points=self.buffer.pending_priority_points,
+            buffer_disk_bytes=self.buffer.disk_bytes_unlocked(),
+            dropped_points=self.buffer.dropped_points + self.memory_dropped_points,
+            dropped_batches=self.buffer.dropped_records,
+            dead_lettered_points=self.dead_lettered_points,
+            dead_lettered_batches=self.dead_lettered_batches,
+            invalid_points=self.invalid_points,
+            buffer_errors=self.buffer_errors,
+            last_success_time=self.last_success_time or 0.0,
+        )
+        return values

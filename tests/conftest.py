@@ -1,0 +1,54 @@
+"""Shared fixtures: real Mosquitto and InfluxDB processes, started once per test session.
+
+A missing server binary fails the tests (it does not skip them): a green run must mean the real-service
+tests ran. ``scripts/ensure-services.sh`` installs both from Debian packages.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from services import InfluxService, MosquittoService, ServiceError
+
+
+@pytest.fixture(scope="session")
+def mosquitto() -> Iterator[MosquittoService]:
+    """A private Mosquitto on 127.0.0.1 and a free port (``.host``, ``.port``; ``stop()``/``start()``)."""
+    try:
+        service = MosquittoService()
+        service.start()
+    except ServiceError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield service
+    finally:
+        service.close()
+
+
+@pytest.fixture(scope="session")
+def influxdb() -> Iterator[InfluxService]:
+    """A private InfluxDB 1.x on free ports (``.url``, ``query()``, ``count_points()``, ``stop()``, ...)."""
+    try:
+        service = InfluxService()
+        service.start()
+    except ServiceError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield service
+    finally:
+        service.close()
+
+
+@pytest.fixture
+def influx_db_name(influxdb: InfluxService, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty database for this test (dropped afterwards), named after the test."""
+    influxdb.ensure_running()  # a previous test may have failed while InfluxDB was stopped
+    stem = re.sub(r"[^A-Za-z0-9_]", "_", request.node.name)[:40]
+    name = f"t_{stem}_{uuid.uuid4().hex[:6]}"
+    influxdb.create_database(name)
+    yield name
+    if influxdb.running:
+        influxdb.drop_database(name)

@@ -1,0 +1,215 @@
+"""The durable buffer on a real filesystem: order, restart survival, torn writes, retention, priority lane.
+
+Each test plays a failure the buffer exists for (a crash mid-write, a long outage filling the disk budget)
+and checks the exact accounting: every appended point is either still pending, acknowledged, or counted as
+dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from gateway.sinks.buffer import FRAME, BufferedRecord, BufferLockedError, DurableBuffer
+
+
+def rec(i: int, size: int = 100) -> bytes:
+    """A recognisable record: its number, padded."""
+    return f"rec {i:06d} ".encode().ljust(size, b".")
+
+
+def number(record: BufferedRecord) -> int:
+    return int(record.body[4:10])
+
+
+def drain(buffer: DurableBuffer, priority: bool | None = None) -> list[BufferedRecord]:
+    out = []
+    while (record := buffer.peek(priority)) is not None:
+        out.append(record)
+        buffer.ack(record)
+    return out
+
+
+def segments(directory: Path, lane: str = "telemetry") -> list[Path]:
+    return sorted((directory / lane).glob("*.seg"))
+
+
+def test_fifo_order_and_priority_lane_first(tmp_path: Path) -> None:
+    buffer = DurableBuffer(tmp_path, max_bytes=1 << 20, segment_bytes=4096)
+    for i in range(100):
+        buffer.append(rec(i), points=i % 7 + 1)
+    buffer.append(rec(1000), priority=True, points=1)
+    buffer.append(rec(1001), priority=True, points=1)
+    assert buffer.pending_points == sum(i % 7 + 1 for i in range(100)) + 2
+    out = drain(buffer)
+    assert [number(r) for r in out] == [1000, 1001, *range(100)]
+    assert [r.priority for r in out[:3]] == [True, True, False]
+    assert [r.points for r in out[2:]] == [i % 7 + 1 for i in range(100)]
+    assert buffer.pending_points == 0
+    assert buffer.pending_records == 0
+    buffer.close()
+
+
+def test_peek_returns_the_same_record_until_acked(tmp_path: Path) -> None:
+    buffer = DurableBuffer(tmp_path)
+    buffer.append(rec(1))
+    buffer.append(rec(2))
+    first = buffer.peek()
+    assert first is not None
+    assert buffer.peek() == first
+    buffer.ack(first)
+    buffer.ack(first)  # a repeated ack is harmless
+    second = buffer.peek()
+    assert second is not None
+    assert number(second) == 2
+    buffer.close()
+
+
+def test_consumed_segments_are_deleted(tmp_path: Path) -> None:
+    buffer = DurableBuffer(tmp_path, max_bytes=1 << 20, segment_bytes=4096)
+    for i in range(200):
+        buffer.append(rec(i, 500))
+    assert len(segments(tmp_path)) > 10
+    drain(buffer)
+    assert len(segments(tmp_path)) <= 1  # at most the segment still open for appends
+    assert buffer.disk_bytes <= 4096
+    buffer.close()
+
+
+def test_survives_restart_and_resumes_at_the_cursor(tmp_path: Path) -> None:
+    buffer = DurableBuffer(tmp_path, max_bytes=1 << 20, segment_bytes=4096)
+    for i in range(50):
+        buffer.append(rec(i), points=10)
+    buffer.append(rec(500), priority=True, points=1)
+    for _ in range(21):  # the priority record and 20 telemetry records
+        record = buffer.peek()
+        assert record is not None
+        buffer.ack(record)
+    buffer.close()
+
+    reopened = DurableBuffer(tmp_path, max_bytes=1 << 20, segment_bytes=4096)
+    assert reopened.pending_records == 30
+    assert reopened.pending_points == 300
+    reopened.append(rec(50), points=10)  # appends after a restart go behind the old records
+    assert [number(r) for r in drain(reopened)] == list(range(20, 51))
+    reopened.close()
+    assert DurableBuffer(tmp_path).pending_points == 0
+
+
+def test_fully_consumed_buffer_restarts_empty(tmp_path: Path) -> None:
+    buffer = DurableBuffer(tmp_path)
+    buffer.append(rec(1))
+    drain(buffer)
+    buffer.close()
+    reopened = DurableBuffer(tmp_path)
+    assert reopened.peek() is None
+    reopened.close()
+
+
+@pytest.mark.parametrize("cut", [1, FRAME.size - 1, FRAME.size + 10, 99 + FRAME.size])
+def test_torn_last_record_is_truncated_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, cut: int
+) -> None:
+    """A crash mid-append leaves a partial frame at the end: header or payload cut at any byte."""
+    buffer = DurableBuffer(tmp_path)
+    for i in range(10):
+        buffer.append(rec(i), points=5)
+    buffer.close()
+    segment = segments(tmp_path)[-1]
+    size = segment.stat().st_size
+    os.truncate(segment, size - (FRAME.size + 100) + cut)  # the last record keeps only `cut` bytes
+
+    with caplog.at_level(logging.WARNING, logger="gateway.sinks.buffer"):
+        reopened = DurableBuffer(tmp_path)
+    assert "truncating" in caplog.text
+    assert reopened.truncated_bytes == cut
+    assert reopened.pending_points == 45
+    reopened.append(rec(10), points=5)  # the log continues cleanly after the cut
+    assert [number(r) for r in drain(reopened)] == [*range(9), 10]
+    reopened.close()
+
+
+def test_corrupt_last_record_fails_crc_and_is_truncated(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    buffer = DurableBuffer(tmp_path)
+    for i in range(3):
+        buffer.append(rec(i))
+    buffer.close()
+    segment = segments(tmp_path)[-1]
+    data = bytearray(segment.read_bytes())
+    data[-5] ^= 0xFF  # a payload byte of the last record: same length, wrong CRC
+    segment.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="gateway.sinks.buffer"):
+        reopened = DurableBuffer(tmp_path)
+    assert "CRC" in caplog.text
+    assert [number(r) for r in drain(reopened)] == [0, 1]
+    reopened.close()
+
+
+def test_retention_drops_oldest_telemetry_and_counts_exactly(tmp_path: Path) -> None:
+    buffer = DurableBuffer(tmp_path, max_bytes=64 * 1024, segment_bytes=8 * 1024)
+    appended = 0
+    for i in range(400):
+        buffer.append(rec(i, 1000), points=i % 5 + 1)
+        appended += i % 5 + 1
+    assert buffer.dropped_points > 0
+    assert buffer.disk_bytes <= 64 * 1024
+    remaining = drain(buffer)
+    assert buffer.dropped_points + sum(r.points for r in remaining) == appended
+    assert buffer.dropped_records + len(remaining) == 400
+    numbers = [number(r) for r in remaining]
+    assert numbers == list(range(400 - len(numbers), 400)), "what is kept is the newest, in order"
+    buffer.close()
+
+
+def test_priority_records_are_never_dropped(tmp_path: Path) -> None:
+    buffer = DurableBuffer(tmp_path, max_bytes=32 * 1024, segment_bytes=4 * 1024)
+    for i in range(100):  # priority alone: three times the cap
+        buffer.append(rec(i, 1000), priority=True)
+        buffer.append(rec(10_000 + i, 1000))
+    assert buffer.pending_priority_points == 100
+    assert buffer.dropped_points > 0
+    priority = drain(buffer, priority=True)
+    assert [number(r) for r in priority] == list(range(100))
+    telemetry = drain(buffer)
+    assert buffer.dropped_points + len(telemetry) == 100
+    buffer.close()
+
+
+def test_record_being_sent_when_its_segment_is_dropped_is_counted_once(tmp_path: Path) -> None:
+    """The drain holds a record while InfluxDB is down; retention deletes its segment meanwhile. The record
+    is still delivered from memory, so it must count as written, not as dropped, and the backlog must
+    return to zero."""
+    buffer = DurableBuffer(tmp_path, max_bytes=32 * 1024, segment_bytes=4 * 1024)
+    buffer.append(rec(0, 1000), points=7)
+    held = buffer.peek()
+    assert held is not None
+    for i in range(1, 200):
+        buffer.append(rec(i, 1000), points=1)
+    assert not (tmp_path / "telemetry" / f"{held.segment:020d}.seg").exists()
+    buffer.ack(held)
+    remaining = drain(buffer)
+    assert buffer.pending_points == 0
+    assert held.points + buffer.dropped_points + len(remaining) == 7 + 199
+    buffer.close()
+
+
+def test_directory_is_locked_against_a_second_user(tmp_path: Path) -> None:
+    buffer = DurableBuffer(tmp_path)
+    with pytest.raises(BufferLockedError, match="data_dir"):
+        DurableBuffer(tmp_path)
+    buffer.close()
+    DurableBuffer(tmp_path).close()
+
+
+def test_oversized_record_gets_its_own_segment(tmp_path: Path) -> None:
+    buffer = DurableBuffer(tmp_path, max_bytes=1 << 20, segment_bytes=4096)
+    buffer.append(rec(1))
+    buffer.append(rec(2, 20_000))
+    buffer.append(rec(3))
+    assert [number(r) for r in drain(buffer)] == [1, 2, 3]
+    buffer.close()
