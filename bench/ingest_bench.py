@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -111,6 +112,15 @@ def run_baseline(mq: MosquittoService, burst_file: Path, n: int) -> float:
     return float(n / result["seconds"])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (from /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -126,6 +136,9 @@ def run_gateway(
 ) -> dict[str, float]:
     db = "bench"
     influx.create_database(db)
+    assert mq.process is not None
+    assert influx.process is not None
+    peers = {"mosquitto": mq.process.pid, "influxd": influx.process.pid}
     config = workdir / "gateway.toml"
     config.write_text(
         textwrap.dedent(
@@ -140,6 +153,7 @@ def run_gateway(
             host = "{mq.host}"
             port = {mq.port}
             client_id = "bench-gateway"
+            inbox_high_watermark = {int(os.environ.get("FIREGW_BENCH_HIGH_WATERMARK", "20000"))}
             [storage]
             kind = "influx_v1"
             url = "{influx.url}"
@@ -150,6 +164,12 @@ def run_gateway(
         )
     )
     firegw = [sys.executable, "-m", "gateway.cli", "run", "--config", str(config), "--quiet"]
+    profile = os.environ.get("FIREGW_BENCH_PROFILE")  # a path: profile the measured gateway run
+    profiled = firegw
+    if profile and profile.endswith(".txt"):  # sampling profile (py-spy, collapsed stacks): no distortion
+        profiled = ["py-spy", "record", "-r", "250", "-f", "raw", "-o", profile, "--", *firegw]
+    elif profile:
+        profiled = [sys.executable, "-m", "cProfile", "-o", profile, *firegw[1:]]
     # 1. create the persistent session, then stop the gateway
     proc = subprocess.Popen(firegw, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     wait_for_line(proc, "MQTT connected")
@@ -159,10 +179,14 @@ def run_gateway(
     pub = publish(mq, burst_file)
     print(f"  publisher: {pub['sent']:,.0f} messages queued in {pub['seconds']:.1f} s")
     # 3. start the gateway and time until InfluxDB holds every point
-    proc = subprocess.Popen(firegw, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(profiled, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        wait_for_line(proc, "MQTT connected")
+        # The clock starts at CONNACK: the broker starts streaming the queued burst right after it (the
+        # baseline's clock starts at its first message, a little later: this favours the baseline).
+        wait_for_line(proc, "MQTT session open")
         t0 = time.perf_counter()
+        cpu0 = {name: cpu_seconds(pid) for name, pid in peers.items()}
+        gw_cpu0 = cpu_seconds(proc.pid)
         drain_stderr(proc)
         # Progress comes from the gateway's own counter of points InfluxDB acknowledged (written to
         # gateway_stats every 0.5 s; a cheap query). The exact count of stored points is taken at the end.
@@ -174,13 +198,21 @@ def run_gateway(
                 print(f"  ... {written:,} of {n:,} written", flush=True)
                 last_progress = time.perf_counter()
         seconds = time.perf_counter() - t0
+        cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in peers.items()}
+        cpu["gateway"] = cpu_seconds(proc.pid) - gw_cpu0
         time.sleep(1.0)
         final = stored(influx, db)
         rss = peak_rss_mb(proc.pid)
     finally:
-        proc.terminate()
+        proc.send_signal(signal.SIGINT)  # KeyboardInterrupt: a clean stop (and cProfile writes its file)
         proc.wait(30)
-    return {"rate": n / seconds, "seconds": seconds, "stored": final, "peak_rss_mb": rss}
+    return {
+        "rate": n / seconds,
+        "seconds": seconds,
+        "stored": final,
+        "peak_rss_mb": rss,
+        **{f"cpu_{name}": value for name, value in cpu.items()},
+    }
 
 
 def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout_s: float = 30) -> None:
@@ -256,6 +288,11 @@ def main() -> None:
     print(f"ratio (b)/(a)          {gw['rate'] / baseline:.2f}")
     print(f"points lost            {lost}")
     print(f"gateway peak RSS       {gw['peak_rss_mb']:.0f} MiB")
+    print(
+        f"CPU seconds during (b) gateway {gw['cpu_gateway']:.1f}, mosquitto {gw['cpu_mosquitto']:.1f},"
+        f" influxd {gw['cpu_influxd']:.1f} (wall {gw['seconds']:.1f} s, 2 cores)"
+    )
+    print(f"gateway CPU per message {gw['cpu_gateway'] / n * 1e6:.0f} µs")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import sys
 from collections.abc import Coroutine, Sequence
@@ -57,6 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         gateway = Gateway(config)
+        _settle_heap()
         async with asyncio.TaskGroup() as group:
             group.create_task(gateway.run())
             if not args.quiet:
@@ -64,6 +66,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
 
     return _run_async(main())
+
+
+def _settle_heap() -> None:
+    """Move everything built at start-up (registry, decoders, modules) out of the garbage collector's
+    view, and collect young objects less often. At tens of thousands of messages per second the cyclic
+    collector otherwise re-scans the whole registry over and over; nothing in the hot path makes cycles."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -8,12 +8,14 @@ summary line every ``plain_interval_s`` instead.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Callable
 from datetime import timedelta
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.logging import RichHandler
 from rich.panel import Panel
 from rich.table import Table
 
@@ -106,6 +108,19 @@ async def live_summary(
             await asyncio.sleep(plain_interval_s)
             print(summary_line(gateway, f" | {extra()}" if extra else ""), flush=True)
     console = Console()
+    # Log records go through the same console, printed above the live panel instead of tearing it.
+    root = logging.getLogger()
+    handler = RichHandler(console=console, show_path=False, log_time_format="%H:%M:%S")
+    handler.setLevel(min((h.level for h in root.handlers), default=logging.WARNING))
+    saved = root.handlers[:]
+    root.handlers = [handler]
+    try:
+        await _live(console, gateway, extra)
+    finally:
+        root.handlers = saved
+
+
+async def _live(console: Console, gateway: Gateway, extra: Callable[[], str] | None) -> None:
     with Live(render(gateway, extra), console=console, refresh_per_second=2, transient=False) as live:
         while True:
             await asyncio.sleep(1.0)

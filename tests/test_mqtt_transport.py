@@ -120,6 +120,49 @@ async def test_collector_reconnects_after_broker_power_cycle(mosquitto: Any) -> 
             await task
 
 
+async def test_persistent_session_backlog_is_consumed_while_subscribing_with_bounded_inbox(
+    mosquitto: Any,
+) -> None:
+    """The broker streams a persistent session's backlog before it answers SUBSCRIBE. All of it must be
+    processed, in order, and a slow pipeline must make reading pause (bounded memory) rather than lose or
+    pile up messages that paho has already acknowledged."""
+
+    class SlowIngest(RecordingIngest):
+        async def submit(
+            self, records: list[Record], *, source: str, origins: Sequence[tuple[str, bytes]] | None = None
+        ) -> None:
+            await asyncio.sleep(0.002)
+            await super().submit(records, source=source, origins=origins)
+
+    ingest = SlowIngest()
+    config = MqttConfig(
+        host=mosquitto.host,
+        port=mosquitto.port,
+        client_id="t-backlog",
+        inbox_high_watermark=200,
+        inbox_low_watermark=50,
+        subscriptions=(MqttSubscription(topic="fire/smoke/+/up", decoder="smoke_json"),),
+    )
+    first = MqttCollector(config, RecordingIngest())
+    task = asyncio.create_task(first.run())
+    await asyncio.wait_for(first.wait_connected(), 10)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    # The gateway is away; the broker queues for its session.
+    await asyncio.to_thread(burst, mosquitto.host, mosquitto.port, [heartbeat(i) for i in range(20000)], 1)
+    collector = MqttCollector(config, ingest)
+    task = asyncio.create_task(collector.run())
+    try:
+        await wait_for(lambda: len(ingest.records) == 20000, 60, "the whole backlog")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert [r.seq for r in ingest.records] == list(range(20000))
+    assert collector.stats.pauses > 0, "reading paused while the pipeline was behind"
+
+
 class _ChunkSocket:
     """A socket end that returns pre-set chunks, to check BufferedSocket's slicing (pure unit test)."""
 

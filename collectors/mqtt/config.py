@@ -54,6 +54,13 @@ class MqttConfig(BaseModel):
     tls: bool = False
     ca_file: str | None = None
     max_payload_bytes: int = Field(default=16384, ge=64)
+    #: How long to wait for each SUBACK. A persistent session's backlog streams in before the SUBACKs,
+    #: so this is generous; the backlog is processed meanwhile.
+    subscribe_timeout_s: float = Field(default=60.0, gt=0)
+    #: Reading pauses while this many received messages wait to be processed (bounds memory; the broker
+    #: holds the rest), and resumes below the low watermark.
+    inbox_high_watermark: int = Field(default=20_000, ge=10)
+    inbox_low_watermark: int = Field(default=5_000, ge=1)
     backoff_initial_s: float = Field(default=0.5, gt=0)
     backoff_max_s: float = Field(default=30.0, gt=0)
     subscriptions: tuple[MqttSubscription, ...] = DEFAULT_SUBSCRIPTIONS

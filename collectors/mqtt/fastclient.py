@@ -11,7 +11,11 @@ changes, both inside this module, lift the gateway above bare paho:
    reads, and its ``pending()`` makes aiomqtt's reader callback keep calling ``loop_read()`` (the same hook
    aiomqtt uses for SSL sockets) until the chunk is consumed.
 
-The two overrides below touch aiomqtt 2.5 internals (``_on_socket_open``, ``_on_disconnect``); the version
+A third change bounds memory: reading pauses while the inbox holds more than a high watermark (paho
+acknowledges QoS 1 messages as it reads them, so an unbounded inbox would be the only buffer).
+
+The overrides below touch aiomqtt 2.5 internals (``_on_socket_open`` and its reader callback,
+``_on_socket_close``, ``_on_disconnect``); the version
 is pinned to 2.5.x in pyproject.toml and tests/test_mqtt_transport.py exercises both paths against a real
 Mosquitto, including a broker restart.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
@@ -64,7 +69,8 @@ class BatchInbox(asyncio.Queue[aiomqtt.Message]):
     """An ``asyncio.Queue`` look-alike that the consumer drains a whole batch at a time.
 
     aiomqtt only ever calls ``put_nowait`` on it; ``take`` returns everything received so far, waiting for
-    at least one message or for the connection to drop (then it raises the disconnect error).
+    at least one message or for the connection to drop (then it raises the disconnect error, but only once
+    nothing is left: messages paho has already acknowledged to the broker are never thrown away).
     """
 
     def __init__(self, maxsize: int = 0) -> None:
@@ -72,6 +78,8 @@ class BatchInbox(asyncio.Queue[aiomqtt.Message]):
         self._items: list[aiomqtt.Message] = []
         self._ready = asyncio.Event()
         self._error: BaseException | None = None
+        #: Called after every ``take``: lets the client resume reading once the backlog is small again.
+        self.on_taken: Callable[[], None] | None = None
 
     def put_nowait(self, item: aiomqtt.Message) -> None:
         self._items.append(item)
@@ -91,27 +99,94 @@ class BatchInbox(asyncio.Queue[aiomqtt.Message]):
                 raise self._error
             self._ready.clear()
             await self._ready.wait()
+        items = self.take_nowait()
+        if self.on_taken is not None:
+            self.on_taken()
+        return items
+
+    def take_nowait(self) -> list[aiomqtt.Message]:
         items, self._items = self._items, []
         return items
 
 
 class FastClient(aiomqtt.Client):
-    """aiomqtt.Client delivering messages through a ``BatchInbox`` (see the module docstring)."""
+    """aiomqtt.Client delivering messages through a ``BatchInbox`` (see the module docstring).
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    Reading pauses while more than ``high_watermark`` messages wait in the inbox and resumes below
+    ``low_watermark``. Paho acknowledges QoS 1 messages as it reads them, so without this a consumer slower
+    than the socket would let the inbox grow without bound; paused, the broker's in-flight window fills and
+    the broker holds the rest (Mosquitto: ``max_queued_messages``).
+    """
+
+    def __init__(
+        self, *args: Any, high_watermark: int = 20_000, low_watermark: int = 5_000, **kwargs: Any
+    ) -> None:
         super().__init__(*args, queue_type=BatchInbox, **kwargs)
         inbox = self._queue
         assert isinstance(inbox, BatchInbox)
         self.inbox: BatchInbox = inbox
+        inbox.on_taken = self._maybe_resume
+        self.high_watermark = high_watermark
+        self.low_watermark = low_watermark
+        self.paused = False
+        self.pauses = 0
+        self._reader_fd: int | None = None
+
+    def _read_ready(self) -> None:
+        """aiomqtt's reader callback, plus the pause check (aiomqtt 2.5 ``_on_socket_open.callback``)."""
+        client = self._client
+        try:
+            while True:
+                client.loop_read()
+                if self.inbox.qsize() >= self.high_watermark:
+                    self._pause()
+                    return
+                pending = getattr(client._sock, "pending", None)
+                if pending is not None and pending() > 0:
+                    continue
+                return
+        except Exception as exc:  # the connection broke: let aiomqtt report the disconnection
+            if not self._disconnected.done():
+                self._disconnected.set_exception(exc)
+
+    def _pause(self) -> None:
+        if self._reader_fd is not None and not self.paused:
+            self._loop.remove_reader(self._reader_fd)
+            self.paused = True
+            self.pauses += 1
+
+    def _maybe_resume(self) -> None:
+        if self.paused and self.inbox.qsize() <= self.low_watermark:
+            self.paused = False
+            sock = self._client._sock
+            if sock is None or self._reader_fd is None or sock.fileno() != self._reader_fd:
+                return  # the socket closed meanwhile; a reconnect registers a new reader
+            self._loop.add_reader(self._reader_fd, self._read_ready)
+            # Bytes already pulled into BufferedSocket would not make the fd readable again.
+            self._loop.call_soon(self._read_ready)
 
     def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         if isinstance(sock, socket.socket):  # plain TCP; an SSL socket is already buffered by OpenSSL
             sock = BufferedSocket(sock)
             client._sock = sock
-        super()._on_socket_open(client, userdata, sock)
         # paho writes a byte to this socket pair on every queued packet (PUBACKs included) only to wake its
         # own network thread, which aiomqtt does not use: one wasted syscall per message.
         client._sockpairW = None
+        fd = sock.fileno()
+
+        def register() -> None:  # paho calls this from aiomqtt's connect executor thread
+            self._reader_fd = fd
+            self.paused = False
+            self._loop.add_reader(fd, self._read_ready)
+            self._misc_task = self._loop.create_task(self._misc_loop())
+
+        self._loop.call_soon_threadsafe(register)
+
+    def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        if self.paused:  # the reader is already removed; aiomqtt's remove_reader is harmless either way
+            self.paused = False
+        self._reader_fd = None
+        super()._on_socket_close(client, userdata, sock)
 
     def _on_disconnect(self, *args: Any, **kwargs: Any) -> None:
         super()._on_disconnect(*args, **kwargs)

@@ -8,6 +8,7 @@ microseconds (see ``fastclient``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import Mapping
@@ -35,6 +36,7 @@ class MqttStats:
     messages: int = 0
     records: int = 0
     rejects: int = 0
+    pauses: int = 0  # times reading paused because the pipeline fell behind (back-pressure)
     last_error: str = ""
     by_decoder: dict[str, int] = field(default_factory=dict)
 
@@ -99,28 +101,23 @@ class MqttCollector:
             # paho keeps at most this many QoS>0 messages unacknowledged towards us; a larger window
             # lets the broker stream faster.
             max_inflight_messages=1000,
+            high_watermark=cfg.inbox_high_watermark,
+            low_watermark=min(cfg.inbox_low_watermark, cfg.inbox_high_watermark - 1),
         )
 
     async def run(self) -> None:
-        """Connect and consume until cancelled; every failure leads to a jittered, capped reconnect."""
+        """Connect and consume until cancelled; every failure leads to a jittered, capped reconnect.
+
+        Paho acknowledges a QoS 1 message to the broker as soon as it has read it, so whatever sits in the
+        client's inbox when the connection drops (or the gateway stops) exists nowhere else: it is always
+        decoded and submitted before the client is discarded.
+        """
         backoff = Backoff(self.config.backoff_initial_s, self.config.backoff_max_s)
         while True:
             client = self._client()
             try:
                 async with client:
-                    for sub in self.config.subscriptions:
-                        await client.subscribe(sub.topic, qos=sub.qos)
-                    self.stats.connected = True
-                    self.stats.connects += 1
-                    backoff.reset()
-                    self._connected.set()
-                    log.info(
-                        "MQTT connected to %s:%d, %d subscription(s)",
-                        self.config.host,
-                        self.config.port,
-                        len(self.config.subscriptions),
-                    )
-                    await self._consume(client)
+                    await self._session(client, backoff)
             except aiomqtt.MqttError as exc:
                 self.stats.last_error = str(exc)
                 delay = backoff.next_delay()
@@ -137,21 +134,59 @@ class MqttCollector:
                     )
                 self.stats.connected = False
                 self._connected.clear()
+                await self._submit(client.inbox.take_nowait())
                 await asyncio.sleep(delay)
+            finally:
+                # Shutdown (cancellation) included: what was received is handed over, not dropped.
+                leftovers = client.inbox.take_nowait()
+                if leftovers:
+                    await asyncio.shield(self._submit(leftovers))
+                self.stats.pauses += client.pauses
+
+    async def _session(self, client: FastClient, backoff: Backoff) -> None:
+        # A persistent session's backlog arrives right after CONNACK, before the SUBACKs: consume it while
+        # subscribing instead of letting it pile up.
+        log.info("MQTT session open on %s:%d (CONNACK received)", self.config.host, self.config.port)
+        consumer = asyncio.create_task(self._consume(client), name="mqtt-consume")
+        try:
+            for sub in self.config.subscriptions:
+                await client.subscribe(sub.topic, qos=sub.qos, timeout=self.config.subscribe_timeout_s)
+            self.stats.connected = True
+            self.stats.connects += 1
+            backoff.reset()
+            self._connected.set()
+            log.info(
+                "MQTT connected to %s:%d, %d subscription(s)",
+                self.config.host,
+                self.config.port,
+                len(self.config.subscriptions),
+            )
+            await consumer
+        finally:
+            if not consumer.done():
+                consumer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await consumer
 
     async def _consume(self, client: FastClient) -> None:
         inbox = client.inbox
         while True:
             messages = await inbox.take()
-            records, origins = self.decode_batch(messages)
-            if records:
-                await self.ingest.submit(records, source=SOURCE, origins=origins)
+            # Shielded: once taken from the inbox a batch is submitted whole, even if we are cancelled.
+            await asyncio.shield(self._submit(messages))
             if self._acks:
                 # GB/T 45839 appendix D: the platform answers each status message with {"success":1}.
                 # Sent only after the records were accepted by the pipeline.
                 acks, self._acks = self._acks, []
                 for topic, payload in acks:
                     await client.publish(f"{topic}/ack", payload, qos=0)
+
+    async def _submit(self, messages: list[aiomqtt.Message]) -> None:
+        if not messages:
+            return
+        records, origins = self.decode_batch(messages)
+        if records:
+            await self.ingest.submit(records, source=SOURCE, origins=origins)
 
     def decode_batch(self, messages: list[aiomqtt.Message]) -> tuple[list[Record], list[tuple[str, bytes]]]:
         """Decode a delivery batch. Returns the records and, parallel to them, the (topic, payload) each came
