@@ -163,6 +163,54 @@ async def test_persistent_session_backlog_is_consumed_while_subscribing_with_bou
     assert collector.stats.pauses > 0, "reading paused while the pipeline was behind"
 
 
+async def test_gbt45839_status_is_acknowledged_after_it_was_accepted(mosquitto: Any) -> None:
+    """GB/T 45839 appendix D: the platform answers a status message with {"success":1}."""
+    import paho.mqtt.client as paho
+
+    ingest = RecordingIngest()
+    config = MqttConfig(
+        host=mosquitto.host,
+        port=mosquitto.port,
+        client_id="t-gbt-ack",
+        subscriptions=(
+            MqttSubscription(
+                topic="fire/gbt45839/+/status", decoder="gbt45839_status", options={"gbt45839_ack": True}
+            ),
+        ),
+    )
+    acks: list[tuple[str, bytes]] = []
+    listener = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="t-gbt-listener")
+    listener.on_message = lambda _c, _u, m: acks.append((m.topic, m.payload))
+    listener.connect(mosquitto.host, mosquitto.port)
+    listener.subscribe("fire/gbt45839/+/status/ack", qos=1)
+    listener.loop_start()
+    collector = MqttCollector(config, ingest)
+    task = asyncio.create_task(collector.run())
+    try:
+        await asyncio.wait_for(collector.wait_connected(), 10)
+        status = {
+            "company": "ACME",
+            "serial": "86451204412345",
+            "status": 1,
+            "signalStrength": -87,
+            "batteryPercentage": 92,
+            "datetime": "2026-11-23 08:00:00",
+        }
+        topic = "fire/gbt45839/ACME/status"
+        await asyncio.to_thread(
+            burst, mosquitto.host, mosquitto.port, [(topic, json.dumps(status).encode())], 1
+        )
+        await wait_for(lambda: len(acks) == 1, 10, "the acknowledgement")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        listener.loop_stop()
+        listener.disconnect()
+    assert acks == [(f"{topic}/ack", b'{"success":1}')]
+    assert len(ingest.records) == 1
+
+
 class _ChunkSocket:
     """A socket end that returns pre-set chunks, to check BufferedSocket's slicing (pure unit test)."""
 
