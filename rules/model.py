@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class SignalKind(StrEnum):
-    """Conditions the device rules can detect. Each one, when active, opens (at most) one hazard per device."""
+    """Conditions the device rules detect. Each one, when active, opens at most one hazard per device."""
 
     OFFLINE = "offline"  # nothing heard for longer than the device's reporting window plus a grace
     DEVICE_FAULT = "device_fault"  # smoke detector fault event / GB/T status 3
