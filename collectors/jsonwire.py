@@ -20,6 +20,7 @@ from typing import Any, NamedTuple, Self, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from collectors.base import DecodeError, RejectReason
+from gateway.models import Record
 
 #: The default payload limit of every JSON format (docs/wire-formats.md, "General rules").
 DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024
@@ -63,6 +64,38 @@ class JsonDecoderOptions(BaseModel):
     def of(cls, options: Mapping[str, Any] | Self | None) -> Self:
         """Options from the subscription's mapping (validated here, at start-up) or an instance as is."""
         return options if isinstance(options, cls) else cls.model_validate(options or {})
+
+
+class IdTopicOptions(JsonDecoderOptions):
+    #: Topic level holding the device id (e.g. ``fire/smoke/{device_id}/up``; negative counts from the end).
+    #: None turns the topic/payload cross-check off.
+    topic_id_level: int | None = -2
+
+
+class IdKeyedJsonDecoder:
+    """The shape shared by the formats whose payload names its device in ``id``: parse the object, read the
+    id, then ``_record``; any reject raised after the id is known carries it, so dead letters and counters
+    are attributed to the device."""
+
+    name: str
+    options_model: type[IdTopicOptions] = IdTopicOptions
+
+    def __init__(self, options: Mapping[str, Any] | IdTopicOptions | None = None) -> None:
+        self.options = opts = self.options_model.of(options)
+        self._max_bytes = opts.max_payload_bytes
+        self._topic_level = opts.topic_id_level
+
+    def decode(self, topic: str, payload: bytes) -> list[Record]:
+        obj = parse_object(payload, self._max_bytes)
+        device_id = req_str(obj, "id")
+        try:
+            return [self._record(topic, device_id, obj)]
+        except DecodeError as exc:
+            exc.device_id = device_id
+            raise
+
+    def _record(self, topic: str, device_id: str, obj: dict[str, Any]) -> Record:
+        raise NotImplementedError
 
 
 # --------------------------------------------------------------------------------------------- parsing

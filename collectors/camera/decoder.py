@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from collectors import jsonwire as jw
-from collectors.base import DecodeError, register_decoder
+from collectors.base import register_decoder
 from gateway.models import DeviceEvent, EventType, MetricValue, Record
 
 _TYPES: dict[str, EventType] = {
@@ -17,29 +16,14 @@ _OBJECTS = ("vehicle", "debris", "ebike", "person", "other")
 _CONFIDENCE = jw.Bounds(0, 1)
 
 
-class CameraEventOptions(jw.JsonDecoderOptions):
-    #: Topic level holding the camera id (``fire/camera/{device_id}/event``; negative counts from the end).
-    #: None turns the topic/payload cross-check off.
-    topic_id_level: int | None = -2
+class CameraEventOptions(jw.IdTopicOptions):
+    """Only the common options (max_payload_bytes, topic_id_level)."""
 
 
 @register_decoder("camera_event")
-class CameraEventDecoder:
+class CameraEventDecoder(jw.IdKeyedJsonDecoder):
     name = "camera_event"
-
-    def __init__(self, options: Mapping[str, Any] | CameraEventOptions | None = None) -> None:
-        self.options = opts = CameraEventOptions.of(options)
-        self._max_bytes = opts.max_payload_bytes
-        self._topic_level = opts.topic_id_level
-
-    def decode(self, topic: str, payload: bytes) -> list[Record]:
-        obj = jw.parse_object(payload, self._max_bytes)
-        device_id = jw.req_str(obj, "id")
-        try:
-            return [self._record(topic, device_id, obj)]
-        except DecodeError as exc:
-            exc.device_id = device_id
-            raise
+    options_model = CameraEventOptions
 
     def _record(self, topic: str, device_id: str, obj: dict[str, Any]) -> Record:
         jw.check_topic_id(topic, self._topic_level, device_id)

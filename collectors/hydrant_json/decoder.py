@@ -2,40 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from collectors import jsonwire as jw
-from collectors.base import DecodeError, register_decoder
+from collectors.base import register_decoder
 from gateway.models import MetricValue, Reading, Record
 
 #: The status word is the Modbus status register (a uint16); bits 4-15 are reserved and ignored.
 _STATUS_WORD = jw.Bounds(0, 0xFFFF)
 
 
-class HydrantJsonOptions(jw.JsonDecoderOptions):
-    #: Topic level holding the device id (``fire/hydrant/{device_id}/up``; negative counts from the end).
-    #: None turns the topic/payload cross-check off.
-    topic_id_level: int | None = -2
+class HydrantJsonOptions(jw.IdTopicOptions):
+    """Only the common options (max_payload_bytes, topic_id_level)."""
 
 
 @register_decoder("hydrant_json")
-class HydrantJsonDecoder:
+class HydrantJsonDecoder(jw.IdKeyedJsonDecoder):
     name = "hydrant_json"
-
-    def __init__(self, options: Mapping[str, Any] | HydrantJsonOptions | None = None) -> None:
-        self.options = opts = HydrantJsonOptions.of(options)
-        self._max_bytes = opts.max_payload_bytes
-        self._topic_level = opts.topic_id_level
-
-    def decode(self, topic: str, payload: bytes) -> list[Record]:
-        obj = jw.parse_object(payload, self._max_bytes)
-        device_id = jw.req_str(obj, "id")
-        try:
-            return [self._record(topic, device_id, obj)]
-        except DecodeError as exc:
-            exc.device_id = device_id
-            raise
+    options_model = HydrantJsonOptions
 
     def _record(self, topic: str, device_id: str, obj: dict[str, Any]) -> Record:
         jw.check_topic_id(topic, self._topic_level, device_id)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from collectors import jsonwire as jw
-from collectors.base import DecodeError, register_decoder
+from collectors.base import register_decoder
 from gateway.models import DeviceEvent, EventType, MetricValue, Reading, Record
 
 
-class SmokeJsonOptions(jw.JsonDecoderOptions):
-    #: Topic level holding the device id (``fire/smoke/{device_id}/up``; negative counts from the end, so a
-    #: prefixed topic still works). None turns the topic/payload cross-check off.
-    topic_id_level: int | None = -2
+class SmokeJsonOptions(jw.IdTopicOptions):
+    """Only the common options (max_payload_bytes, topic_id_level)."""
 
 
 #: The events of the format by wire name; ``heartbeat`` becomes a reading, the others events.
@@ -37,22 +34,9 @@ _SMOKE_PCT_PER_M = jw.Bounds(0, 100, "%/m")
 
 
 @register_decoder("smoke_json")
-class SmokeJsonDecoder:
+class SmokeJsonDecoder(jw.IdKeyedJsonDecoder):
     name = "smoke_json"
-
-    def __init__(self, options: Mapping[str, Any] | SmokeJsonOptions | None = None) -> None:
-        self.options = opts = SmokeJsonOptions.of(options)
-        self._max_bytes = opts.max_payload_bytes
-        self._topic_level = opts.topic_id_level
-
-    def decode(self, topic: str, payload: bytes) -> list[Record]:
-        obj = jw.parse_object(payload, self._max_bytes)
-        device_id = jw.req_str(obj, "id")
-        try:
-            return [self._record(topic, device_id, obj)]
-        except DecodeError as exc:
-            exc.device_id = device_id
-            raise
+    options_model = SmokeJsonOptions
 
     def _record(self, topic: str, device_id: str, obj: dict[str, Any]) -> Record:
         jw.check_topic_id(topic, self._topic_level, device_id)
