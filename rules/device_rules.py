@@ -1,0 +1,418 @@
+"""Device-state rules: records and the clock in, ``SignalChange``s out. Pure: no I/O, no wall clock.
+
+Each rule is a small state machine, an enum plus timestamps, in the manner of Prometheus alerting rules:
+
+    INACTIVE --condition holds--> PENDING --held for hold_s--> ACTIVE --condition clears--> RECOVERING
+        ^                            |                            ^                            |
+        +------- clears early -------+                            +------ holds again ---------+
+        +------------------------------- clear for recovery_s ---------------------------------+
+
+A rule emits a ``SignalChange`` only on the edges PENDING->ACTIVE (``active=True``) and RECOVERING->INACTIVE
+(``active=False``), so a sensor hovering around its threshold produces no churn: the pending hold filters
+short excursions, the recovery hold and the value hysteresis (the condition to leave is stricter than the
+condition to enter) filter short recoveries.
+
+``DeviceRules.observe(record, now)`` runs the rules a record touches; ``DeviceRules.tick(now)`` advances the
+time-based parts (hold and recovery timers, offline, occupation durations) and is called on a schedule by the
+gateway with its injected clock, so tests and scenarios step time by hand.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from gateway.models import Device, DeviceEvent, DeviceKind, EventType, Reading, Record
+from rules.model import SignalChange, SignalKind
+from rules.thresholds import Thresholds
+
+
+class RuleState(StrEnum):
+    INACTIVE = "inactive"
+    PENDING = "pending"
+    ACTIVE = "active"
+    RECOVERING = "recovering"
+
+
+@dataclass(slots=True)
+class HoldRule:
+    """One condition of one device with a hold time before active and a recovery hold before resolved.
+
+    ``pending_at``/``clear_at`` are gateway-clock times (they drive the timers); ``since`` is the event time
+    at which the condition was first seen, for the hazard's text ("0.02 MPa since 10:41").
+    """
+
+    signal: SignalKind
+    hold_s: float
+    recovery_s: float
+    state: RuleState = RuleState.INACTIVE
+    pending_at: datetime | None = None
+    clear_at: datetime | None = None
+    since: datetime | None = None
+    detail: str = ""
+    value: float | None = None
+
+    @property
+    def active(self) -> bool:
+        """True while a hazard should be open: ACTIVE, or ACTIVE and waiting out its recovery hold."""
+        return self.state in (RuleState.ACTIVE, RuleState.RECOVERING)
+
+    def observe(
+        self,
+        holds: bool,
+        now: datetime,
+        *,
+        seen_at: datetime | None = None,
+        detail: str = "",
+        value: float | None = None,
+    ) -> bool | None:
+        """Feed one evaluation of the condition; returns the new ``active`` flag on an edge, else None."""
+        if holds:
+            if detail:
+                self.detail = detail
+            if value is not None:
+                self.value = value
+            if self.state is RuleState.INACTIVE:
+                self.state, self.pending_at, self.since = RuleState.PENDING, now, seen_at or now
+            elif self.state is RuleState.RECOVERING:
+                self.state, self.clear_at = RuleState.ACTIVE, None
+            return self._advance(now)
+        if self.state is RuleState.PENDING:
+            self.state, self.pending_at, self.since = RuleState.INACTIVE, None, None
+        elif self.state is RuleState.ACTIVE:
+            self.state, self.clear_at = RuleState.RECOVERING, now
+            if value is not None:
+                self.value = value
+        return self._advance(now)
+
+    def tick(self, now: datetime) -> bool | None:
+        return self._advance(now)
+
+    def force(self, active: bool, now: datetime, *, detail: str = "", value: float | None = None) -> bool:
+        """Set the state without hold times (an explicit device report such as CTWing "offline")."""
+        if active == self.active:
+            if active:
+                self.state, self.clear_at = RuleState.ACTIVE, None
+            return False
+        if active:
+            self.state, self.pending_at, self.since = RuleState.ACTIVE, now, now
+            self.detail, self.value = detail or self.detail, value
+        else:
+            # ``since`` stays for the resolving SignalChange; entering PENDING sets it afresh.
+            self.state, self.pending_at, self.clear_at = RuleState.INACTIVE, None, None
+        return True
+
+    def restore_active(self, since: datetime, now: datetime, detail: str = "") -> None:
+        """At start-up, continue an open hazard: the condition must be seen clear to resolve it."""
+        self.state, self.pending_at, self.since, self.detail = RuleState.ACTIVE, now, since, detail
+
+    def _advance(self, now: datetime) -> bool | None:
+        if self.state is RuleState.PENDING and self.pending_at is not None:
+            if (now - self.pending_at).total_seconds() >= self.hold_s:
+                self.state = RuleState.ACTIVE
+                return True
+        elif (
+            self.state is RuleState.RECOVERING
+            and self.clear_at is not None
+            and (now - self.clear_at).total_seconds() >= self.recovery_s
+        ):
+            self.state, self.pending_at, self.clear_at = RuleState.INACTIVE, None, None
+            return False
+        return None
+
+
+@dataclass(slots=True)
+class _Occupation:
+    """Open camera detections (event id -> start, gateway clock and event time) and recent start times."""
+
+    open: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    starts: deque[datetime] = field(default_factory=deque)
+
+
+def _bool(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+class DeviceRules:
+    """All rules for one device. Create one per registry device; feed it records and ticks."""
+
+    def __init__(self, device: Device, thresholds: Thresholds, *, started: datetime) -> None:
+        self.device = device
+        self.t = t = thresholds
+        #: Gateway-clock time of the last record (or of start-up, so a silent device goes offline one
+        #: window after the gateway started, not at once).
+        self.last_seen = started
+        self.rules: dict[SignalKind, HoldRule] = {}
+        self._last_pressure: tuple[datetime, float] | None = None
+        self._drop_reference: float | None = None
+        self._lane = _Occupation()
+        self._evacuation = _Occupation()
+        #: Edges from camera events, emitted with the condition re-evaluation that follows them.
+        self._pending_edges: list[tuple[HoldRule, bool | None]] = []
+
+        def add(signal: SignalKind, hold_s: float, recovery_s: float) -> None:
+            self.rules[signal] = HoldRule(signal, hold_s, recovery_s)
+
+        add(SignalKind.OFFLINE, 0.0, 0.0)
+        if device.kind is DeviceKind.SMOKE_DETECTOR:
+            add(SignalKind.DEVICE_FAULT, t.fault_hold_s, 0.0)
+            add(SignalKind.TAMPER, t.tamper_hold_s, 0.0)
+            add(SignalKind.LOW_BATTERY, t.low_battery_hold_s, 0.0)
+        elif device.kind is DeviceKind.HYDRANT:
+            add(SignalKind.HYDRANT_LOW_PRESSURE, t.pressure_hold_s, t.pressure_recovery_s)
+            add(SignalKind.HYDRANT_HIGH_PRESSURE, t.pressure_hold_s, t.pressure_recovery_s)
+            add(SignalKind.HYDRANT_PRESSURE_DROP, 0.0, t.pressure_recovery_s)
+            add(SignalKind.HYDRANT_SENSOR_FAULT, t.sensor_fault_hold_s, t.status_recovery_s)
+            add(SignalKind.HYDRANT_LEAK, t.leak_hold_s, t.status_recovery_s)
+            add(SignalKind.COMM_FAULT, t.comm_fault_hold_s, 0.0)
+            add(SignalKind.LOW_BATTERY, t.low_battery_hold_s, 0.0)
+        elif device.kind is DeviceKind.CAMERA:
+            add(SignalKind.FIRE_LANE_OCCUPIED, 0.0, t.lane_recovery_s)
+            add(SignalKind.EVACUATION_BLOCKED, 0.0, t.evacuation_recovery_s)
+            add(SignalKind.EBIKE_IN_LIFT, 0.0, t.ebike_recovery_s)
+
+    # -- queries ---------------------------------------------------------------------------------------
+
+    def active_signals(self) -> list[SignalKind]:
+        return [s for s, rule in self.rules.items() if rule.active]
+
+    @property
+    def online(self) -> bool:
+        return not self.rules[SignalKind.OFFLINE].active
+
+    def restore(self, signal: SignalKind, since: datetime, now: datetime, detail: str = "") -> None:
+        """Continue an open device hazard after a restart (see ``HoldRule.restore_active``)."""
+        rule = self.rules.get(signal)
+        if rule is not None:
+            rule.restore_active(since, now, detail)
+
+    # -- input -----------------------------------------------------------------------------------------
+
+    def observe(self, record: Record, now: datetime) -> list[SignalChange]:
+        out: list[SignalChange] = []
+        self.last_seen = now
+        offline = self.rules[SignalKind.OFFLINE]
+        if isinstance(record, DeviceEvent) and record.type is EventType.OFFLINE:
+            if offline.force(True, now, detail="carrier platform reports the device offline"):
+                self._emit(out, offline, True, now)
+            return out
+        if offline.force(False, now):
+            self._emit(out, offline, False, now)
+        if isinstance(record, Reading):
+            self._reading(record, now, out)
+        else:
+            self._event(record, now, out)
+        return out
+
+    def tick(self, now: datetime) -> list[SignalChange]:
+        out: list[SignalChange] = []
+        t = self.t
+        offline = self.rules[SignalKind.OFFLINE]
+        if t.report_window_s > 0 and not offline.active:
+            silent_s = (now - self.last_seen).total_seconds()
+            if silent_s > t.report_window_s + t.offline_grace_s:
+                offline.force(True, now, detail=f"nothing heard for {_duration(silent_s)}")
+                offline.since = self.last_seen
+                self._emit(out, offline, True, now)
+        if self.device.kind is DeviceKind.CAMERA:
+            self._camera_conditions(now, out)
+        for rule in self.rules.values():
+            self._edge(out, rule, rule.tick(now), now)
+        return out
+
+    # -- per kind --------------------------------------------------------------------------------------
+
+    def _reading(self, reading: Reading, now: datetime, out: list[SignalChange]) -> None:
+        m = reading.metrics
+        t = self.t
+        kind = self.device.kind
+        if kind is DeviceKind.SMOKE_DETECTOR and self.device.wire_format == "gbt45839_status":
+            # A GB/T 45839 status message is a full snapshot: status 1 (normal) means no fault, not shielded.
+            self._step(out, SignalKind.DEVICE_FAULT, False, now, reading.time)
+        if kind is DeviceKind.HYDRANT:
+            self._step(out, SignalKind.COMM_FAULT, False, now, reading.time)
+            pressure = _number(m.get("pressure_mpa"))
+            # A sensor that reports its own fault reads garbage: judge the fault, not the pressure.
+            if pressure is not None and _bool(m.get("sensor_fault")) is not True:
+                self._pressure(pressure, now, reading.time, out)
+            for metric, signal, text in (
+                ("sensor_fault", SignalKind.HYDRANT_SENSOR_FAULT, "sensor reports a fault"),
+                ("leak", SignalKind.HYDRANT_LEAK, "leak detected"),
+            ):
+                flag = _bool(m.get(metric))
+                if flag is not None:
+                    self._step(out, signal, flag, now, reading.time, detail=text)
+        battery = _number(m.get("battery_pct"))
+        low_flag = _bool(m.get("low_battery")) is True  # hydrant status bit 3
+        if (battery is not None or low_flag) and SignalKind.LOW_BATTERY in self.rules:
+            rule = self.rules[SignalKind.LOW_BATTERY]
+            limit = t.low_battery_pct + (t.low_battery_hysteresis_pct if rule.active else 0.0)
+            low = low_flag or (battery is not None and battery < limit)
+            detail = f"battery {battery:.0f}%" if battery is not None else "low battery"
+            self._step(out, SignalKind.LOW_BATTERY, low, now, reading.time, detail, battery)
+
+    def _pressure(self, p: float, now: datetime, seen: datetime, out: list[SignalChange]) -> None:
+        t = self.t
+        low = self.rules[SignalKind.HYDRANT_LOW_PRESSURE]
+        high = self.rules[SignalKind.HYDRANT_HIGH_PRESSURE]
+        low_limit = t.pressure_min_mpa + (t.pressure_hysteresis_mpa if low.active else 0.0)
+        high_limit = t.pressure_max_mpa - (t.pressure_hysteresis_mpa if high.active else 0.0)
+        text = f"{p:.2f} MPa"
+        self._step(out, low.signal, p < low_limit, now, seen, f"{text} < min {t.pressure_min_mpa:.2f} MPa", p)
+        self._step(
+            out, high.signal, p > high_limit, now, seen, f"{text} > max {t.pressure_max_mpa:.2f} MPa", p
+        )
+        drop = self.rules[SignalKind.HYDRANT_PRESSURE_DROP]
+        previous = self._last_pressure
+        self._last_pressure = (now, p)
+        if (
+            previous is not None
+            and (now - previous[0]).total_seconds() <= t.pressure_drop_window_s
+            and previous[1] - p >= t.pressure_drop_mpa
+            and not drop.active
+        ):
+            self._drop_reference = previous[1]
+            detail = f"fell from {previous[1]:.2f} to {text}"
+            self._step(out, drop.signal, True, now, seen, detail, p)
+        elif drop.active and self._drop_reference is not None:
+            # Recovered once back within half the drop threshold of where it was before.
+            holds = p < self._drop_reference - t.pressure_drop_mpa / 2
+            self._step(out, drop.signal, holds, now, seen, value=p)
+
+    def _event(self, event: DeviceEvent, now: datetime, out: list[SignalChange]) -> None:
+        kind = self.device.kind
+        et = event.type
+        seen = event.time
+        if kind is DeviceKind.SMOKE_DETECTOR:
+            if et is EventType.FAULT:
+                code = event.attributes.get("fault_code")
+                detail = f"fault {code}" if code else "fault"
+                self._step(out, SignalKind.DEVICE_FAULT, True, now, seen, detail)
+            elif et is EventType.SHIELDED:
+                self._step(out, SignalKind.DEVICE_FAULT, True, now, seen, "shielded (disabled)")
+            elif et is EventType.FAULT_CLEAR:
+                self._step(out, SignalKind.DEVICE_FAULT, False, now, seen)
+            elif et is EventType.TAMPER:
+                self._step(out, SignalKind.TAMPER, True, now, seen, "removed from its base")
+            elif et is EventType.TAMPER_CLEAR:
+                self._step(out, SignalKind.TAMPER, False, now, seen)
+            elif et is EventType.LOW_BATTERY:
+                battery = _number(event.attributes.get("battery_pct"))
+                detail = f"battery {battery:.0f}%" if battery is not None else "low battery"
+                self._step(out, SignalKind.LOW_BATTERY, True, now, seen, detail, battery)
+        elif kind is DeviceKind.HYDRANT:
+            if et is EventType.COMM_FAULT:
+                reason = event.attributes.get("reason", "")
+                detail = f"Modbus unit not answering ({reason})" if reason else "Modbus unit not answering"
+                self._step(out, SignalKind.COMM_FAULT, True, now, seen, detail)
+            elif et is EventType.COMM_RESTORED:
+                self._step(out, SignalKind.COMM_FAULT, False, now, seen)
+        elif kind is DeviceKind.CAMERA:
+            self._camera_event(event, now)
+            self._camera_conditions(now, out)
+
+    def _camera_event(self, event: DeviceEvent, now: datetime) -> None:
+        state = event.attributes.get("state")
+        event_id = str(event.attributes.get("event_id", ""))
+        if event.type is EventType.EBIKE_IN_LIFT:
+            rule = self.rules[SignalKind.EBIKE_IN_LIFT]
+            detail = "e-bike taken into the lift or lobby"
+            edge = rule.observe(state == "start", now, seen_at=event.time, detail=detail)
+            self._pending_edges.append((rule, edge))
+            return
+        occupation = self._lane if event.type is EventType.FIRE_LANE_OCCUPIED else self._evacuation
+        if event.type not in (EventType.FIRE_LANE_OCCUPIED, EventType.EVACUATION_BLOCKED):
+            return
+        if state == "start":
+            occupation.open[event_id] = (now, event.time)
+            occupation.starts.append(now)
+        elif state == "end":
+            occupation.open.pop(event_id, None)
+
+    def _camera_conditions(self, now: datetime, out: list[SignalChange]) -> None:
+        """Re-evaluate the time-dependent camera conditions (durations, repeats in a window) at ``now``."""
+        for rule, edge in self._pending_edges:
+            self._edge(out, rule, edge, now)
+        self._pending_edges.clear()
+        t = self.t
+        lane = self._lane
+        window_start = now - timedelta(seconds=t.lane_repeat_window_s)
+        while lane.starts and lane.starts[0] < window_start:
+            lane.starts.popleft()
+        longest = _longest(lane, now)
+        held_long = longest is not None and (now - longest[0]).total_seconds() >= t.lane_occupied_hold_s
+        repeated = len(lane.starts) >= t.lane_repeat_count
+        detail = ""
+        if held_long and longest is not None:
+            detail = f"fire lane occupied for {_duration((now - longest[0]).total_seconds())}"
+        elif repeated:
+            detail = f"fire lane occupied {len(lane.starts)} times in {_duration(t.lane_repeat_window_s)}"
+        seen = longest[1] if longest is not None else now
+        self._step(out, SignalKind.FIRE_LANE_OCCUPIED, held_long or repeated, now, seen, detail)
+        blocked = _longest(self._evacuation, now)
+        blocked_long = blocked is not None and (now - blocked[0]).total_seconds() >= t.evacuation_hold_s
+        detail = ""
+        if blocked is not None:
+            detail = f"evacuation route blocked for {_duration((now - blocked[0]).total_seconds())}"
+        seen = blocked[1] if blocked is not None else now
+        self._step(out, SignalKind.EVACUATION_BLOCKED, blocked_long, now, seen, detail)
+
+    # -- plumbing --------------------------------------------------------------------------------------
+
+    def _step(
+        self,
+        out: list[SignalChange],
+        signal: SignalKind,
+        holds: bool,
+        now: datetime,
+        seen: datetime,
+        detail: str = "",
+        value: float | None = None,
+    ) -> None:
+        rule = self.rules.get(signal)
+        if rule is None:
+            return
+        self._edge(out, rule, rule.observe(holds, now, seen_at=seen, detail=detail, value=value), now)
+
+    def _edge(self, out: list[SignalChange], rule: HoldRule, edge: bool | None, now: datetime) -> None:
+        if edge is not None:
+            self._emit(out, rule, edge, now)
+
+    def _emit(self, out: list[SignalChange], rule: HoldRule, active: bool, now: datetime) -> None:
+        out.append(
+            SignalChange(
+                device_id=self.device.id,
+                estate_id=self.device.estate_id,
+                signal=rule.signal,
+                active=active,
+                at=now,
+                since=rule.since or now,
+                detail=rule.detail,
+                value=rule.value,
+            )
+        )
+
+
+def _longest(occupation: _Occupation, now: datetime) -> tuple[datetime, datetime] | None:
+    if not occupation.open:
+        return None
+    return min(occupation.open.values())
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 2 * 3600:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86_400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86_400:.1f} d"

@@ -1,0 +1,194 @@
+"""The hazard closed loop and the alarm lifecycle as explicit state machines. Pure: data and ``now`` in.
+
+Hazard (seed 001: 发现上报 → 分流处置 → 跟踪督办 → 反馈销号, then 回头看)::
+
+    reported --dispatch--> dispatched --start--> rectifying --rectified--> rectified --verify--> closed
+        |                      |                     ^                          |                  |
+        |                      |                     +------- reject -----------+               recheck
+        +----------------------+---- auto_close (the device recovered and stayed healthy) ------> closed
+
+``close`` by a supervisor (e.g. filed in error) is allowed from any open state with a reason. Escalation is
+not a state: an item past its deadline is *overdue*, and every escalation is a recorded transition that leaves
+the state as it is. Nothing is deleted; each transition records who, when and why.
+
+Alarm (a smoke alarm is an alarm, not a hazard)::
+
+    open --acknowledge--> acknowledged --dispatch--> dispatched --on_scene--> on_scene
+      \\___________________\\______________________\\_____________________\\__ close(outcome) --> closed
+
+The times of each step are kept so that the 1/3/5-minute targets (respond, arrive, handle) can be reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+class TransitionError(ValueError):
+    """A transition the state machine forbids, or one missing what it needs. The message says which."""
+
+
+class HazardState(StrEnum):
+    REPORTED = "reported"
+    DISPATCHED = "dispatched"
+    RECTIFYING = "rectifying"
+    RECTIFIED = "rectified"
+    CLOSED = "closed"
+
+
+class HazardAction(StrEnum):
+    DISPATCH = "dispatch"  # to a responsible party
+    START = "start"  # rectification begins, with a deadline
+    RECTIFIED = "rectified"  # the responsible party says it is fixed, with evidence
+    VERIFY = "verify"  # an inspector confirms: closed
+    REJECT = "reject"  # an inspector finds it not fixed: back to rectifying
+    AUTO_CLOSE = "auto_close"  # a device-raised hazard whose device recovered and stayed healthy
+    CLOSE = "close"  # a supervisor closes it (filed in error, duplicate), with a reason
+    ESCALATE = "escalate"  # overdue: recorded, state unchanged
+    RECHECK = "recheck"  # 回头看 after closing: recorded, state unchanged
+    NOTE = "note"  # a comment or a new photo: recorded, state unchanged
+
+
+HAZARD_TRANSITIONS: dict[HazardAction, tuple[frozenset[HazardState], HazardState | None]] = {
+    HazardAction.DISPATCH: (frozenset({HazardState.REPORTED}), HazardState.DISPATCHED),
+    HazardAction.START: (frozenset({HazardState.REPORTED, HazardState.DISPATCHED}), HazardState.RECTIFYING),
+    HazardAction.RECTIFIED: (frozenset({HazardState.RECTIFYING}), HazardState.RECTIFIED),
+    HazardAction.VERIFY: (frozenset({HazardState.RECTIFIED}), HazardState.CLOSED),
+    HazardAction.REJECT: (frozenset({HazardState.RECTIFIED}), HazardState.RECTIFYING),
+    HazardAction.AUTO_CLOSE: (frozenset(set(HazardState) - {HazardState.CLOSED}), HazardState.CLOSED),
+    HazardAction.CLOSE: (frozenset(set(HazardState) - {HazardState.CLOSED}), HazardState.CLOSED),
+    HazardAction.ESCALATE: (frozenset(set(HazardState) - {HazardState.CLOSED, HazardState.RECTIFIED}), None),
+    HazardAction.RECHECK: (frozenset({HazardState.CLOSED}), None),
+    HazardAction.NOTE: (frozenset(HazardState), None),
+}
+
+OPEN_STATES: frozenset[HazardState] = frozenset(set(HazardState) - {HazardState.CLOSED})
+
+
+@dataclass(frozen=True, slots=True)
+class HazardStep:
+    """The outcome of a permitted transition: the new state and deadline to store with the record."""
+
+    state: HazardState
+    deadline: datetime | None
+
+
+def allowed_hazard_actions(state: HazardState) -> list[HazardAction]:
+    return [a for a, (sources, _) in HAZARD_TRANSITIONS.items() if state in sources]
+
+
+def step_hazard(
+    state: HazardState,
+    action: HazardAction,
+    *,
+    now: datetime,
+    deadline: datetime | None,
+    new_deadline: datetime | None = None,
+    default_deadline: timedelta | None = None,
+    responsible: str | None = None,
+    reason: str = "",
+) -> HazardStep:
+    """Check one transition and compute the resulting state and deadline, or raise ``TransitionError``.
+
+    ``deadline`` is the hazard's current one; ``new_deadline`` one the caller asks for (must be in the
+    future); ``default_deadline`` the policy's for the hazard's colour, used when starting rectification
+    without an explicit deadline.
+    """
+    sources, target = HAZARD_TRANSITIONS[action]
+    if state not in sources:
+        allowed = ", ".join(a.value for a in allowed_hazard_actions(state)) or "none"
+        raise TransitionError(
+            f"cannot {action.value!r} a hazard that is {state.value!r}; "
+            f"allowed from {state.value!r}: {allowed}"
+        )
+    if new_deadline is not None and new_deadline <= now:
+        raise TransitionError(f"deadline {new_deadline.isoformat()} is in the past (now {now.isoformat()})")
+    if action is HazardAction.DISPATCH and not responsible:
+        raise TransitionError("dispatch needs the responsible party ('responsible')")
+    if action in (HazardAction.CLOSE, HazardAction.REJECT) and not reason:
+        raise TransitionError(f"{action.value!r} needs a reason")
+    if action is HazardAction.START and new_deadline is None and deadline is None:
+        if default_deadline is None:
+            raise TransitionError("start needs a deadline and the policy gives none")
+        new_deadline = now + default_deadline
+    return HazardStep(state=target or state, deadline=new_deadline or deadline)
+
+
+def is_overdue(state: HazardState, deadline: datetime | None, now: datetime) -> bool:
+    """Past its deadline and not yet fixed (a rectified item waits for the inspector, not the owner)."""
+    return (
+        deadline is not None
+        and now > deadline
+        and state
+        in (
+            HazardState.REPORTED,
+            HazardState.DISPATCHED,
+            HazardState.RECTIFYING,
+        )
+    )
+
+
+def escalation_due(
+    deadline: datetime | None, last_escalated: datetime | None, now: datetime, every: timedelta
+) -> bool:
+    """First escalation when the deadline passes, then again every ``every`` while it stays overdue."""
+    if deadline is None or now <= deadline:
+        return False
+    return last_escalated is None or now - last_escalated >= every
+
+
+# -- alarms ---------------------------------------------------------------------------------------------
+
+
+class AlarmState(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    DISPATCHED = "dispatched"
+    ON_SCENE = "on_scene"
+    CLOSED = "closed"
+
+
+class AlarmAction(StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    DISPATCH = "dispatch"
+    ON_SCENE = "on_scene"
+    CLOSE = "close"
+
+
+class AlarmOutcome(StrEnum):
+    REAL_FIRE = "real_fire"
+    FALSE_ALARM = "false_alarm"
+    TEST = "test"
+    FAULT = "fault"  # the detector misbehaved (counts toward its maintenance, not as a fire)
+
+
+ALARM_TRANSITIONS: dict[AlarmAction, tuple[frozenset[AlarmState], AlarmState]] = {
+    AlarmAction.ACKNOWLEDGE: (frozenset({AlarmState.OPEN}), AlarmState.ACKNOWLEDGED),
+    AlarmAction.DISPATCH: (frozenset({AlarmState.ACKNOWLEDGED}), AlarmState.DISPATCHED),
+    AlarmAction.ON_SCENE: (frozenset({AlarmState.DISPATCHED}), AlarmState.ON_SCENE),
+    # Closing needs someone to have acknowledged it: an unacknowledged alarm cannot vanish unseen.
+    AlarmAction.CLOSE: (
+        frozenset({AlarmState.ACKNOWLEDGED, AlarmState.DISPATCHED, AlarmState.ON_SCENE}),
+        AlarmState.CLOSED,
+    ),
+}
+
+#: The micro fire station targets of seed 001: respond in 1 minute, arrive in 3, handle in 5.
+ALARM_TARGETS_S: dict[str, float] = {"ack": 60.0, "on_scene": 180.0, "close": 300.0}
+
+
+def step_alarm(state: AlarmState, action: AlarmAction, outcome: AlarmOutcome | None = None) -> AlarmState:
+    sources, target = ALARM_TRANSITIONS[action]
+    if state not in sources:
+        allowed = [a.value for a, (src, _) in ALARM_TRANSITIONS.items() if state in src]
+        raise TransitionError(
+            f"cannot {action.value!r} an alarm that is {state.value!r}; "
+            f"allowed from {state.value!r}: {', '.join(allowed) or 'none'}"
+        )
+    if action is AlarmAction.CLOSE and outcome is None:
+        raise TransitionError("close needs an outcome: " + ", ".join(o.value for o in AlarmOutcome))
+    if action is not AlarmAction.CLOSE and outcome is not None:
+        raise TransitionError("only 'close' takes an outcome")
+    return target
