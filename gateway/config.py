@@ -93,6 +93,25 @@ class ApiSection(Section):
     port: int = Field(default=8080, ge=0, le=65535)
 
 
+class RulesSection(Section):
+    """The rule layer: device rules, hazards, grades (docs/rules.md)."""
+
+    enabled: bool = True
+    #: Grading policy file; empty means the built-in default (annex 3 of the municipal standard).
+    policy: Path | None = None
+    #: Hazard store: empty means SQLite ``hazards.sqlite`` in ``gateway.data_dir``; PostgreSQL for many
+    #: gateways, e.g. ``postgresql+psycopg://firegw:env:PGPASS@db/firegw``.
+    store_url: str = ""
+    #: How often hold timers, offline detection and deadlines are evaluated.
+    tick_interval_s: float = Field(default=1.0, gt=0)
+    #: Every estate's grade is repeated to the telemetry store this often, so "grade now" panels always
+    #: find a recent point.
+    grade_repeat_s: float = Field(default=300.0, gt=0)
+    #: Publish grades (retained), hazard changes and alarms to the MQTT broker under this prefix.
+    publish: bool = True
+    topic_prefix: str = "firegw"
+
+
 class GatewayConfig(Section):
     gateway: GatewaySection = GatewaySection()
     mqtt: MqttConfig = MqttConfig()
@@ -101,6 +120,7 @@ class GatewayConfig(Section):
     buffer: BufferSection = BufferSection()
     dead_letters: DeadLetterSection = DeadLetterSection()
     api: ApiSection = ApiSection()
+    rules: RulesSection = RulesSection()
 
     @model_validator(mode="after")
     def _known_decoders(self) -> GatewayConfig:
@@ -120,6 +140,9 @@ class GatewayConfig(Section):
         gw = self.gateway
         registry = gw.registry if gw.registry.is_absolute() else base / gw.registry
         data_dir = gw.data_dir if gw.data_dir.is_absolute() else base / gw.data_dir
+        rules = self.rules
+        if rules.policy is not None and not rules.policy.is_absolute():
+            rules = rules.model_copy(update={"policy": base / rules.policy})
         storage = self.storage
         if isinstance(storage, SqliteStorage) and not storage.path.is_absolute():
             storage = storage.model_copy(update={"path": data_dir / storage.path})
@@ -127,6 +150,7 @@ class GatewayConfig(Section):
             update={
                 "gateway": gw.model_copy(update={"registry": registry, "data_dir": data_dir}),
                 "storage": storage,
+                "rules": rules,
             }
         )
 

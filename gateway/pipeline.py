@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from collectors.base import RejectReason
 from gateway.deadletter import DeadLetterStore
@@ -23,6 +23,8 @@ from gateway.registry import Registry
 from gateway.schema import device_tags, event_point, reading_point
 from gateway.sinks.base import Point, TelemetrySink
 from gateway.stats import GatewayStats
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -57,29 +59,33 @@ class LiveEvent:
     event: DeviceEvent
 
 
-class LiveFeed:
-    """Fan-out of priority events to subscribers, each with a bounded queue.
+class Broadcast(Generic[T]):
+    """Fan-out to subscribers, each with a bounded queue.
 
-    A slow subscriber (a browser tab on a bad network) loses its oldest undelivered events and the loss is
-    counted; it never slows ingestion or other subscribers. The alarm itself is stored regardless.
+    A slow subscriber (a browser tab on a bad network) loses its oldest undelivered items and the loss is
+    counted; it never slows ingestion or other subscribers. What is broadcast is stored regardless.
     """
 
     def __init__(self, queue_size: int = 1000, history: int = 200) -> None:
-        self._subscribers: set[asyncio.Queue[LiveEvent]] = set()
+        self._subscribers: set[asyncio.Queue[T]] = set()
         self._queue_size = queue_size
-        self.recent: list[LiveEvent] = []
+        self.recent: list[T] = []
         self._history = history
         self.dropped = 0
 
-    def subscribe(self) -> asyncio.Queue[LiveEvent]:
-        queue: asyncio.Queue[LiveEvent] = asyncio.Queue(self._queue_size)
+    def subscribe(self) -> asyncio.Queue[T]:
+        queue: asyncio.Queue[T] = asyncio.Queue(self._queue_size)
         self._subscribers.add(queue)
         return queue
 
-    def unsubscribe(self, queue: asyncio.Queue[LiveEvent]) -> None:
+    def unsubscribe(self, queue: asyncio.Queue[T]) -> None:
         self._subscribers.discard(queue)
 
-    def publish(self, item: LiveEvent) -> None:
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    def publish(self, item: T) -> None:
         self.recent.append(item)
         if len(self.recent) > self._history:
             del self.recent[: len(self.recent) - self._history]
@@ -88,6 +94,10 @@ class LiveFeed:
                 queue.get_nowait()
                 self.dropped += 1
             queue.put_nowait(item)
+
+
+class LiveFeed(Broadcast[LiveEvent]):
+    """Priority device events (alarms, faults, tamper, comm faults) the moment they are accepted."""
 
 
 SEQ_WRAP = 2**32

@@ -68,3 +68,39 @@ def event_point(event: DeviceEvent, tags: dict[str, str]) -> Point:
         time_ns=time_ns(event.time),
         priority=event.is_priority,
     )
+
+
+# -- written by the rule layer (docs/schema.md, second table) ------------------------------------------------
+
+GRADE_MEASUREMENT = "estate_grade"
+HAZARD_MEASUREMENT = "hazard"
+ALARM_MEASUREMENT = "alarm"
+SIGNAL_MEASUREMENT = "device_signal"
+ESTATE_DEVICES_MEASUREMENT = "estate_devices"
+
+
+def estate_tags(estate: Estate) -> dict[str, str]:
+    tags = {"estate": estate.id}
+    if estate.district:
+        tags["district"] = estate.district
+    if estate.street:
+        tags["street"] = estate.street
+    return tags
+
+
+def rule_point(
+    measurement: str,
+    tags: dict[str, str],
+    fields: dict[str, FieldValue | None],
+    at: datetime,
+    *,
+    priority: bool = True,
+) -> Point:
+    """A rule-layer point: numbers as floats, absent values left out, on the priority lane by default
+    (grades, hazards and alarms are few and matter more than one more pressure reading)."""
+    clean: dict[str, FieldValue] = {}
+    for key, value in fields.items():
+        if value is None:
+            continue
+        clean[key] = value if isinstance(value, (bool, str)) else float(value)
+    return Point(measurement=measurement, tags=tags, fields=clean, time_ns=time_ns(at), priority=priority)

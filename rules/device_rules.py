@@ -188,6 +188,21 @@ class DeviceRules:
     def online(self) -> bool:
         return not self.rules[SignalKind.OFFLINE].active
 
+    @property
+    def needs_tick(self) -> bool:
+        """True while a timer runs (a hold or recovery, an open camera detection, recent lane starts):
+        the gateway ticks such devices every second and the rest only on its offline sweep."""
+        if any(r.state in (RuleState.PENDING, RuleState.RECOVERING) for r in self.rules.values()):
+            return True
+        return bool(self._lane.open or self._lane.starts or self._evacuation.open)
+
+    def offline_due(self, now: datetime) -> bool:
+        """True when a tick at ``now`` would declare the device offline (cheap: for a sweep of every device)."""
+        t = self.t
+        if t.report_window_s <= 0 or self.rules[SignalKind.OFFLINE].active:
+            return False
+        return (now - self.last_seen).total_seconds() > t.report_window_s + t.offline_grace_s
+
     def restore(self, signal: SignalKind, since: datetime, now: datetime, detail: str = "") -> None:
         """Continue an open device hazard after a restart (see ``HoldRule.restore_active``)."""
         rule = self.rules.get(signal)

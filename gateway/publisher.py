@@ -1,0 +1,106 @@
+"""Outbound MQTT: each estate's grade as a retained message, hazard changes and alarms as events.
+
+Topics (``prefix`` is ``rules.topic_prefix``, default ``firegw``)::
+
+    {prefix}/estates/{estate}/grade     retained, QoS 1: the current grade with reasons (JSON)
+    {prefix}/estates/{estate}/hazards   QoS 1: a hazard opened, changed or closed
+    {prefix}/estates/{estate}/alarms    QoS 1: an alarm raised or stepped
+
+The rule engine calls ``retain``/``event`` synchronously and never waits for the broker. Grades coalesce:
+only the latest per estate is kept until it is sent, so an outage costs nothing but time and the broker ends
+up with the current grade of every estate. Events wait in a bounded queue; when it is full the oldest is
+dropped and counted (the same facts are in the hazard store and InfluxDB, which are the records).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from typing import Any
+
+import aiomqtt
+
+from collectors.backoff import Backoff
+from collectors.mqtt.config import MqttConfig
+
+log = logging.getLogger(__name__)
+
+
+def grade_topic(prefix: str, estate_id: str) -> str:
+    return f"{prefix}/estates/{estate_id}/grade"
+
+
+class MqttPublisher:
+    def __init__(self, config: MqttConfig, *, client_id: str, max_events: int = 10_000) -> None:
+        self.config = config
+        self.client_id = client_id
+        self._retained: dict[str, bytes] = {}
+        self._events: deque[tuple[str, bytes]] = deque()
+        self._max_events = max_events
+        self._wake = asyncio.Event()
+        self.published = 0
+        self.dropped = 0
+        self.connected = False
+
+    def retain(self, topic: str, payload: dict[str, Any]) -> None:
+        self._retained[topic] = _encode(payload)
+        self._wake.set()
+
+    def event(self, topic: str, payload: dict[str, Any]) -> None:
+        if len(self._events) >= self._max_events:
+            self._events.popleft()
+            self.dropped += 1
+        self._events.append((topic, _encode(payload)))
+        self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._retained) + len(self._events)
+
+    async def run(self) -> None:
+        """Connect, send what is pending, wait for more; reconnect forever with jittered back-off."""
+        cfg = self.config
+        backoff = Backoff(initial_s=cfg.backoff_initial_s, max_s=cfg.backoff_max_s)
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    cfg.host,
+                    cfg.port,
+                    username=cfg.username,
+                    password=cfg.password.get_secret_value() if cfg.password else None,
+                    identifier=self.client_id,
+                    keepalive=cfg.keepalive_s,
+                ) as client:
+                    self.connected = True
+                    backoff.reset()
+                    log.info("publishing grades and events to %s:%d", cfg.host, cfg.port)
+                    await self._send_forever(client)
+            except aiomqtt.MqttError as exc:
+                self.connected = False
+                delay = backoff.next_delay()
+                log.warning("MQTT publisher: %s; retrying in %.1f s (%d pending)", exc, delay, self.pending)
+                await asyncio.sleep(delay)
+
+    async def _send_forever(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._retained:
+                topic = next(iter(self._retained))
+                payload = self._retained[topic]
+                await client.publish(topic, payload, qos=1, retain=True)
+                # Only forget it if no newer grade for the estate arrived while we were sending.
+                if self._retained.get(topic) is payload:
+                    del self._retained[topic]
+                self.published += 1
+            while self._events:
+                topic, payload = self._events[0]
+                await client.publish(topic, payload, qos=1)
+                self._events.popleft()
+                self.published += 1
+
+
+def _encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str).encode()
