@@ -1,7 +1,8 @@
 """Assembling the gateway from its configuration, and running it under a supervisor.
 
 Everything runs on one event loop inside one ``asyncio.TaskGroup``. Each long-running part (MQTT collector,
-Modbus poller, sink drain, dead-letter writer, stats writer) is a named task wrapped by ``supervise``: if it
+Modbus poller, sink drain, dead-letter writer, stats writer, rule engine ticks, outbound MQTT publisher, the
+HTTP API) is a named task wrapped by ``supervise``: if it
 raises, the crash is logged and counted and the task is restarted after a back-off, so one bug can never
 silently end ingestion. Cancelling ``run`` (Ctrl-C) stops the tasks and flushes the sink; what could not be
 written stays in the durable buffer for the next start.
@@ -10,9 +11,12 @@ written stays in the durable buffer for the next start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
+
+import uvicorn
 
 from collectors.backoff import Backoff
 from collectors.modbus.poller import ModbusPoller
@@ -21,7 +25,9 @@ from gateway.config import GatewayConfig, InfluxV1, InfluxV2, SqliteStorage
 from gateway.deadletter import DeadLetterStore
 from gateway.models import utc_now
 from gateway.pipeline import LiveFeed, Pipeline, RulesHook
+from gateway.publisher import MqttPublisher
 from gateway.registry import Registry, load_registry
+from gateway.rules_engine import RuleEngine
 from gateway.schema import STATS_MEASUREMENT, time_ns
 from gateway.sinks.base import FieldValue, Point, TelemetrySink
 from gateway.sinks.buffer import DurableBuffer
@@ -29,6 +35,8 @@ from gateway.sinks.buffered import BufferedSink
 from gateway.sinks.influx import InfluxV1Sink, InfluxV2Sink
 from gateway.sinks.sqlite import SqliteSink
 from gateway.stats import GatewayStats
+from gateway.store import HazardStore
+from rules.policy import load_policy
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +81,32 @@ def build_sink(config: GatewayConfig, deadletters: DeadLetterStore) -> Telemetry
     )
 
 
+def build_engine(config: GatewayConfig, registry: Registry, clock: Callable[[], datetime]) -> RuleEngine:
+    """The rule layer as configured: policy file, hazard store, outbound MQTT."""
+    rules = config.rules
+    store_url = rules.store_url or f"sqlite:///{config.gateway.data_dir / 'hazards.sqlite'}"
+    publisher = None
+    if rules.publish:
+        publisher = MqttPublisher(config.mqtt, client_id=f"{config.mqtt.client_id}-publisher")
+    return RuleEngine(
+        registry,
+        load_policy(rules.policy),
+        HazardStore(store_url),
+        clock=clock,
+        publisher=publisher,
+        topic_prefix=rules.topic_prefix,
+        grade_repeat_s=rules.grade_repeat_s,
+    )
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside the gateway's TaskGroup: Ctrl-C belongs to the gateway, which cancels everything."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 class Gateway:
     def __init__(
         self,
@@ -91,6 +125,12 @@ class Gateway:
         )
         self.sink = build_sink(config, self.deadletters)
         self.live = LiveFeed()
+        self.clock = clock
+        self.engine: RuleEngine | None = None
+        self.publisher: MqttPublisher | None = None
+        if rules is None and config.rules.enabled:
+            rules = self.engine = build_engine(config, self.registry, clock)
+            self.publisher = self.engine.publisher
         self.pipeline = Pipeline(
             self.registry,
             self.sink,
@@ -113,6 +153,8 @@ class Gateway:
                 backoff_max_s=config.modbus.backoff_max_s,
             )
         self.ready = asyncio.Event()
+        self.api_ready = asyncio.Event()
+        self.api_port: int | None = None
 
     async def run(self) -> None:
         """Run every part until cancelled; on the way out, flush the sink and the dead-letter store."""
@@ -125,6 +167,16 @@ class Gateway:
                     group.create_task(self.supervise("sink", self.sink.run), name="sink")
                 group.create_task(self.supervise("dead_letters", self.deadletters.run), name="dead_letters")
                 group.create_task(self.supervise("stats", self._write_stats), name="stats")
+                if self.engine is not None:
+                    engine = self.engine
+                    tick = self.config.rules.tick_interval_s
+                    group.create_task(
+                        self.supervise("rules", lambda: engine.run(self.sink.write, tick)), name="rules"
+                    )
+                if self.publisher is not None:
+                    group.create_task(self.supervise("publisher", self.publisher.run), name="publisher")
+                if self.config.api.enabled:
+                    group.create_task(self.supervise("api", self._serve_api), name="api")
                 group.create_task(self._mark_ready(), name="ready")
         finally:
             await self.close()
@@ -133,11 +185,52 @@ class Gateway:
         await self.mqtt.wait_connected()
         self.ready.set()
 
+    async def _serve_api(self) -> None:
+        """Serve the HTTP API on this event loop; ``api_port`` says where once it listens (port 0 = any)."""
+        from gateway.api import ApiServices, create_app
+
+        app = create_app(
+            ApiServices(
+                registry=self.registry,
+                pipeline=self.pipeline,
+                engine=self.engine,
+                deadletters=self.deadletters,
+                clock=self.clock,
+            )
+        )
+        api = self.config.api
+        server = _EmbeddedServer(
+            uvicorn.Config(app, host=api.host, port=api.port, log_level="warning", lifespan="off")
+        )
+        serving = asyncio.create_task(server.serve(), name="api-serve")
+        try:
+            while not server.started:
+                if serving.done():
+                    # uvicorn logs the cause and calls sys.exit(1) when it cannot bind: turn that into an
+                    # error the supervisor counts and retries, instead of ending the whole gateway.
+                    with contextlib.suppress(SystemExit):
+                        await serving
+                    raise OSError(
+                        f"the API could not listen on {api.host}:{api.port} (port in use?); "
+                        "set [api] port to a free one, or [api] enabled = false"
+                    )
+                await asyncio.sleep(0.05)
+            self.api_port = server.servers[0].sockets[0].getsockname()[1]
+            log.info("API on http://%s:%d/docs", api.host, self.api_port)
+            self.api_ready.set()
+            await serving
+        finally:
+            server.should_exit = True
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(serving, 5)
+
     async def close(self) -> None:
         try:
             await self.sink.close()
         finally:
             self.deadletters.close()
+            if self.engine is not None:
+                self.engine.store.close()
 
     async def supervise(self, name: str, target: Callable[[], Awaitable[None]]) -> None:
         """Keep ``target`` running: restart it after a crash, counting and logging each restart."""

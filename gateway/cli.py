@@ -109,6 +109,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         influx_database=args.influx_db,
         data_dir=args.data_dir,
         quiet=args.quiet,
+        api_port=args.api_port,
     )
     return _run_async(run_demo(options))
 
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--influx-db", default="firegw", help="InfluxDB database (with --influx-url)")
     p.add_argument("--data-dir", type=Path, default=Path("var/demo"), help="where the demo keeps its data")
     p.add_argument("--quiet", action="store_true", help="no live summary; print one line at the end")
+    p.add_argument("--api-port", type=int, default=8080, help="HTTP API and web UI port (0: any free port)")
     p.add_argument("--verbose", action="store_true")
     p.set_defaults(func=cmd_demo)
 

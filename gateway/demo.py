@@ -18,6 +18,7 @@ from gateway.app import Gateway
 from gateway.config import parse_config
 from gateway.console import live_summary, summary_line
 from gateway.embedded_broker import EmbeddedBroker, free_port
+from simulators.clock import SimClock
 from simulators.scenario import (
     ScenarioStats,
     load_scenario,
@@ -37,6 +38,7 @@ class DemoOptions:
     influx_database: str = "firegw"
     data_dir: Path = Path("var/demo")
     quiet: bool = False
+    api_port: int = 8080
 
 
 def builtin_scenario() -> Path:
@@ -59,8 +61,12 @@ async def run_demo(options: DemoOptions) -> int:
             "mqtt": {"host": host, "port": port, "client_id": "firegw-demo", "backoff_max_s": 5},
             "storage": storage,
             "modbus": {"request_timeout_s": 0.5},
+            "rules": {"tick_interval_s": 0.5},
+            "api": {"port": options.api_port},
         }
     )
+    # One simulated clock for the devices and the gateway: hold times and offline windows run at demo speed.
+    clock = SimClock(scenario.start, scenario.speed)
     sim_stats = ScenarioStats()
 
     def on_progress(stats: ScenarioStats) -> None:
@@ -72,14 +78,20 @@ async def run_demo(options: DemoOptions) -> int:
         await broker.start()
     # The simulated Modbus TCP gateways come up before the gateway polls them (no start-up comm faults).
     modbus_servers = await start_modbus_servers(registry)
-    gateway = Gateway(config, registry)
+    gateway = Gateway(config, registry, clock=clock.now)
     try:
         async with asyncio.TaskGroup() as group:
             gateway_task = group.create_task(gateway.run(), name="gateway")
             await asyncio.wait_for(gateway.ready.wait(), 30)
             sim_task = group.create_task(
                 run_scenario_against_broker(
-                    scenario, host, port, progress=on_progress, stop=stop, modbus_servers=modbus_servers
+                    scenario,
+                    host,
+                    port,
+                    progress=on_progress,
+                    stop=stop,
+                    modbus_servers=modbus_servers,
+                    clock=clock,
                 ),
                 name="simulator",
             )
@@ -101,5 +113,28 @@ async def run_demo(options: DemoOptions) -> int:
             await broker.stop()
     print(summary_line(gateway))
     print(sim_stats.summary())
-    print(f"data kept in {options.data_dir}/ (SQLite: telemetry.sqlite, dead_letters.sqlite)")
+    if gateway.engine is not None:
+        print(grades_line(gateway))
+    print(f"data kept in {options.data_dir}/ (SQLite: telemetry.sqlite, hazards.sqlite, dead_letters.sqlite)")
     return 0
+
+
+def grades_line(gateway: Gateway) -> str:
+    """``grades: 3 green, 1 yellow (E002: Y10, G4, G6 ...); hazards opened 4, auto-closed 2; alarms 3``."""
+    engine = gateway.engine
+    if engine is None:
+        return "grades: rule layer disabled"
+    counts: dict[str, int] = {}
+    flagged = []
+    for estate_id, grade in sorted(engine.grades.items()):
+        counts[grade.colour] = counts.get(grade.colour, 0) + 1
+        if grade.reasons:
+            flagged.append(f"{estate_id}: {grade.summary}")
+    c = engine.counters
+    text = ", ".join(f"{n} {colour}" for colour, n in sorted(counts.items()))
+    lines = [
+        f"grades: {text}; hazards opened {c.hazards_opened}, auto-closed {c.hazards_auto_closed}; "
+        f"alarms {c.alarms_raised}; grade changes {c.grade_changes}"
+    ]
+    lines += [f"  {line}" for line in flagged[:10]]
+    return "\n".join(lines)

@@ -144,6 +144,7 @@ class RuleEngine:
 
         # What grading reads, indexed in memory; the store is the record.
         self.open: dict[str, dict[int, OpenHazard]] = defaultdict(dict)
+        self.open_records: dict[str, dict[int, HazardRecord]] = defaultdict(dict)
         self._open_by_signal: dict[tuple[str, str], int] = {}
         self.complaint_times: dict[str, list[datetime]] = defaultdict(list)
         self.fire_times: dict[str, list[tuple[datetime, bool]]] = defaultdict(list)
@@ -194,8 +195,13 @@ class RuleEngine:
             device_id=hazard.device_id or "",
             device_kind=device.kind if device else None,
         )
+        self.open_records[hazard.estate_id][hazard.id] = hazard
         if hazard.device_id and hazard.signal:
             self._open_by_signal[(hazard.device_id, hazard.signal)] = hazard.id
+
+    def overdue_count(self, estate_id: str, now: datetime) -> int:
+        records = self.open_records.get(estate_id, {}).values()
+        return sum(1 for h in records if is_overdue(h.state, h.deadline, now))
 
     # -- the pipeline hook -----------------------------------------------------------------------------
 
@@ -350,6 +356,7 @@ class RuleEngine:
 
     def _unindex(self, hazard: HazardRecord) -> None:
         self.open[hazard.estate_id].pop(hazard.id, None)
+        self.open_records[hazard.estate_id].pop(hazard.id, None)
         if hazard.device_id and hazard.signal:
             self._open_by_signal.pop((hazard.device_id, hazard.signal), None)
 

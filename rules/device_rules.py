@@ -125,10 +125,19 @@ class HoldRule:
 
 @dataclass(slots=True)
 class _Occupation:
-    """Open camera detections (event id -> start, gateway clock and event time) and recent start times."""
+    """Open camera detections (event id -> start, gateway clock and event time), and the start times of
+    recent occupations that lasted long enough to count as one (``lane_repeat_min_s``)."""
 
     open: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
     starts: deque[datetime] = field(default_factory=deque)
+    counted: set[str] = field(default_factory=set)
+
+    def count_long(self, now: datetime, min_s: float) -> None:
+        """Count every open detection that has now lasted ``min_s`` (once each)."""
+        for event_id, (start, _) in self.open.items():
+            if event_id not in self.counted and (now - start).total_seconds() >= min_s:
+                self.counted.add(event_id)
+                self.starts.append(start)
 
 
 def _bool(value: object) -> bool | None:
@@ -197,7 +206,7 @@ class DeviceRules:
         return bool(self._lane.open or self._lane.starts or self._evacuation.open)
 
     def offline_due(self, now: datetime) -> bool:
-        """True when a tick at ``now`` would declare the device offline (cheap: for a sweep of every device)."""
+        """True when a tick at ``now`` would declare the device offline (cheap: swept over every device)."""
         t = self.t
         if t.report_window_s <= 0 or self.rules[SignalKind.OFFLINE].active:
             return False
@@ -348,9 +357,10 @@ class DeviceRules:
             return
         if state == "start":
             occupation.open[event_id] = (now, event.time)
-            occupation.starts.append(now)
         elif state == "end":
+            occupation.count_long(now, self.t.lane_repeat_min_s)
             occupation.open.pop(event_id, None)
+            occupation.counted.discard(event_id)
 
     def _camera_conditions(self, now: datetime, out: list[SignalChange]) -> None:
         """Re-evaluate the time-dependent camera conditions (durations, repeats in a window) at ``now``."""
@@ -359,6 +369,7 @@ class DeviceRules:
         self._pending_edges.clear()
         t = self.t
         lane = self._lane
+        lane.count_long(now, t.lane_repeat_min_s)
         window_start = now - timedelta(seconds=t.lane_repeat_window_s)
         while lane.starts and lane.starts[0] < window_start:
             lane.starts.popleft()

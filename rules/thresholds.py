@@ -76,6 +76,9 @@ class Thresholds(BaseModel):
     #: ...or occupied this many times within ``lane_repeat_window_s`` (the same lane blocked every evening).
     lane_repeat_count: int = Field(default=3, ge=1)
     lane_repeat_window_s: float = Field(default=DAY, gt=0)
+    #: Only occupations lasting this long count toward the repeats (a car stopping for a few minutes to
+    #: drop someone off is not an occupation; one parked for five is).
+    lane_repeat_min_s: float = Field(default=300.0, ge=0)
     lane_recovery_s: float = Field(default=600.0, ge=0)
     evacuation_hold_s: float = Field(default=300.0, ge=0)
     evacuation_recovery_s: float = Field(default=600.0, ge=0)

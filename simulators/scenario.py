@@ -865,6 +865,7 @@ async def run_scenario_against_broker(
     qos: int = 1,
     progress_every_s: float = 1.0,
     stop: asyncio.Event | None = None,
+    clock: SimClock | None = None,
 ) -> ScenarioStats:
     """Run a scenario against an MQTT broker, serving its Modbus hydrants; the entry for ``firegw simulate``.
 
@@ -875,7 +876,8 @@ async def run_scenario_against_broker(
     With ``serve_modbus`` a ``HydrantModbusSimulator`` is started for every (host, port) in the registry
     (and stopped at the end); or pass ``modbus_servers`` already started with ``start_modbus_servers`` (e.g.
     before the gateway starts polling, so it does not log "gateway not connected" first), left running.
-    ``stop`` ends the run early when set (e.g. on Ctrl-C).
+    ``stop`` ends the run early when set (e.g. on Ctrl-C). ``clock`` shares a ``SimClock`` with the gateway
+    under test (``Gateway(clock=clock.now)``), so its hold times and offline windows run at scenario speed.
     """
     from simulators.publisher import MqttPublisher  # late: keeps scenario parsing free of MQTT imports
 
@@ -897,6 +899,7 @@ async def run_scenario_against_broker(
                 modbus_servers if modbus_servers is not None else (servers or None),
                 progress=progress,
                 progress_every_s=progress_every_s,
+                clock=clock,
             )
             if stop is None:
                 return await runner.run()

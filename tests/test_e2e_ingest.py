@@ -43,6 +43,7 @@ def make_config(tmp_path: Path, mosquitto: Any, influxdb: Any, db: str, client_i
             "storage": {"kind": "influx_v1", "url": influxdb.url, "database": db},
             "buffer": {"flush_interval_s": 0.1, "backoff_max_s": 1.0},
             "modbus": {"enabled": False},
+            "api": {"port": 0},
         },
         base=tmp_path,
     )

@@ -1,0 +1,62 @@
+"""The HTTP API: one router per resource, errors as JSON that say what is wrong.
+
+Start here: ``create_app`` lists the routers; each router is a short file in ``routers/``; the services they
+use (registry, pipeline, rule engine, dead letters, clock) come in through ``deps.Services`` as an
+``Annotated`` dependency. The API runs on the gateway's own event loop (no threads), so a request sees the
+same state the rules see, and its writes are ordered with the rules' writes.
+
+Errors: 404 for anything unknown (estate, hazard, alarm, device), 409 for a transition the state machine
+forbids, 422 for input that cannot be right (unknown criterion, deadline in the past, malformed body); each
+as ``{"error": "<kind>", "detail": "<what is wrong, and what would be right>"}``. A refused request changes
+nothing.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from gateway.api.deps import ApiServices
+from gateway.api.routers import alarms, complaints, devices, estates, hazards, meta
+from gateway.rules_engine import EngineError
+from gateway.store import NotFound
+from rules.lifecycle import TransitionError
+
+__all__ = ["ApiServices", "create_app"]
+
+
+def create_app(services: ApiServices) -> FastAPI:
+    app = FastAPI(
+        title="firegw",
+        summary="Fire-safety telemetry gateway: estate grades, hazards, alarms and devices",
+        version="0.1.0",
+        description=(
+            "Estates are graded red/yellow/green from their open hazards by the configured policy "
+            "(default: annex 3 of the municipal standard). Hazards follow the closed loop reported → "
+            "dispatched → rectifying → rectified → closed; alarms open → acknowledged → dispatched → "
+            "on_scene → closed."
+        ),
+    )
+    app.state.services = services
+    for module in (estates, hazards, complaints, alarms, devices, meta):
+        app.include_router(module.router)
+
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"error": "not_found", "detail": str(exc).strip("'\"")}, status_code=404)
+
+    @app.exception_handler(TransitionError)
+    async def forbidden_transition(_: Request, exc: TransitionError) -> JSONResponse:
+        return JSONResponse({"error": "transition_refused", "detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(EngineError)
+    async def refused(_: Request, exc: EngineError) -> JSONResponse:
+        return JSONResponse({"error": "invalid", "detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()]
+        return JSONResponse({"error": "invalid", "detail": "; ".join(problems)}, status_code=422)
+
+    return app

@@ -1,0 +1,107 @@
+"""Records from the store and the engine's state, turned into response bodies."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+
+from gateway.api.deps import ApiServices
+from gateway.api.schemas import (
+    AlarmOut,
+    DeviceCounts,
+    DeviceOut,
+    EstateOut,
+    GradeOut,
+    HazardOut,
+    SignalOut,
+    Text,
+)
+from gateway.models import Device, Estate
+from gateway.rules_engine import alarm_summary, grade_payload
+from gateway.store import AlarmRecord, HazardRecord
+from rules.lifecycle import is_overdue
+from rules.model import SignalKind
+from rules.policy import Policy
+
+
+def hazard_out(hazard: HazardRecord, policy: Policy | None, now: datetime) -> HazardOut:
+    criterion = policy.criteria.get(hazard.criterion) if policy else None
+    data = asdict(hazard)
+    data.pop("last_escalated_at")
+    return HazardOut(
+        **data,
+        criterion_text=Text(zh=criterion.zh, en=criterion.en) if criterion else None,
+        overdue=is_overdue(hazard.state, hazard.deadline, now),
+    )
+
+
+def alarm_out(alarm: AlarmRecord, now: datetime) -> AlarmOut:
+    return AlarmOut.model_validate(alarm_summary(alarm, now))
+
+
+def device_out(device: Device, services: ApiServices) -> DeviceOut:
+    state = services.pipeline.devices.get(device.id)
+    engine = services.engine
+    online: bool | None = None
+    signals: list[SignalOut] = []
+    if engine is not None and device.id in engine.rules:
+        rules = engine.rules[device.id]
+        online = rules.online
+        for kind in rules.active_signals():
+            rule = rules.rules[kind]
+            signals.append(
+                SignalOut(signal=kind.value, since=rule.since, detail=rule.detail, value=rule.value)
+            )
+    return DeviceOut(
+        id=device.id,
+        kind=device.kind,
+        estate_id=device.estate_id,
+        building_id=device.building_id,
+        location=device.location,
+        floor=device.floor,
+        wire_format=device.wire_format,
+        online=online,
+        active_signals=signals,
+        last_seen=state.last_seen if state else None,
+        last_time=state.last_time if state else None,
+        last_event=state.last_event if state else "",
+        metrics=dict(state.metrics) if state else {},
+        messages=state.messages if state else 0,
+        seq_gaps=state.seq_gaps if state else 0,
+    )
+
+
+def estate_out(estate: Estate, services: ApiServices, now: datetime, active_alarms: int) -> EstateOut:
+    engine = services.engine
+    grade = None
+    total = online = failing = open_hazards = overdue = 0
+    device_ids = (
+        [d.id for d in services.registry.devices if d.estate_id == estate.id] if engine is None else []
+    )
+    if engine is not None:
+        current = engine.grades.get(estate.id)
+        if current is not None:
+            grade = GradeOut.model_validate(grade_payload(current, engine.policy))
+        device_ids = engine.estate_devices.get(estate.id, [])
+        for device_id in device_ids:
+            rules = engine.rules[device_id]
+            online += rules.online
+            failing += any(s is not SignalKind.OFFLINE for s in rules.active_signals())
+        hazards = engine.open.get(estate.id, {})
+        open_hazards = len(hazards)
+        overdue = engine.overdue_count(estate.id, now)
+    total = len(device_ids)
+    return EstateOut(
+        id=estate.id,
+        name=estate.name,
+        district=estate.district,
+        street=estate.street,
+        property_company=estate.property_company,
+        latitude=estate.latitude,
+        longitude=estate.longitude,
+        grade=grade,
+        devices=DeviceCounts(total=total, online=online, offline=total - online, failing=failing),
+        open_hazards=open_hazards,
+        overdue_hazards=overdue,
+        active_alarms=active_alarms,
+    )

@@ -1,0 +1,1 @@
+"""One router per resource: estates, hazards, complaints (and fires), alarms, devices, meta."""

@@ -1,0 +1,61 @@
+"""Alarms: acknowledged, dispatched, on scene, then closed as real fire, false alarm, test or fault."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from gateway.api.convert import alarm_out
+from gateway.api.deps import Engine, Scope
+from gateway.api.schemas import AlarmDetail, AlarmOut, AlarmTransitionIn, TransitionOut
+from gateway.store import NotFound
+
+router = APIRouter(prefix="/api/alarms", tags=["alarms"])
+
+
+@router.get("", summary="Alarms in scope, newest first")
+async def list_alarms(
+    engine: Engine,
+    scope: Scope,
+    estate_id: Annotated[list[str] | None, Query()] = None,
+    open: Annotated[bool, Query(description="only alarms not yet closed")] = False,
+    device_id: str | None = None,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 200,
+) -> list[AlarmOut]:
+    now = engine.clock()
+    records = engine.store.alarms(
+        estate_ids=scope.filter(estate_id), open_only=open, device_id=device_id, since=since, limit=limit
+    )
+    return [alarm_out(a, now) for a in records]
+
+
+@router.get("/{alarm_id}", summary="One alarm with the time of each step")
+async def get_alarm(alarm_id: int, engine: Engine, scope: Scope) -> AlarmDetail:
+    return _detail(engine, scope, alarm_id)
+
+
+@router.post("/{alarm_id}/transitions", summary="acknowledge, dispatch, on_scene, or close with an outcome")
+async def transition(alarm_id: int, body: AlarmTransitionIn, engine: Engine, scope: Scope) -> AlarmDetail:
+    _detail(engine, scope, alarm_id)
+    engine.step_alarm(
+        alarm_id,
+        body.action,
+        actor=body.actor,
+        outcome=body.outcome,
+        note=body.note,
+        fatal=body.fatal,
+        high_impact=body.high_impact,
+    )
+    return _detail(engine, scope, alarm_id)
+
+
+def _detail(engine: Engine, scope: Scope, alarm_id: int) -> AlarmDetail:
+    alarm = engine.store.alarm(alarm_id)
+    if not scope.allows(alarm.estate_id):
+        raise NotFound(f"no alarm {alarm_id}")
+    out = alarm_out(alarm, engine.clock())
+    history = [TransitionOut.model_validate(t) for t in engine.store.alarm_history(alarm_id)]
+    return AlarmDetail(**out.model_dump(), history=history)

@@ -1,0 +1,62 @@
+"""Complaints (12345 hotline, reports) and confirmed fires: the counted records behind Y14/R6, Y15/R7."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from gateway.api.deps import Engine, Scope
+from gateway.api.schemas import ComplaintIn, ComplaintOut, FireIn, FireOut
+
+router = APIRouter(prefix="/api", tags=["complaints and fires"])
+
+
+@router.get("/complaints", summary="Complaints in scope, oldest first")
+async def list_complaints(
+    engine: Engine,
+    scope: Scope,
+    estate_id: Annotated[list[str] | None, Query()] = None,
+    since: datetime | None = None,
+) -> list[ComplaintOut]:
+    return [ComplaintOut.model_validate(c) for c in engine.store.complaints(scope.filter(estate_id), since)]
+
+
+@router.post("/complaints", status_code=status.HTTP_201_CREATED, summary="Record a fire-hazard complaint")
+async def add_complaint(body: ComplaintIn, engine: Engine, scope: Scope) -> ComplaintOut:
+    scope.check(body.estate_id)
+    record = engine.add_complaint(
+        estate_id=body.estate_id,
+        received_at=body.received_at,
+        channel=body.channel,
+        description=body.description,
+        reporter=body.reporter,
+    )
+    return ComplaintOut.model_validate(record)
+
+
+@router.get("/fires", summary="Confirmed fires in scope, oldest first")
+async def list_fires(
+    engine: Engine,
+    scope: Scope,
+    estate_id: Annotated[list[str] | None, Query()] = None,
+    since: datetime | None = None,
+) -> list[FireOut]:
+    return [FireOut.model_validate(f) for f in engine.store.fires(scope.filter(estate_id), since)]
+
+
+@router.post(
+    "/fires", status_code=status.HTTP_201_CREATED, summary="Record a confirmed fire not raised by an alarm"
+)
+async def add_fire(body: FireIn, engine: Engine, scope: Scope) -> FireOut:
+    scope.check(body.estate_id)
+    record = engine.add_fire(
+        estate_id=body.estate_id,
+        occurred_at=body.occurred_at,
+        fatal=body.fatal,
+        high_impact=body.high_impact,
+        description=body.description,
+        recorded_by=body.recorded_by,
+    )
+    return FireOut.model_validate(record)

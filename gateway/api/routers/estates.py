@@ -1,0 +1,81 @@
+"""Estates with their grade and reasons, and the grade history: when and why the grade changed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from gateway.api.convert import estate_out
+from gateway.api.deps import Scope, Services
+from gateway.api.schemas import EstateOut, GradeChangeOut
+from gateway.models import Estate
+from gateway.store import NotFound
+
+router = APIRouter(prefix="/api/estates", tags=["estates"])
+
+
+def _active_alarms(services: Services) -> Counter[str]:
+    if services.engine is None:
+        return Counter()
+    return Counter(a.estate_id for a in services.engine.store.alarms(open_only=True, limit=100_000))
+
+
+@router.get("", summary="Every estate in scope with its grade, reasons and counts")
+async def list_estates(
+    services: Services,
+    scope: Scope,
+    district: str | None = None,
+    street: str | None = None,
+    grade: Annotated[str | None, Query(description="only estates with this grade")] = None,
+) -> list[EstateOut]:
+    now = services.clock()
+    alarms = _active_alarms(services)
+    out = []
+    for estate in services.registry.estates:
+        if not scope.allows(estate.id):
+            continue
+        if district is not None and estate.district != district:
+            continue
+        if street is not None and estate.street != street:
+            continue
+        item = estate_out(estate, services, now, alarms[estate.id])
+        if grade is not None and (item.grade is None or item.grade.grade != grade):
+            continue
+        out.append(item)
+    return out
+
+
+@router.get("/{estate_id}", summary="One estate with its grade and reasons")
+async def get_estate(estate_id: str, services: Services, scope: Scope) -> EstateOut:
+    scope.check(estate_id)
+    estate = _estate(services, estate_id)
+    return estate_out(estate, services, services.clock(), _active_alarms(services)[estate_id])
+
+
+@router.get(
+    "/{estate_id}/grade-history", summary="Every grade change of the estate, newest first, with reasons"
+)
+async def grade_history(
+    estate_id: str,
+    services: Services,
+    scope: Scope,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
+) -> list[GradeChangeOut]:
+    scope.check(estate_id)
+    _estate(services, estate_id)
+    engine = services.require_engine()
+    return [
+        GradeChangeOut.model_validate(r)
+        for r in engine.store.grade_history(estate_id, since=since, limit=limit)
+    ]
+
+
+def _estate(services: Services, estate_id: str) -> Estate:
+    try:
+        return services.registry.estate(estate_id)
+    except KeyError:
+        raise NotFound(f"no estate {estate_id!r}") from None

@@ -1,0 +1,42 @@
+"""The policy in force (criteria catalogue for forms and placards) and a health check."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from fastapi import APIRouter
+
+from gateway.api.deps import Engine, Services
+from gateway.api.schemas import CriterionOut, HealthOut, PolicyOut, Text
+
+router = APIRouter(prefix="/api", tags=["meta"])
+
+
+@router.get("/policy", summary="The grading policy in force: colours, criteria (zh/en), signal mapping")
+async def policy(engine: Engine) -> PolicyOut:
+    p = engine.policy
+    return PolicyOut(
+        id=p.id,
+        version=p.version,
+        name=Text(zh=p.name.zh, en=p.name.en),
+        colours=[c.model_dump() for c in p.colours],
+        criteria=[
+            CriterionOut(code=code, category=p.category(code), zh=c.zh, en=c.en)
+            for code, c in p.criteria.items()
+        ],
+        signals={s.value: codes for s, codes in p.signals.items()},
+        deadlines={k: v.total_seconds() for k, v in p.deadlines.model_dump().items()},
+    )
+
+
+@router.get("/health", summary="Liveness and headline counters")
+async def health(services: Services) -> HealthOut:
+    engine = services.engine
+    return HealthOut(
+        status="ok",
+        now=services.clock(),
+        devices=len(services.registry.devices),
+        estates=len(services.registry.estates),
+        records_in=services.pipeline.stats.records_in,
+        rules=asdict(engine.counters) if engine is not None else None,
+    )
