@@ -38,8 +38,9 @@ def test_demo_runs_end_to_end_and_stores_what_the_simulators_sent(tmp_path: Path
     assert int(heard.group(1)) > 0
     records = int(re.search(r"records (\d+)", summary).group(1))  # type: ignore[union-attr]
     with sqlite3.connect(tmp_path / "telemetry.sqlite") as db:
+        device_measurements = "'smoke_detector', 'hydrant', 'camera', 'device_event'"
         (stored,) = db.execute(
-            "SELECT COUNT(*) FROM points WHERE measurement IN ('smoke_detector', 'hydrant', 'camera', 'device_event')"
+            f"SELECT COUNT(*) FROM points WHERE measurement IN ({device_measurements})"
         ).fetchone()
         kinds = {row[0] for row in db.execute("SELECT DISTINCT measurement FROM points")}
     assert stored == records > 0, "every accepted record is stored"
