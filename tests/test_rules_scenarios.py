@@ -5,8 +5,8 @@ One scenario run (about 12 real seconds for an hour of simulated time at 300x) c
 
 - E001: a hydrant drops from its normal ~0.35 to 0.02 MPa: a sudden drop is a hazard at once (yellow), the
   low pressure becomes a second reason after its hold time (not before), each reason naming the hydrant,
-  the pressure and the time; the supply comes back: after the recovery hold both hazards close themselves (the record says
-  so) and the estate is green again.
+  the pressure and the time; the supply comes back: after the recovery hold both hazards close themselves
+  (the record says so) and the estate is green again.
 - E002: a hydrant goes low, then flaps around its minimum inside the hysteresis band: the grade does not
   flap (one change to yellow, one back to green) and there is exactly one hazard.
 - E002: a smoke alarm: it is on the live feed at once, becomes an alarm record, and is stepped through
