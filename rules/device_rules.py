@@ -306,9 +306,13 @@ class DeviceRules:
             self._drop_reference = previous[1]
             detail = f"fell from {previous[1]:.2f} to {text}"
             self._step(out, drop.signal, True, now, seen, detail, p)
-        elif drop.active and self._drop_reference is not None:
-            # Recovered once back within half the drop threshold of where it was before.
-            holds = p < self._drop_reference - t.pressure_drop_mpa / 2
+        elif drop.active:
+            # Recovered once back within half the drop threshold of where it was before; after a restart
+            # (the hazard restored, the level before the drop unknown) once it is healthy again.
+            reference = self._drop_reference
+            if reference is None:
+                reference = t.pressure_min_mpa + t.pressure_hysteresis_mpa + t.pressure_drop_mpa / 2
+            holds = p < reference - t.pressure_drop_mpa / 2
             self._step(out, drop.signal, holds, now, seen, value=p)
 
     def _event(self, event: DeviceEvent, now: datetime, out: list[SignalChange]) -> None:
