@@ -7,6 +7,8 @@ firegw simulate --scenario S --broker host:port   simulated devices against any 
 firegw registry import devices.csv -o registry.toml
 firegw registry generate --estates 20 -o registry.toml
 firegw deadletters --config gateway.toml [--reason R] [--device D]
+firegw policy [FILE] [--show-criteria]   validate a grading policy and show what it decides
+firegw grades --config gateway.toml      the latest grade of every estate, with reasons
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import gc
 import logging
 import sys
 from collections.abc import Coroutine, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.registry import RegistryError, load_registry, registry_to_toml
+from rules.policy import PolicyError
 
 
 def _setup_logging(level: str) -> None:
@@ -176,6 +180,60 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policy(args: argparse.Namespace) -> int:
+    """Validate a policy file (every problem listed with its key) and summarise what it decides."""
+    from rules.policy import load_policy
+
+    policy = load_policy(args.file)
+    colours = " < ".join(f"{c.id} ({c.zh}, {c.meaning.en})" for c in policy.colours)
+    print(f"{policy.id} {policy.version}: {policy.name.zh} / {policy.name.en}")
+    print(f"  colours: {colours}; default {policy.default}")
+    for rule in policy.grade_rules:
+        print(f"  {rule.colour:<8} when {rule.count} >= {rule.at_least}  {rule.why}")
+    for counted in policy.counted:
+        window = _span(counted.window)
+        print(f"  {counted.criterion:<4} when {counted.source} >= {counted.at_least} within {window}")
+    d = policy.deadlines
+    print(
+        f"  deadlines: red {_span(d.red)}, yellow {_span(d.yellow)}, green {_span(d.green)}; "
+        f"recheck after {_span(d.recheck_after)}, escalate every {_span(d.escalate_every)}"
+    )
+    print(f"  {len(policy.criteria)} criteria; signals feed:")
+    for signal, codes in policy.signals.items():
+        print(f"    {signal.value:<24} -> {', '.join(codes)}")
+    if args.show_criteria:
+        for code, criterion in policy.criteria.items():
+            print(f"  {code:<4} [{policy.category(code)}] {criterion.zh} / {criterion.en}")
+    return 0
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds % 86_400 == 0:
+        return f"{seconds // 86_400} d"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min"
+
+
+def cmd_grades(args: argparse.Namespace) -> int:
+    """The latest grade of every estate, from the hazard store (works while the gateway runs)."""
+    from gateway.store import HazardStore
+
+    config = load_config(args.config)
+    url = config.rules.store_url or f"sqlite:///{config.gateway.data_dir / 'hazards.sqlite'}"
+    store = HazardStore(url)
+    latest = store.latest_grades()
+    if not latest:
+        print("no grades recorded yet (has the gateway run with [rules] enabled?)")
+        return 0
+    for estate_id, change in sorted(latest.items()):
+        reasons = "; ".join(f"{', '.join(r['codes'])}: {r['text']}" for r in change.reasons) or "-"
+        print(f"{estate_id:<10} {change.colour:<8} since {change.at:%Y-%m-%d %H:%M} UTC  {reasons}")
+    store.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="firegw", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -234,6 +292,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None)
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(func=cmd_deadletters)
+
+    p = sub.add_parser("policy", help="check a grading policy file and show what it decides")
+    p.add_argument("file", nargs="?", type=Path, default=None, help="policy TOML (default: the built-in one)")
+    p.add_argument("--show-criteria", action="store_true", help="also list the criteria catalogue")
+    p.set_defaults(func=cmd_policy)
+
+    p = sub.add_parser("grades", help="the latest grade of every estate, with reasons")
+    p.add_argument("--config", required=True, type=Path)
+    p.set_defaults(func=cmd_grades)
     return parser
 
 
@@ -242,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except (ConfigError, RegistryError) as exc:
+    except (ConfigError, RegistryError, PolicyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:
