@@ -188,6 +188,7 @@ class Gateway:
     async def _serve_api(self) -> None:
         """Serve the HTTP API on this event loop; ``api_port`` says where once it listens (port 0 = any)."""
         from gateway.api import ApiServices, create_app
+        from gateway.telemetry_query import reader_for
 
         app = create_app(
             ApiServices(
@@ -196,6 +197,8 @@ class Gateway:
                 engine=self.engine,
                 deadletters=self.deadletters,
                 clock=self.clock,
+                telemetry=reader_for(self.config),
+                uploads_dir=self.config.gateway.data_dir / "uploads",
             )
         )
         api = self.config.api

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure the servers the tests start privately are installed: Mosquitto and InfluxDB 1.x (Debian packages).
+# Make sure what the tests start privately is installed: Mosquitto, InfluxDB 1.x and Chromium (Debian packages).
 #
 # Idempotent and silent when both are present. Installs only what is missing, as root, without starting the
 # system services: the tests run their own instances on free ports (tests/services.py), and a system
@@ -13,6 +13,8 @@ have() {
 missing=()
 have mosquitto || missing+=(mosquitto)
 have influxd || missing+=(influxdb)
+# Headless Chromium for the web UI's browser tests (driven by Playwright with the system executable).
+have chromium || missing+=(chromium)
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

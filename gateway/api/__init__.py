@@ -59,4 +59,7 @@ def create_app(services: ApiServices) -> FastAPI:
         problems = [f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()]
         return JSONResponse({"error": "invalid", "detail": "; ".join(problems)}, status_code=422)
 
+    from gateway.web import mount_web  # the UI's own routes and static files
+
+    mount_web(app)
     return app

@@ -16,7 +16,7 @@ from gateway.api.schemas import (
     SignalOut,
     Text,
 )
-from gateway.models import Device, Estate
+from gateway.models import Device, DeviceKind, Estate
 from gateway.rules_engine import alarm_summary, grade_payload
 from gateway.store import AlarmRecord, HazardRecord
 from rules.lifecycle import is_overdue
@@ -44,9 +44,15 @@ def device_out(device: Device, services: ApiServices) -> DeviceOut:
     engine = services.engine
     online: bool | None = None
     signals: list[SignalOut] = []
+    limits: dict[str, float] = {}
     if engine is not None and device.id in engine.rules:
         rules = engine.rules[device.id]
         online = rules.online
+        if device.kind is DeviceKind.HYDRANT:
+            limits = {
+                "pressure_min_mpa": rules.t.pressure_min_mpa,
+                "pressure_max_mpa": rules.t.pressure_max_mpa,
+            }
         for kind in rules.active_signals():
             rule = rules.rules[kind]
             signals.append(
@@ -68,6 +74,7 @@ def device_out(device: Device, services: ApiServices) -> DeviceOut:
         metrics=dict(state.metrics) if state else {},
         messages=state.messages if state else 0,
         seq_gaps=state.seq_gaps if state else 0,
+        limits=limits,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -14,6 +15,7 @@ from gateway.pipeline import Pipeline
 from gateway.registry import Registry
 from gateway.rules_engine import RuleEngine
 from gateway.store import NotFound
+from gateway.telemetry_query import TelemetryReader
 
 
 @dataclass(slots=True)
@@ -23,6 +25,10 @@ class ApiServices:
     engine: RuleEngine | None
     deadletters: DeadLetterStore | None
     clock: Callable[[], datetime]
+    #: Reads stored telemetry back for charts and device pages (None: no charts).
+    telemetry: TelemetryReader | None = None
+    #: Where uploaded hazard photos are kept (None: uploads refused).
+    uploads_dir: Path | None = None
 
     def require_engine(self) -> RuleEngine:
         if self.engine is None:

@@ -243,6 +243,8 @@ class DeviceOut(Out):
     metrics: dict[str, Any]
     messages: int
     seq_gaps: int
+    #: The thresholds in force for charts (pressure_min_mpa/pressure_max_mpa for hydrants).
+    limits: dict[str, float] = Field(default_factory=dict)
 
 
 class SignalChangeOut(Out):

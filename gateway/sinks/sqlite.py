@@ -27,6 +27,8 @@ CREATE TABLE IF NOT EXISTS points (
     fields TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS points_measurement_time ON points (measurement, time_ns);
+-- The web UI's charts and device pages read one device at a time (gateway/telemetry_query.py).
+CREATE INDEX IF NOT EXISTS points_device_time ON points (json_extract(tags, '$.device'), time_ns);
 """
 
 

@@ -1,0 +1,220 @@
+"""The control-room web UI: static pages served by the gateway, and the routes only the UI needs.
+
+- ``/`` and ``/static/*``: a single page (plain HTML, CSS and JavaScript in ``gateway/web/static``, no build
+  step, nothing fetched from the internet: control rooms often sit on closed networks). Chinese by default,
+  English on a toggle.
+- ``GET /api/live``: Server-Sent Events. Alarms, grade changes, hazard changes and priority device events
+  (faults, tamper, communication faults) are pushed the moment the gateway has them, filtered to the
+  caller's estates. SSE rather than WebSocket: the feed is one-way, browsers reconnect by themselves, and
+  every action goes through the ordinary POST routes (and their permission checks).
+- ``GET /api/devices/{id}/series`` and ``/recent``: stored telemetry for charts and the device page.
+- ``POST /api/uploads``: a hazard photo (the raw image as the body); ``GET /api/uploads/{name}`` serves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Query, Request, status
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from gateway.api.deps import ApiServices, Scope, Services
+from gateway.models import DeviceKind
+from gateway.pipeline import LiveEvent
+from gateway.rules_engine import RuleUpdate
+from gateway.store import NotFound
+
+router = APIRouter(tags=["web UI"])
+
+STATIC_DIR = Path(str(resources.files("gateway.web") / "static"))
+
+#: Which stored measurement and fields a device kind's charts show.
+CHART_FIELDS: dict[DeviceKind, tuple[str, tuple[str, ...]]] = {
+    DeviceKind.HYDRANT: ("hydrant", ("pressure_mpa", "battery_pct")),
+    DeviceKind.SMOKE_DETECTOR: ("smoke_detector", ("battery_pct", "signal_dbm")),
+    DeviceKind.CAMERA: ("camera", ()),
+}
+PHOTO_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
+MAX_PHOTO_BYTES = 8 << 20
+
+
+class SeriesOut(BaseModel):
+    device_id: str
+    measurement: str
+    field: str
+    points: list[tuple[datetime, float]]
+
+
+class RecentPoint(BaseModel):
+    measurement: str
+    time: datetime
+    fields: dict[str, Any]
+
+
+class UploadOut(BaseModel):
+    photo: str
+
+
+def live_event_json(item: LiveEvent) -> dict[str, Any]:
+    event = item.event
+    return {
+        "device": item.device.id,
+        "estate": item.device.estate_id,
+        "kind": item.device.kind.value,
+        "building": item.device.building_id,
+        "floor": item.device.floor,
+        "location": item.device.location,
+        "event": event.type.value,
+        "time": event.time.isoformat(),
+        "received_at": item.received_at.isoformat(),
+        "attributes": dict(event.attributes),
+    }
+
+
+def _sse(kind: str, data: dict[str, Any]) -> bytes:
+    body = json.dumps(data, ensure_ascii=False, default=str, separators=(",", ":"))
+    return f"event: {kind}\ndata: {body}\n\n".encode()
+
+
+@router.get("/api/live", summary="Server-Sent Events: alarms, grades, hazards, device faults as they happen")
+async def live(request: Request, services: Services, scope: Scope) -> StreamingResponse:
+    async def stream() -> AsyncIterator[bytes]:
+        feeds: list[Any] = [services.pipeline.live]
+        if services.engine is not None:
+            feeds.append(services.engine.updates)
+        queues = [feed.subscribe() for feed in feeds]
+        getters: dict[asyncio.Task[Any], int] = {}
+        try:
+            yield b"retry: 2000\n\n"
+            yield _sse("hello", {"at": services.clock().isoformat()})
+            for index, queue in enumerate(queues):
+                getters[asyncio.ensure_future(queue.get())] = index
+            while True:
+                done, _ = await asyncio.wait(getters, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    yield b": keep-alive\n\n"
+                    if await request.is_disconnected():
+                        return
+                    continue
+                for task in done:
+                    index = getters.pop(task)
+                    getters[asyncio.ensure_future(queues[index].get())] = index
+                    item = task.result()
+                    if isinstance(item, LiveEvent):
+                        if scope.allows(item.device.estate_id):
+                            yield _sse("device_event", live_event_json(item))
+                    elif isinstance(item, RuleUpdate) and scope.allows(item.estate_id):
+                        yield _sse(item.kind, item.data)
+        finally:
+            for task in getters:
+                task.cancel()
+            for feed, queue in zip(feeds, queues, strict=True):
+                feed.unsubscribe(queue)
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+def _device_in_scope(services: ApiServices, scope: Any, device_id: str) -> Any:
+    device = services.registry.resolve(device_id)
+    if device is None or not scope.allows(device.estate_id):
+        raise NotFound(f"no device {device_id!r}")
+    return device
+
+
+@router.get("/api/devices/{device_id}/series", summary="A stored field of a device over time, downsampled")
+async def series(
+    device_id: str,
+    services: Services,
+    scope: Scope,
+    field: str = "pressure_mpa",
+    hours: Annotated[float, Query(gt=0, le=24 * 400)] = 24.0,
+    buckets: Annotated[int, Query(ge=2, le=2000)] = 200,
+) -> SeriesOut:
+    device = _device_in_scope(services, scope, device_id)
+    measurement, fields = CHART_FIELDS[device.kind]
+    if field not in fields:
+        raise NotFound(f"no chart field {field!r} for a {device.kind.value}; available: {', '.join(fields)}")
+    points: list[tuple[datetime, float]] = []
+    if services.telemetry is not None:
+        end = services.clock()
+        start = end - timedelta(hours=hours)
+        points = await services.telemetry.series(device.id, measurement, field, start, end, buckets)
+    return SeriesOut(device_id=device.id, measurement=measurement, field=field, points=points)
+
+
+@router.get("/api/devices/{device_id}/recent", summary="The device's latest stored messages")
+async def recent(
+    device_id: str, services: Services, scope: Scope, limit: Annotated[int, Query(ge=1, le=200)] = 20
+) -> list[RecentPoint]:
+    device = _device_in_scope(services, scope, device_id)
+    if services.telemetry is None:
+        return []
+    return [
+        RecentPoint(measurement=p.measurement, time=p.time, fields=p.fields)
+        for p in await services.telemetry.recent(device.id, limit)
+    ]
+
+
+@router.post(
+    "/api/uploads",
+    status_code=status.HTTP_201_CREATED,
+    summary="Upload a hazard photo (the image itself as the body, Content-Type image/jpeg|png|webp)",
+)
+async def upload(request: Request, services: Services, scope: Scope) -> UploadOut:
+    del scope  # any signed-in caller may upload; the photo is only referenced by a hazard it may file
+    if services.uploads_dir is None:
+        raise NotFound("uploads are not configured on this gateway")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip()
+    suffix = PHOTO_TYPES.get(content_type)
+    if suffix is None:
+        from gateway.rules_engine import EngineError
+
+        raise EngineError(f"photos must be {', '.join(PHOTO_TYPES)}; got {content_type or 'no Content-Type'}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_PHOTO_BYTES:
+            from gateway.rules_engine import EngineError
+
+            raise EngineError(f"photo larger than {MAX_PHOTO_BYTES >> 20} MiB")
+    name = f"{uuid.uuid4().hex}{suffix}"
+    services.uploads_dir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread((services.uploads_dir / name).write_bytes, bytes(body))
+    return UploadOut(photo=f"uploads/{name}")
+
+
+@router.get("/api/uploads/{name}", summary="An uploaded photo", response_class=FileResponse)
+async def uploaded(name: str, services: Services, scope: Scope) -> FileResponse:
+    del scope
+    if services.uploads_dir is None or not re.fullmatch(r"[0-9a-f]{32}\.(jpg|png|webp)", name):
+        raise NotFound(f"no upload {name!r}")
+    path = services.uploads_dir / name
+    if not path.exists():
+        raise NotFound(f"no upload {name!r}")
+    return FileResponse(path)
+
+
+def mount_web(app: FastAPI) -> None:
+    """Add the UI routes and the static files to the API app."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    index = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(index, headers={"Cache-Control": "no-cache"})
+
+    with contextlib.suppress(Exception):
+        app.openapi_schema = None  # regenerate with the UI routes included
