@@ -87,7 +87,23 @@ def _sse(kind: str, data: dict[str, Any]) -> bytes:
     return f"event: {kind}\ndata: {body}\n\n".encode()
 
 
-@router.get("/api/live", summary="Server-Sent Events: alarms, grades, hazards, device faults as they happen")
+LIVE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "a stream of `event: alarm|grade|hazard|device_event` with a JSON `data:` line each",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+PHOTO_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {t: {"schema": {"type": "string", "format": "binary"}} for t in PHOTO_TYPES}}
+}
+
+
+@router.get(
+    "/api/live",
+    summary="Server-Sent Events: alarms, grades, hazards, device faults as they happen",
+    response_class=StreamingResponse,
+    responses=LIVE_RESPONSE,
+)
 async def live(request: Request, services: Services, scope: Scope) -> StreamingResponse:
     async def stream() -> AsyncIterator[bytes]:
         feeds: list[Any] = [services.pipeline.live]
@@ -195,7 +211,9 @@ async def upload(request: Request, services: Services, scope: Scope) -> UploadOu
     return UploadOut(photo=f"uploads/{name}")
 
 
-@router.get("/api/uploads/{name}", summary="An uploaded photo", response_class=FileResponse)
+@router.get(
+    "/api/uploads/{name}", summary="An uploaded photo", response_class=FileResponse, responses=PHOTO_RESPONSE
+)
 async def uploaded(name: str, services: Services, scope: Scope) -> FileResponse:
     del scope
     if services.uploads_dir is None or not re.fullmatch(r"[0-9a-f]{32}\.(jpg|png|webp)", name):
