@@ -30,6 +30,7 @@ const TEXT = {
     "state.closed": "已销号", "state.open": "未确认", "state.acknowledged": "已确认", "state.on_scene": "已到场",
     "act.dispatch": "分流派遣", "act.start": "开始整改", "act.rectified": "整改完成", "act.verify": "验收销号",
     "act.reject": "验收不通过", "act.close": "关闭", "act.note": "备注", "act.recheck": "回头看",
+    "act.report": "上报", "act.escalate": "逾期督办", "act.auto_close": "设备恢复自动销号",
     "kind.smoke_detector": "烟感", "kind.hydrant": "消火栓水压", "kind.camera": "摄像头",
     "targets": "目标：1 分钟确认 · 3 分钟到场 · 5 分钟处置", "saved": "已保存", "yes": "是", "no": "否",
     "fire alarm": "火警", "tolerated": "容忍范围内", "stale": "数据过旧", "rule": "判定依据", "open": "未关闭", "all alarms": "全部报警",
@@ -58,7 +59,8 @@ const TEXT = {
     "state.open": "Open", "state.acknowledged": "Acknowledged", "state.on_scene": "On scene",
     "act.dispatch": "Dispatch", "act.start": "Start rectification", "act.rectified": "Rectified",
     "act.verify": "Verify and close", "act.reject": "Reject", "act.close": "Close", "act.note": "Note",
-    "act.recheck": "Re-check", "kind.smoke_detector": "Smoke detector", "kind.hydrant": "Hydrant",
+    "act.recheck": "Re-check", "act.report": "Reported", "act.escalate": "Escalated (overdue)",
+    "act.auto_close": "Closed automatically (device recovered)", "kind.smoke_detector": "Smoke detector", "kind.hydrant": "Hydrant",
     "kind.camera": "Camera", targets: "Targets: acknowledge 1 min · on scene 3 min · handled 5 min",
     "fire alarm": "FIRE", saved: "Saved", yes: "yes", no: "no", tolerated: "Tolerated", stale: "Inputs too old", rule: "Decided by",
     open: "Open", "all alarms": "All alarms",
@@ -437,7 +439,8 @@ const ACTION_PERMISSION = {
 
 async function viewHazard(id) {
   const h = await api(`/api/hazards/${encodeURIComponent(id)}`);
-  const actions = h.allowed_actions.filter((a) => can(ACTION_PERMISSION[a] || "verify_hazard"));
+  // auto_close and escalate are the gateway's own steps; people get the rest, as their role allows.
+  const actions = h.allowed_actions.filter((a) => ACTION_PERMISSION[a] && can(ACTION_PERMISSION[a]));
   view().innerHTML = `<h1>#${h.id} ${esc(h.criterion)} ${esc(h.criterion_text ? (lang === "zh" ? h.criterion_text.zh : h.criterion_text.en) : "")}</h1>
     <div class="card" data-testid="hazard-detail" data-state="${esc(h.state)}">
       <p><b>${esc(t("state"))}:</b> <span id="hazard-state">${esc(t("state." + h.state))}</span> ${h.overdue ? `<b class="error">${esc(t("overdue"))}</b>` : ""}
@@ -458,7 +461,7 @@ async function viewHazard(id) {
     </div>
     <h2>${esc(t("history"))}</h2>
     <table><tr><th>${esc(t("time"))}</th><th>${esc(t("actions"))}</th><th>${esc(t("state"))}</th><th>${esc(t("actor"))}</th><th>${esc(t("reason"))}</th></tr>
-      ${h.history.map((s) => `<tr><td>${esc(fmtTime(s.at))}</td><td>${esc(t("act." + s.action) !== "act." + s.action ? t("act." + s.action) : s.action)}</td>
+      ${h.history.map((s) => `<tr><td>${esc(fmtTime(s.at))}</td><td>${esc(t("act." + s.action))}</td>
         <td>${esc(t("state." + s.to_state))}</td><td>${esc(s.actor)}</td><td>${esc(s.reason)} ${esc(Object.values(s.data || {}).join(" "))}</td></tr>`).join("")}</table>`;
   document.querySelectorAll("[data-hazard-action]").forEach((button) => {
     button.onclick = async () => {
