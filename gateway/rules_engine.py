@@ -56,7 +56,7 @@ from rules.lifecycle import (
 )
 from rules.model import SignalChange, SignalKind
 from rules.policy import Policy
-from rules.thresholds import ThresholdError
+from rules.thresholds import ThresholdError, Thresholds
 
 log = logging.getLogger(__name__)
 
@@ -127,16 +127,26 @@ class RuleEngine:
         self.devices: dict[str, Device] = {}
         self.estate_devices: dict[str, list[str]] = defaultdict(list)
         self.kind_counts: dict[str, dict[DeviceKind, int]] = defaultdict(lambda: defaultdict(int))
+        # Most devices share their kind's thresholds: validate each distinct set once (200,000 devices).
+        resolved: dict[tuple[DeviceKind, tuple[tuple[str, float], ...]], Thresholds] = {}
+        #: Devices that must report (offline rule on) per estate, for "every device silent = unknown".
+        self.watched: dict[str, int] = defaultdict(int)
         for device in registry.devices:
-            try:
-                thresholds = policy.thresholds_for(device.kind, device.thresholds, f"device {device.id}")
-            except ThresholdError as exc:
-                problems.append(str(exc))
-                continue
+            key = (device.kind, tuple(sorted(device.thresholds.items())))
+            thresholds = resolved.get(key)
+            if thresholds is None:
+                try:
+                    thresholds = policy.thresholds_for(device.kind, device.thresholds, f"device {device.id}")
+                except ThresholdError as exc:
+                    problems.append(str(exc))
+                    continue
+                resolved[key] = thresholds
             self.rules[device.id] = DeviceRules(device, thresholds, started=now)
             self.devices[device.id] = device
             self.estate_devices[device.estate_id].append(device.id)
             self.kind_counts[device.estate_id][device.kind] += 1
+            if thresholds.report_window_s > 0:
+                self.watched[device.estate_id] += 1
         if problems:
             raise EngineError("registry thresholds:\n  " + "\n  ".join(problems))
         self._tags = {d.id: device_tags(d, registry.estate(d.estate_id)) for d in registry.devices}
@@ -149,7 +159,15 @@ class RuleEngine:
         self.complaint_times: dict[str, list[datetime]] = defaultdict(list)
         self.fire_times: dict[str, list[tuple[datetime, bool]]] = defaultdict(list)
         self.grades: dict[str, Grade] = {}
+        #: Bumped whenever anything the estate board shows about an estate changes (grade, hazards, device
+        #: counts), so the API can cache each estate's board entry until then.
+        self.estate_version: dict[str, int] = defaultdict(int)
         self._ticking: set[str] = set()
+        #: Per device (offline, failing with another signal) and per estate [offline watched, failing]
+        #: counts, kept up to date on every signal change so that the board and grading never walk every
+        #: device of the city.
+        self._status: dict[str, tuple[bool, bool]] = {}
+        self.estate_status: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         self._last_sweep = now
         self._last_repeat = now
         self._restore(now)
@@ -167,6 +185,7 @@ class RuleEngine:
                     continue
                 self.rules[hazard.device_id].restore(signal, hazard.since, now, hazard.description)
                 self._ticking.add(hazard.device_id)
+                self._refresh_status(hazard.device_id)
         year_ago = now - timedelta(days=max((c.window.days for c in self.policy.counted), default=365))
         for complaint in self.store.complaints(since=year_ago):
             self.complaint_times[complaint.estate_id].append(complaint.received_at)
@@ -177,6 +196,7 @@ class RuleEngine:
             grade = self._grade(estate.id, now)
             last = previous.get(estate.id)
             self.grades[estate.id] = grade
+            self.estate_version[estate.id] += 1
             if (
                 last is None
                 or last.colour != grade.colour
@@ -196,6 +216,7 @@ class RuleEngine:
             device_kind=device.kind if device else None,
         )
         self.open_records[hazard.estate_id][hazard.id] = hazard
+        self.estate_version[hazard.estate_id] += 1
         if hazard.device_id and hazard.signal:
             self._open_by_signal[(hazard.device_id, hazard.signal)] = hazard.id
 
@@ -264,8 +285,29 @@ class RuleEngine:
 
     # -- signals -> hazards ----------------------------------------------------------------------------
 
+    def _refresh_status(self, device_id: str) -> None:
+        rules = self.rules[device_id]
+        active = rules.active_signals()
+        offline = SignalKind.OFFLINE in active
+        status = (offline and rules.t.report_window_s > 0, any(s is not SignalKind.OFFLINE for s in active))
+        before = self._status.get(device_id, (False, False))
+        if status == before:
+            return
+        counts = self.estate_status[rules.device.estate_id]
+        counts[0] += int(status[0]) - int(before[0])
+        counts[1] += int(status[1]) - int(before[1])
+        self.estate_version[rules.device.estate_id] += 1
+        self._status[device_id] = status
+
+    def device_counts(self, estate_id: str) -> tuple[int, int, int]:
+        """(devices, offline, failing with a signal other than offline) for an estate, in O(1)."""
+        offline, failing = self.estate_status.get(estate_id, (0, 0))
+        return len(self.estate_devices.get(estate_id, ())), offline, failing
+
     def _apply(self, changes: list[SignalChange], now: datetime, affected: set[str]) -> None:
         rows = []
+        for device_id in {c.device_id for c in changes}:
+            self._refresh_status(device_id)
         for change in changes:
             self.counters.signals += 1
             device = self.devices[change.device_id]
@@ -357,6 +399,7 @@ class RuleEngine:
     def _unindex(self, hazard: HazardRecord) -> None:
         self.open[hazard.estate_id].pop(hazard.id, None)
         self.open_records[hazard.estate_id].pop(hazard.id, None)
+        self.estate_version[hazard.estate_id] += 1
         if hazard.device_id and hazard.signal:
             self._open_by_signal.pop((hazard.device_id, hazard.signal), None)
 
@@ -394,12 +437,8 @@ class RuleEngine:
 
     def stale(self, estate_id: str) -> bool:
         """True when the estate has devices that should report and every one of them is offline."""
-        watched = [
-            self.rules[d]
-            for d in self.estate_devices.get(estate_id, ())
-            if self.rules[d].t.report_window_s > 0
-        ]
-        return bool(watched) and not any(r.online for r in watched)
+        watched = self.watched.get(estate_id, 0)
+        return watched > 0 and self.estate_status.get(estate_id, (0, 0))[0] >= watched
 
     def last_heard(self, estate_id: str) -> datetime | None:
         times = [self.rules[d].last_seen for d in self.estate_devices.get(estate_id, ())]
@@ -423,6 +462,7 @@ class RuleEngine:
             grade = self._grade(estate_id, now)
             previous = self.grades.get(estate_id)
             self.grades[estate_id] = grade
+            self.estate_version[estate_id] += 1
             if previous is None or previous.key != grade.key:
                 self._record_grade(grade, previous.colour if previous else None, now)
 
@@ -434,6 +474,7 @@ class RuleEngine:
             grade = self._grade(estate.id, now)
             previous = self.grades.get(estate.id)
             self.grades[estate.id] = grade
+            self.estate_version[estate.id] += 1
             if previous is None or previous.key != grade.key:
                 self._record_grade(grade, previous.colour if previous else None, now)
                 changed += 1

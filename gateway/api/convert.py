@@ -20,7 +20,6 @@ from gateway.models import Device, DeviceKind, Estate
 from gateway.rules_engine import alarm_summary, grade_payload
 from gateway.store import AlarmRecord, HazardRecord
 from rules.lifecycle import is_overdue
-from rules.model import SignalKind
 from rules.policy import Policy
 
 
@@ -79,25 +78,20 @@ def device_out(device: Device, services: ApiServices) -> DeviceOut:
 
 
 def estate_out(estate: Estate, services: ApiServices, now: datetime, active_alarms: int) -> EstateOut:
+    """One board tile's worth of facts. O(1) per estate: the engine keeps the device counts current."""
     engine = services.engine
     grade = None
-    total = online = failing = open_hazards = overdue = 0
-    device_ids = (
-        [d.id for d in services.registry.devices if d.estate_id == estate.id] if engine is None else []
-    )
+    offline = failing = open_hazards = overdue = 0
     if engine is not None:
         current = engine.grades.get(estate.id)
         if current is not None:
             grade = GradeOut.model_validate(grade_payload(current, engine.policy))
-        device_ids = engine.estate_devices.get(estate.id, [])
-        for device_id in device_ids:
-            rules = engine.rules[device_id]
-            online += rules.online
-            failing += any(s is not SignalKind.OFFLINE for s in rules.active_signals())
-        hazards = engine.open.get(estate.id, {})
-        open_hazards = len(hazards)
+        total, offline, failing = engine.device_counts(estate.id)
+        open_hazards = len(engine.open.get(estate.id, {}))
         overdue = engine.overdue_count(estate.id, now)
-    total = len(device_ids)
+    else:
+        total = sum(1 for d in services.registry.devices if d.estate_id == estate.id)
+    online = total - offline
     return EstateOut(
         id=estate.id,
         name=estate.name,

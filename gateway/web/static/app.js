@@ -124,7 +124,8 @@ const can = (permission) => !session.authEnabled || !session.me || (session.me.p
 // ---- live feed and alarms ----------------------------------------------------------------------------------
 
 const alarms = new Map(); // id -> alarm
-const shownAt = new Map(); // id -> Date.now() when the alarm first appeared on screen (for the latency bench)
+const shownAt = new Map(); // id -> Date.now() when the alarm first appeared on screen
+window.firegwAlarmLog = []; // the same, as a list bench/ui_bench.py reads (alarm on screen vs. device message)
 const sound = { enabled: false, ctx: null, timer: null };
 
 function beepLoop() {
@@ -180,7 +181,10 @@ function renderAlarmBar() {
         for (const outcome of ["real_fire", "false_alarm", "test", "fault"]) buttons.push([`close:${outcome}`, `${t("close as")} ${t(outcome)}`]);
       }
     }
-    if (!shownAt.has(a.id)) shownAt.set(a.id, Date.now());
+    if (!shownAt.has(a.id)) {
+      shownAt.set(a.id, Date.now());
+      window.firegwAlarmLog.push({ id: a.id, device: a.device, shownAt: shownAt.get(a.id) });
+    }
     return `<div class="alarm ${a.state === "open" ? "unacked" : ""}" data-testid="alarm-${a.id}" data-state="${esc(a.state)}"
         data-device="${esc(a.device)}" data-received="${esc(a.received_at)}" data-shown-at="${shownAt.get(a.id)}">
       <span class="badge g-red">${esc(t("fire alarm"))}</span>
@@ -274,8 +278,15 @@ function estateMap(estates) {
 const view = () => $("#view");
 let boardFilter = { district: "", street: "" };
 
+// The board is the first page most people open: ask for it while the page is still starting.
+let boardPrefetch = ["", "#/", "#"].includes(location.hash) ? api("/api/estates").catch(() => null) : null;
+
 async function viewBoard() {
-  const estates = await api("/api/estates");
+  performance.mark("board-fetch");
+  let estates = boardPrefetch ? await boardPrefetch : null;
+  boardPrefetch = null;
+  if (!estates) estates = await api("/api/estates");
+  performance.mark("board-fetched");
   const districts = [...new Set(estates.map((e) => e.district).filter(Boolean))].sort();
   const streets = [...new Set(estates.filter((e) => !boardFilter.district || e.district === boardFilter.district).map((e) => e.street).filter(Boolean))].sort();
   const shown = estates.filter((e) => (!boardFilter.district || e.district === boardFilter.district) && (!boardFilter.street || e.street === boardFilter.street));
@@ -290,7 +301,12 @@ async function viewBoard() {
     <div class="summary-counts">${["red", "yellow", "green", "unknown"].map((g) => `<span>${gradeBadge(g)} ${count(g)}</span>`).join("")}
       <span>${esc(t("estates"))} ${shown.length}</span></div>
     <div class="tiles" id="tiles">${shown.map(tileHtml).join("")}</div>
-    ${estateMap(shown)}`;
+    <div id="board-map"></div>`;
+  // The map (an SVG dot per estate) comes after the tiles are on screen.
+  setTimeout(() => { const el = $("#board-map"); if (el) el.innerHTML = estateMap(shown); }, 50);
+  performance.mark("board-rendered");
+  // The frame after this one is the first with the tiles painted: that is when the board has "loaded".
+  requestAnimationFrame(() => setTimeout(() => performance.mark("board-painted"), 0));
   $("#f-district").onchange = (e) => { boardFilter = { district: e.target.value, street: "" }; viewBoard(); };
   $("#f-street").onchange = (e) => { boardFilter.street = e.target.value; viewBoard(); };
 }
@@ -586,6 +602,6 @@ setInterval(refreshAlarms, 30000);
 (async function start() {
   applyStaticText();
   try { await loadSession(); } catch (err) { view().innerHTML = `<p class="error">${esc(err.message)}</p>`; return; }
-  if (session.me || !session.authEnabled) { connectLive(); await refreshAlarms(); }
+  if (session.me || !session.authEnabled) { connectLive(); refreshAlarms(); } // in parallel with the first view
   await route();
 })();
