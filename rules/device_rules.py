@@ -104,6 +104,13 @@ class HoldRule:
             self.state, self.pending_at, self.clear_at = RuleState.INACTIVE, None, None
         return True
 
+    def unconfirmed(self) -> None:
+        """The condition cannot be judged (no valid input): a pending hold or a recovery starts again."""
+        if self.state is RuleState.PENDING:
+            self.state, self.pending_at, self.since = RuleState.INACTIVE, None, None
+        elif self.state is RuleState.RECOVERING:
+            self.state, self.clear_at = RuleState.ACTIVE, None
+
     def restore_active(self, since: datetime, now: datetime, detail: str = "") -> None:
         """At start-up, continue an open hazard: the condition must be seen clear to resolve it."""
         self.state, self.pending_at, self.since, self.detail = RuleState.ACTIVE, now, since, detail
@@ -265,7 +272,15 @@ class DeviceRules:
             self._step(out, SignalKind.COMM_FAULT, False, now, reading.time)
             pressure = _number(m.get("pressure_mpa"))
             # A sensor that reports its own fault reads garbage: judge the fault, not the pressure.
-            if pressure is not None and _bool(m.get("sensor_fault")) is not True:
+            if _bool(m.get("sensor_fault")) is True:
+                # ...and no hold or recovery timer may complete on the readings from before the fault.
+                for signal in (
+                    SignalKind.HYDRANT_LOW_PRESSURE,
+                    SignalKind.HYDRANT_HIGH_PRESSURE,
+                    SignalKind.HYDRANT_PRESSURE_DROP,
+                ):
+                    self.rules[signal].unconfirmed()
+            elif pressure is not None:
                 self._pressure(pressure, now, reading.time, out)
             for metric, signal, text in (
                 ("sensor_fault", SignalKind.HYDRANT_SENSOR_FAULT, "sensor reports a fault"),
@@ -300,7 +315,8 @@ class DeviceRules:
         if (
             previous is not None
             and (now - previous[0]).total_seconds() <= t.pressure_drop_window_s
-            and previous[1] - p >= t.pressure_drop_mpa
+            # Rounded: 0.35 - 0.20 is 0.1499999... in binary floating point, and it is a 0.15 MPa fall.
+            and round(previous[1] - p, 6) >= t.pressure_drop_mpa
             and not drop.active
         ):
             self._drop_reference = previous[1]
@@ -362,7 +378,8 @@ class DeviceRules:
         if state == "start":
             occupation.open[event_id] = (now, event.time)
         elif state == "end":
-            occupation.count_long(now, self.t.lane_repeat_min_s)
+            if occupation is self._lane:  # only the fire lane counts repeats (nothing prunes the others)
+                occupation.count_long(now, self.t.lane_repeat_min_s)
             occupation.open.pop(event_id, None)
             occupation.counted.discard(event_id)
 

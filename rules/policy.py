@@ -218,6 +218,32 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: Tables whose entries nothing else refers to: one bad entry can be dropped to check the rest.
+_PRUNABLE_TABLES = ("signals", "thresholds", "tolerance", "deadlines")
+
+
+def _reference_problems(data: dict[str, Any], exc: ValidationError) -> list[str]:
+    """The cross-reference problems of a document that failed field validation, so that every problem is
+    reported at once: drop each failing table entry (or optional top-level key), let its default apply and
+    check what is left. Nothing when a required field failed (the rest cannot be checked against it)."""
+    pruned = dict(data)
+    for error in exc.errors():
+        loc = error["loc"]
+        top = str(loc[0]) if loc else ""
+        value = pruned.get(top)
+        field = Policy.model_fields.get(top)
+        if top in _PRUNABLE_TABLES and len(loc) > 1 and isinstance(value, dict):
+            pruned[top] = {k: v for k, v in value.items() if k != loc[1]}
+        elif top in pruned and (field is None or not field.is_required()):
+            del pruned[top]
+        else:
+            return []
+    try:
+        return Policy.model_validate(pruned).problems()
+    except ValidationError:
+        return []
+
+
 def _builtin_data(name: str) -> dict[str, Any]:
     try:
         text = resources.files("rules.policies").joinpath(f"{name}.toml").read_text(encoding="utf-8")
@@ -240,7 +266,7 @@ def parse_policy(data: dict[str, Any], *, source: str = "<policy>") -> Policy:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
         problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-        raise PolicyError(source, problems) from None
+        raise PolicyError(source, problems + _reference_problems(data, exc)) from None
     problems = policy.problems()
     if problems:
         raise PolicyError(source, problems)
