@@ -147,6 +147,10 @@ class _Occupation:
                 self.starts.append(start)
 
 
+#: Non-camera devices share this one, always empty.
+_NO_OCCUPATION = _Occupation()
+
+
 def _bool(value: object) -> bool | None:
     return value if isinstance(value, bool) else None
 
@@ -157,43 +161,82 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
+_SPECS: dict[tuple[DeviceKind, Thresholds], dict[SignalKind, tuple[float, float]]] = {}
+
+
+def _specs(kind: DeviceKind, t: Thresholds) -> dict[SignalKind, tuple[float, float]]:
+    """The rules a device kind has, with (hold, recovery) seconds; shared by every device with these
+    thresholds."""
+    key = (kind, t)
+    spec = _SPECS.get(key)
+    if spec is None:
+        spec = {SignalKind.OFFLINE: (0.0, 0.0)}
+        if kind is DeviceKind.SMOKE_DETECTOR:
+            spec[SignalKind.DEVICE_FAULT] = (t.fault_hold_s, 0.0)
+            spec[SignalKind.TAMPER] = (t.tamper_hold_s, 0.0)
+            spec[SignalKind.LOW_BATTERY] = (t.low_battery_hold_s, 0.0)
+        elif kind is DeviceKind.HYDRANT:
+            spec[SignalKind.HYDRANT_LOW_PRESSURE] = (t.pressure_hold_s, t.pressure_recovery_s)
+            spec[SignalKind.HYDRANT_HIGH_PRESSURE] = (t.pressure_hold_s, t.pressure_recovery_s)
+            spec[SignalKind.HYDRANT_PRESSURE_DROP] = (0.0, t.pressure_recovery_s)
+            spec[SignalKind.HYDRANT_SENSOR_FAULT] = (t.sensor_fault_hold_s, t.status_recovery_s)
+            spec[SignalKind.HYDRANT_LEAK] = (t.leak_hold_s, t.status_recovery_s)
+            spec[SignalKind.COMM_FAULT] = (t.comm_fault_hold_s, 0.0)
+            spec[SignalKind.LOW_BATTERY] = (t.low_battery_hold_s, 0.0)
+        elif kind is DeviceKind.CAMERA:
+            spec[SignalKind.FIRE_LANE_OCCUPIED] = (0.0, t.lane_recovery_s)
+            spec[SignalKind.EVACUATION_BLOCKED] = (0.0, t.evacuation_recovery_s)
+            spec[SignalKind.EBIKE_IN_LIFT] = (0.0, t.ebike_recovery_s)
+        _SPECS[key] = spec
+    return spec
+
+
+class RuleSet(dict[SignalKind, HoldRule]):
+    """A device's rules, each created the first time it is needed.
+
+    A rule that was never touched is INACTIVE, so it need not exist: a city has 200,000 devices and most
+    of their rules never leave INACTIVE. ``rules[signal]`` creates it; ``dict.get`` and iteration see only
+    the rules that exist; ``has`` says whether the device kind has the rule at all.
+    """
+
+    __slots__ = ("spec",)
+
+    def __init__(self, spec: dict[SignalKind, tuple[float, float]]) -> None:
+        super().__init__()
+        self.spec = spec
+
+    def __missing__(self, signal: SignalKind) -> HoldRule:
+        hold_s, recovery_s = self.spec[signal]  # KeyError: this kind of device has no such rule
+        rule = self[signal] = HoldRule(signal, hold_s, recovery_s)
+        return rule
+
+    def has(self, signal: SignalKind) -> bool:
+        return signal in self.spec
+
+    def is_active(self, signal: SignalKind) -> bool:
+        rule = dict.get(self, signal)
+        return rule is not None and rule.active
+
+
 class DeviceRules:
     """All rules for one device. Create one per registry device; feed it records and ticks."""
 
     def __init__(self, device: Device, thresholds: Thresholds, *, started: datetime) -> None:
         self.device = device
-        self.t = t = thresholds
+        self.t = thresholds
         #: Gateway-clock time of the last record (or of start-up, so a silent device goes offline one
         #: window after the gateway started, not at once).
         self.last_seen = started
-        self.rules: dict[SignalKind, HoldRule] = {}
+        self.rules = RuleSet(_specs(device.kind, thresholds))
         self._last_pressure: tuple[datetime, float] | None = None
         self._drop_reference: float | None = None
-        self._lane = _Occupation()
-        self._evacuation = _Occupation()
+        camera = device.kind is DeviceKind.CAMERA
+        self._lane = _Occupation() if camera else _NO_OCCUPATION
+        self._evacuation = _Occupation() if camera else _NO_OCCUPATION
         #: Edges from camera events, emitted with the condition re-evaluation that follows them.
         self._pending_edges: list[tuple[HoldRule, bool | None]] = []
-
-        def add(signal: SignalKind, hold_s: float, recovery_s: float) -> None:
-            self.rules[signal] = HoldRule(signal, hold_s, recovery_s)
-
-        add(SignalKind.OFFLINE, 0.0, 0.0)
-        if device.kind is DeviceKind.SMOKE_DETECTOR:
-            add(SignalKind.DEVICE_FAULT, t.fault_hold_s, 0.0)
-            add(SignalKind.TAMPER, t.tamper_hold_s, 0.0)
-            add(SignalKind.LOW_BATTERY, t.low_battery_hold_s, 0.0)
-        elif device.kind is DeviceKind.HYDRANT:
-            add(SignalKind.HYDRANT_LOW_PRESSURE, t.pressure_hold_s, t.pressure_recovery_s)
-            add(SignalKind.HYDRANT_HIGH_PRESSURE, t.pressure_hold_s, t.pressure_recovery_s)
-            add(SignalKind.HYDRANT_PRESSURE_DROP, 0.0, t.pressure_recovery_s)
-            add(SignalKind.HYDRANT_SENSOR_FAULT, t.sensor_fault_hold_s, t.status_recovery_s)
-            add(SignalKind.HYDRANT_LEAK, t.leak_hold_s, t.status_recovery_s)
-            add(SignalKind.COMM_FAULT, t.comm_fault_hold_s, 0.0)
-            add(SignalKind.LOW_BATTERY, t.low_battery_hold_s, 0.0)
-        elif device.kind is DeviceKind.CAMERA:
-            add(SignalKind.FIRE_LANE_OCCUPIED, 0.0, t.lane_recovery_s)
-            add(SignalKind.EVACUATION_BLOCKED, 0.0, t.evacuation_recovery_s)
-            add(SignalKind.EBIKE_IN_LIFT, 0.0, t.ebike_recovery_s)
+        #: When an e-bike detection started and has not ended (a lost "end" must not hold it forever).
+        self._ebike_open_since: datetime | None = None
 
     # -- queries ---------------------------------------------------------------------------------------
 
@@ -202,7 +245,7 @@ class DeviceRules:
 
     @property
     def online(self) -> bool:
-        return not self.rules[SignalKind.OFFLINE].active
+        return not self.rules.is_active(SignalKind.OFFLINE)
 
     @property
     def needs_tick(self) -> bool:
@@ -210,33 +253,37 @@ class DeviceRules:
         the gateway ticks such devices every second and the rest only on its offline sweep."""
         if any(r.state in (RuleState.PENDING, RuleState.RECOVERING) for r in self.rules.values()):
             return True
-        return bool(self._lane.open or self._lane.starts or self._evacuation.open)
+        return bool(self._lane.open or self._lane.starts or self._evacuation.open or self._ebike_open_since)
 
     def offline_due(self, now: datetime) -> bool:
         """True when a tick at ``now`` would declare the device offline (cheap: swept over every device)."""
         t = self.t
-        if t.report_window_s <= 0 or self.rules[SignalKind.OFFLINE].active:
+        if t.report_window_s <= 0 or self.rules.is_active(SignalKind.OFFLINE):
             return False
         return (now - self.last_seen).total_seconds() > t.report_window_s + t.offline_grace_s
 
     def restore(self, signal: SignalKind, since: datetime, now: datetime, detail: str = "") -> None:
         """Continue an open device hazard after a restart (see ``HoldRule.restore_active``)."""
-        rule = self.rules.get(signal)
-        if rule is not None:
-            rule.restore_active(since, now, detail)
+        if self.rules.has(signal):
+            self.rules[signal].restore_active(since, now, detail)
 
     # -- input -----------------------------------------------------------------------------------------
 
     def observe(self, record: Record, now: datetime) -> list[SignalChange]:
         out: list[SignalChange] = []
+        if isinstance(record, DeviceEvent) and record.type is EventType.COMM_FAULT:
+            # The poller speaking for a unit that does not answer: no sign of life from the device.
+            self._event(record, now, out)
+            return out
         self.last_seen = now
-        offline = self.rules[SignalKind.OFFLINE]
         if isinstance(record, DeviceEvent) and record.type is EventType.OFFLINE:
+            offline = self.rules[SignalKind.OFFLINE]
             if offline.force(True, now, detail="carrier platform reports the device offline"):
                 self._emit(out, offline, True, now)
             return out
-        if offline.force(False, now):
-            self._emit(out, offline, False, now)
+        offline_rule = dict.get(self.rules, SignalKind.OFFLINE)
+        if offline_rule is not None and offline_rule.force(False, now):
+            self._emit(out, offline_rule, False, now)
         if isinstance(record, Reading):
             self._reading(record, now, out)
         else:
@@ -246,16 +293,16 @@ class DeviceRules:
     def tick(self, now: datetime) -> list[SignalChange]:
         out: list[SignalChange] = []
         t = self.t
-        offline = self.rules[SignalKind.OFFLINE]
-        if t.report_window_s > 0 and not offline.active:
+        if t.report_window_s > 0 and not self.rules.is_active(SignalKind.OFFLINE):
             silent_s = (now - self.last_seen).total_seconds()
             if silent_s > t.report_window_s + t.offline_grace_s:
+                offline = self.rules[SignalKind.OFFLINE]
                 offline.force(True, now, detail=f"nothing heard for {_duration(silent_s)}")
                 offline.since = self.last_seen
                 self._emit(out, offline, True, now)
         if self.device.kind is DeviceKind.CAMERA:
             self._camera_conditions(now, out)
-        for rule in self.rules.values():
+        for rule in list(self.rules.values()):
             self._edge(out, rule, rule.tick(now), now)
         return out
 
@@ -291,25 +338,24 @@ class DeviceRules:
                     self._step(out, signal, flag, now, reading.time, detail=text)
         battery = _number(m.get("battery_pct"))
         low_flag = _bool(m.get("low_battery")) is True  # hydrant status bit 3
-        if (battery is not None or low_flag) and SignalKind.LOW_BATTERY in self.rules:
-            rule = self.rules[SignalKind.LOW_BATTERY]
-            limit = t.low_battery_pct + (t.low_battery_hysteresis_pct if rule.active else 0.0)
+        if (battery is not None or low_flag) and self.rules.has(SignalKind.LOW_BATTERY):
+            active = self.rules.is_active(SignalKind.LOW_BATTERY)
+            limit = t.low_battery_pct + (t.low_battery_hysteresis_pct if active else 0.0)
             low = low_flag or (battery is not None and battery < limit)
             detail = f"battery {battery:.0f}%" if battery is not None else "low battery"
             self._step(out, SignalKind.LOW_BATTERY, low, now, reading.time, detail, battery)
 
     def _pressure(self, p: float, now: datetime, seen: datetime, out: list[SignalChange]) -> None:
         t = self.t
-        low = self.rules[SignalKind.HYDRANT_LOW_PRESSURE]
-        high = self.rules[SignalKind.HYDRANT_HIGH_PRESSURE]
-        low_limit = t.pressure_min_mpa + (t.pressure_hysteresis_mpa if low.active else 0.0)
-        high_limit = t.pressure_max_mpa - (t.pressure_hysteresis_mpa if high.active else 0.0)
+        rules = self.rules
+        low, high = SignalKind.HYDRANT_LOW_PRESSURE, SignalKind.HYDRANT_HIGH_PRESSURE
+        low_limit = t.pressure_min_mpa + (t.pressure_hysteresis_mpa if rules.is_active(low) else 0.0)
+        high_limit = t.pressure_max_mpa - (t.pressure_hysteresis_mpa if rules.is_active(high) else 0.0)
         text = f"{p:.2f} MPa"
-        self._step(out, low.signal, p < low_limit, now, seen, f"{text} < min {t.pressure_min_mpa:.2f} MPa", p)
-        self._step(
-            out, high.signal, p > high_limit, now, seen, f"{text} > max {t.pressure_max_mpa:.2f} MPa", p
-        )
-        drop = self.rules[SignalKind.HYDRANT_PRESSURE_DROP]
+        self._step(out, low, p < low_limit, now, seen, f"{text} < min {t.pressure_min_mpa:.2f} MPa", p)
+        self._step(out, high, p > high_limit, now, seen, f"{text} > max {t.pressure_max_mpa:.2f} MPa", p)
+        drop_signal = SignalKind.HYDRANT_PRESSURE_DROP
+        drop_active = rules.is_active(drop_signal)
         previous = self._last_pressure
         self._last_pressure = (now, p)
         if (
@@ -317,19 +363,19 @@ class DeviceRules:
             and (now - previous[0]).total_seconds() <= t.pressure_drop_window_s
             # Rounded: 0.35 - 0.20 is 0.1499999... in binary floating point, and it is a 0.15 MPa fall.
             and round(previous[1] - p, 6) >= t.pressure_drop_mpa
-            and not drop.active
+            and not drop_active
         ):
             self._drop_reference = previous[1]
             detail = f"fell from {previous[1]:.2f} to {text}"
-            self._step(out, drop.signal, True, now, seen, detail, p)
-        elif drop.active:
+            self._step(out, drop_signal, True, now, seen, detail, p)
+        elif drop_active:
             # Recovered once back within half the drop threshold of where it was before; after a restart
             # (the hazard restored, the level before the drop unknown) once it is healthy again.
             reference = self._drop_reference
             if reference is None:
                 reference = t.pressure_min_mpa + t.pressure_hysteresis_mpa + t.pressure_drop_mpa / 2
             holds = p < reference - t.pressure_drop_mpa / 2
-            self._step(out, drop.signal, holds, now, seen, value=p)
+            self._step(out, drop_signal, holds, now, seen, value=p)
 
     def _event(self, event: DeviceEvent, now: datetime, out: list[SignalChange]) -> None:
         kind = self.device.kind
@@ -369,6 +415,7 @@ class DeviceRules:
         if event.type is EventType.EBIKE_IN_LIFT:
             rule = self.rules[SignalKind.EBIKE_IN_LIFT]
             detail = "e-bike taken into the lift or lobby"
+            self._ebike_open_since = now if state == "start" else None
             edge = rule.observe(state == "start", now, seen_at=event.time, detail=detail)
             self._pending_edges.append((rule, edge))
             return
@@ -389,6 +436,18 @@ class DeviceRules:
             self._edge(out, rule, edge, now)
         self._pending_edges.clear()
         t = self.t
+        # A detection whose "end" never came (lost message, camera rebooted) ends after camera_event_max_s.
+        horizon = now - timedelta(seconds=t.camera_event_max_s)
+        for occupation in (self._lane, self._evacuation):
+            for event_id in [e for e, (start, _) in occupation.open.items() if start < horizon]:
+                if occupation is self._lane:
+                    occupation.count_long(now, t.lane_repeat_min_s)
+                del occupation.open[event_id]
+                occupation.counted.discard(event_id)
+        if self._ebike_open_since is not None and self._ebike_open_since < horizon:
+            self._ebike_open_since = None
+            rule = self.rules[SignalKind.EBIKE_IN_LIFT]
+            self._edge(out, rule, rule.observe(False, now), now)
         lane = self._lane
         lane.count_long(now, t.lane_repeat_min_s)
         window_start = now - timedelta(seconds=t.lane_repeat_window_s)
@@ -424,9 +483,11 @@ class DeviceRules:
         detail: str = "",
         value: float | None = None,
     ) -> None:
-        rule = self.rules.get(signal)
+        rule = dict.get(self.rules, signal)
         if rule is None:
-            return
+            if not holds or not self.rules.has(signal):
+                return  # a rule never touched is inactive: "not holding" changes nothing
+            rule = self.rules[signal]
         self._edge(out, rule, rule.observe(holds, now, seen_at=seen, detail=detail, value=value), now)
 
     def _edge(self, out: list[SignalChange], rule: HoldRule, edge: bool | None, now: datetime) -> None:

@@ -109,9 +109,14 @@ def step_hazard(
         raise TransitionError("dispatch needs the responsible party ('responsible')")
     if action in (HazardAction.CLOSE, HazardAction.REJECT) and not reason:
         raise TransitionError(f"{action.value!r} needs a reason")
-    if action is HazardAction.START and new_deadline is None and deadline is None:
+    # Starting rectification needs a deadline; so does a rejected rectification whose deadline has passed
+    # (otherwise it would be overdue the moment it is sent back).
+    if new_deadline is None and action is HazardAction.START and deadline is None:
         if default_deadline is None:
             raise TransitionError("start needs a deadline and the policy gives none")
+        new_deadline = now + default_deadline
+    passed = deadline is not None and deadline <= now
+    if new_deadline is None and action is HazardAction.REJECT and passed and default_deadline is not None:
         new_deadline = now + default_deadline
     return HazardStep(state=target or state, deadline=new_deadline or deadline)
 

@@ -121,6 +121,8 @@ class Tolerance(_Model):
 
 class Policy(_Model):
     id: str
+    #: The language of generated texts (device hazard descriptions, reasons): the users' own.
+    language: Literal["zh", "en"] = "zh"
     version: str
     name: Text
     timezone: str = "Asia/Shanghai"
@@ -183,6 +185,15 @@ class Policy(_Model):
         for i, rule in enumerate(self.grade_rules):
             if rule.colour not in colours:
                 out.append(f"grade_rules.{i}.colour: {rule.colour!r} is not one of the colours {colours}")
+        # The first matching rule wins, so rules must go from the most severe colour down: otherwise one more
+        # hazard could match an earlier, milder rule and improve the grade.
+        levels = [colours.index(r.colour) for r in self.grade_rules if r.colour in colours]
+        for i in range(1, len(levels)):
+            if levels[i] > levels[i - 1]:
+                out.append(
+                    f"grade_rules.{i}: {self.grade_rules[i].colour!r} comes after the milder "
+                    f"{self.grade_rules[i - 1].colour!r}; list the rules from the most severe colour down"
+                )
         for code in self.criteria:
             if not CRITERION_CODE.match(code):
                 out.append(f"criteria.{code}: codes are a capital letter and a number, e.g. Y10")

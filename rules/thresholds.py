@@ -84,6 +84,9 @@ class Thresholds(BaseModel):
     evacuation_recovery_s: float = Field(default=600.0, ge=0)
     #: An e-bike taken into a lift is a hazard at once; it is resolved after this long without another.
     ebike_recovery_s: float = Field(default=HOUR, ge=0)
+    #: A camera detection whose "end" never arrives (lost message, camera rebooted) is taken as ended after
+    #: this long, so one lost message cannot hold a hazard open for ever.
+    camera_event_max_s: float = Field(default=6 * HOUR, gt=0)
 
 
 #: Per-kind defaults that differ from the field defaults above.

@@ -755,3 +755,59 @@ def test_hold_rule_edges_alternate_and_respect_the_hold_times(
             assert clear_since is not None
             assert (now - clear_since).total_seconds() >= recovery_s
         assert rule.active is expected_active
+
+
+# -- review follow-ups: what counts as a sign of life, lost camera "end" messages, lazy rules ----------------
+
+
+def test_a_comm_fault_event_is_not_a_sign_of_life() -> None:
+    """The Modbus poller reports a unit that does not answer; the device itself said nothing, so its offline
+    clock keeps running and an offline hazard is not cleared by the poller's report."""
+    sim = Sim(DeviceKind.HYDRANT)
+    sim.reading(pressure_mpa=0.35)
+    for _ in range(80):
+        sim.advance(MINUTE)
+        sim.event(EventType.COMM_FAULT, reason="timeout")
+    active = {c.signal for c in sim.changes if c.active}
+    assert SignalKind.COMM_FAULT in active
+    assert SignalKind.OFFLINE in active, "an hour of comm faults is an hour of silence"
+    assert not sim.rules.online
+    sim.reading(pressure_mpa=0.35)
+    assert sim.rules.online
+
+
+def test_a_lost_camera_end_message_does_not_hold_a_hazard_for_ever() -> None:
+    sim = Sim(DeviceKind.CAMERA)
+    sim.event(EventType.FIRE_LANE_OCCUPIED, state="start", event_id="e1")
+    sim.advance(15 * MINUTE)
+    assert sim.rules.rules.is_active(SignalKind.FIRE_LANE_OCCUPIED)
+    # The "end" never comes: after camera_event_max_s (6 h) the detection counts as over, then the
+    # recovery hold (10 min) resolves the signal.
+    for _ in range(7 * 6):
+        sim.advance(10 * MINUTE)
+    resolved = [c for c in sim.changes if c.signal is SignalKind.FIRE_LANE_OCCUPIED and not c.active]
+    assert len(resolved) == 1
+    assert not sim.rules.needs_tick or not sim.rules.rules.is_active(SignalKind.FIRE_LANE_OCCUPIED)
+
+
+def test_an_ebike_detection_without_end_resolves_after_the_maximum() -> None:
+    sim = Sim(DeviceKind.CAMERA, thresholds={"camera_event_max_s": 3600, "ebike_recovery_s": 600})
+    sim.event(EventType.EBIKE_IN_LIFT, state="start", event_id="b1")
+    assert sim.rules.rules.is_active(SignalKind.EBIKE_IN_LIFT)
+    for _ in range(8):
+        sim.advance(10 * MINUTE)
+    assert not sim.rules.rules.is_active(SignalKind.EBIKE_IN_LIFT)
+
+
+def test_rules_are_created_only_when_a_condition_first_holds() -> None:
+    """A healthy device carries no rule objects at all (200,000 devices in a city)."""
+    sim = Sim(DeviceKind.HYDRANT)
+    for _ in range(10):
+        sim.advance(MINUTE)
+        sim.reading(pressure_mpa=0.35, battery_pct=90.0, sensor_fault=False, leak=False)
+    assert dict(sim.rules.rules) == {}
+    assert sim.rules.online
+    sim.reading(pressure_mpa=0.02)
+    assert set(sim.rules.rules) == {LOW, DROP}
+    with pytest.raises(KeyError):
+        sim.rules.rules[SignalKind.TAMPER]  # hydrants have no tamper rule

@@ -25,6 +25,7 @@ from rules.lifecycle import (
 from rules.policy import builtin_policy
 
 NOW = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
+DAY30 = timedelta(days=30)
 DAY = timedelta(days=1)
 
 H = HazardState
@@ -320,3 +321,33 @@ def test_alarm_transition_table(state: AlarmState, action: AlarmAction) -> None:
 
 def test_alarm_targets_are_the_micro_fire_station_minutes() -> None:
     assert ALARM_TARGETS_S == {"ack": 60.0, "on_scene": 180.0, "close": 300.0}
+
+
+def test_a_rejected_rectification_past_its_deadline_gets_a_new_one() -> None:
+    """Sent back after the deadline: a fresh deadline from the policy, not "overdue" the moment it returns."""
+    past = NOW - timedelta(days=1)
+    step = step_hazard(
+        H.RECTIFIED, A.REJECT, now=NOW, deadline=past, reason="not fixed", default_deadline=DAY30
+    )
+    assert step.state is H.RECTIFYING
+    assert step.deadline == NOW + DAY30
+    future = NOW + timedelta(days=3)
+    kept = step_hazard(
+        H.RECTIFIED, A.REJECT, now=NOW, deadline=future, reason="not fixed", default_deadline=DAY30
+    )
+    assert kept.deadline == future
+
+
+def test_grade_rules_must_go_from_the_most_severe_colour_down() -> None:
+    from rules.policy import PolicyError, parse_policy
+
+    with pytest.raises(PolicyError, match=r"grade_rules.1: 'red' comes after the milder 'yellow'"):
+        parse_policy(
+            {
+                "extends": "default",
+                "grade_rules": [
+                    {"colour": "yellow", "count": "yellow_items", "at_least": 3},
+                    {"colour": "red", "count": "red_items", "at_least": 1},
+                ],
+            }
+        )
