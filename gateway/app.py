@@ -21,6 +21,8 @@ import uvicorn
 from collectors.backoff import Backoff
 from collectors.modbus.poller import ModbusPoller
 from collectors.mqtt import MqttCollector
+from gateway.auth.service import AuthService
+from gateway.auth.store import AuthStore
 from gateway.config import GatewayConfig, InfluxV1, InfluxV2, SqliteStorage
 from gateway.deadletter import DeadLetterStore
 from gateway.models import utc_now
@@ -131,6 +133,15 @@ class Gateway:
         if rules is None and config.rules.enabled:
             rules = self.engine = build_engine(config, self.registry, clock)
             self.publisher = self.engine.publisher
+        #: Accounts for the API and UI, in the hazard store's database (None: accounts disabled or no API).
+        self.auth: AuthService | None = None
+        if config.api.enabled and config.auth.enabled:
+            auth_store = (
+                AuthStore(self.engine.store.engine)
+                if self.engine is not None
+                else AuthStore.open(config.hazard_store_url())
+            )
+            self.auth = AuthService.from_config(config.auth, auth_store)
         self.pipeline = Pipeline(
             self.registry,
             self.sink,
@@ -199,8 +210,10 @@ class Gateway:
                 clock=self.clock,
                 telemetry=reader_for(self.config),
                 uploads_dir=self.config.gateway.data_dir / "uploads",
+                auth=self.auth,
             )
         )
+        app.state.reports = self.config.reports  # placard hotline and font (gateway/api/routers/reports.py)
         api = self.config.api
         server = _EmbeddedServer(
             uvicorn.Config(app, host=api.host, port=api.port, log_level="warning", lifespan="off")
@@ -220,6 +233,13 @@ class Gateway:
                 await asyncio.sleep(0.05)
             self.api_port = server.servers[0].sockets[0].getsockname()[1]
             log.info("API on http://%s:%d/docs", api.host, self.api_port)
+            if self.auth is None:
+                log.warning(
+                    "accounts are disabled ([auth] enabled = false): anyone who can reach %s:%d reads and "
+                    "changes every estate with fire-brigade rights; use this only on a closed network",
+                    api.host,
+                    self.api_port,
+                )
             self.api_ready.set()
             await serving
         finally:
@@ -234,6 +254,8 @@ class Gateway:
             self.deadletters.close()
             if self.engine is not None:
                 self.engine.store.close()
+            if self.auth is not None:
+                self.auth.store.close()
 
     async def supervise(self, name: str, target: Callable[[], Awaitable[None]]) -> None:
         """Keep ``target`` running: restart it after a crash, counting and logging each restart."""

@@ -9,6 +9,10 @@ firegw registry generate --estates 20 -o registry.toml
 firegw deadletters --config gateway.toml [--reason R] [--device D]
 firegw policy [FILE] [--show-criteria]   validate a grading policy and show what it decides
 firegw grades --config gateway.toml      the latest grade of every estate, with reasons
+firegw users create-admin|add|list|disable|enable|set-password --config gateway.toml ...   accounts
+firegw tokens create|list|revoke --config gateway.toml ...   API tokens (Authorization: Bearer)
+firegw placard ESTATE --config gateway.toml [-o placard.png]   the estate's grade placard (公示牌)
+firegw report --month 2026-11 --config gateway.toml [--district D | --company C] [--format xlsx]
 """
 
 from __future__ import annotations
@@ -301,6 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("grades", help="the latest grade of every estate, with reasons")
     p.add_argument("--config", required=True, type=Path)
     p.set_defaults(func=cmd_grades)
+
+    from gateway.auth.cli import add_parsers as add_account_parsers  # firegw users, firegw tokens
+
+    add_account_parsers(sub)
+
+    from gateway.reports.cli import add_report_parsers  # firegw placard, firegw report
+
+    add_report_parsers(sub)
     return parser
 
 

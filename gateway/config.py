@@ -112,6 +112,33 @@ class RulesSection(Section):
     topic_prefix: str = "firegw"
 
 
+class ReportsSection(Section):
+    """Placards and monthly reports (docs/reports.md)."""
+
+    #: Printed on every placard: where residents report a fire hazard.
+    hotline: str = "119 / 12345"
+    #: A CJK font (.ttf/.ttc, ``path#N`` for face N of a collection); empty: search the usual places.
+    font: str = ""
+
+
+class AuthSection(Section):
+    """Accounts and roles for the HTTP API and the web UI (docs/rules.md, "Accounts and roles").
+
+    Users, sessions and API tokens live in the hazard store's database (``[rules] store_url``, which can be
+    ``env:NAME``); no signing secret is needed, because sessions and tokens are random values stored hashed.
+    ``enabled = false`` opens the API to anyone who can reach it, with fire-brigade rights: only for a
+    closed network (the gateway logs a warning at start-up).
+    """
+
+    enabled: bool = True
+    #: A browser session (the ``firegw_session`` cookie) ends this long after signing in.
+    session_ttl_s: float = Field(default=12 * 3600, gt=0)
+    #: Default lifetime of an API token (``firegw tokens create --ttl-days`` overrides it per token).
+    token_ttl_s: float = Field(default=90 * 86400, gt=0)
+    #: Send the session cookie only over HTTPS: set it when the UI is served behind a TLS proxy.
+    cookie_secure: bool = False
+
+
 class GatewayConfig(Section):
     gateway: GatewaySection = GatewaySection()
     mqtt: MqttConfig = MqttConfig()
@@ -121,6 +148,8 @@ class GatewayConfig(Section):
     dead_letters: DeadLetterSection = DeadLetterSection()
     api: ApiSection = ApiSection()
     rules: RulesSection = RulesSection()
+    auth: AuthSection = AuthSection()
+    reports: ReportsSection = ReportsSection()
 
     @model_validator(mode="after")
     def _known_decoders(self) -> GatewayConfig:
@@ -135,6 +164,10 @@ class GatewayConfig(Section):
             raise ValueError("\n  ".join(bad))
         return self
 
+    def hazard_store_url(self) -> str:
+        """The hazard store (and account) database: ``[rules] store_url``, or SQLite in the data folder."""
+        return self.rules.store_url or f"sqlite:///{self.gateway.data_dir / 'hazards.sqlite'}"
+
     def resolve_paths(self, base: Path) -> GatewayConfig:
         """Make relative paths relative to the config file's folder (not to wherever firegw was started)."""
         gw = self.gateway
@@ -143,6 +176,9 @@ class GatewayConfig(Section):
         rules = self.rules
         if rules.policy is not None and not rules.policy.is_absolute():
             rules = rules.model_copy(update={"policy": base / rules.policy})
+        reports = self.reports
+        if reports.font and not Path(reports.font).is_absolute():
+            reports = reports.model_copy(update={"font": str(base / reports.font)})
         storage = self.storage
         if isinstance(storage, SqliteStorage) and not storage.path.is_absolute():
             storage = storage.model_copy(update={"path": data_dir / storage.path})
@@ -151,6 +187,7 @@ class GatewayConfig(Section):
                 "gateway": gw.model_copy(update={"registry": registry, "data_dir": data_dir}),
                 "storage": storage,
                 "rules": rules,
+                "reports": reports,
             }
         )
 

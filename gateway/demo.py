@@ -3,21 +3,31 @@
 In-process MQTT broker (amqtt) -> simulated estates (smoke detectors in three wire formats, hydrants over
 Modbus TCP and over MQTT, fire-lane cameras) -> the gateway -> SQLite, with the live terminal summary.
 ``--broker`` and ``--influx-url`` point the same demo at real servers instead.
+
+The UI and API ask for an account like a real gateway's: the demo makes one account per role with a new
+random password at every start and prints them with the UI's address, so there is nothing to set up and no
+default password that could survive into a real installation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from gateway.app import Gateway
+from gateway.auth.passwords import generate_password
+from gateway.auth.principal import Role
+from gateway.auth.service import AuthService
 from gateway.config import parse_config
 from gateway.console import live_summary, summary_line
 from gateway.embedded_broker import EmbeddedBroker, free_port
+from gateway.models import utc_now
+from gateway.registry import Registry
 from simulators.clock import SimClock
 from simulators.scenario import (
     ScenarioStats,
@@ -79,10 +89,17 @@ async def run_demo(options: DemoOptions) -> int:
     # The simulated Modbus TCP gateways come up before the gateway polls them (no start-up comm faults).
     modbus_servers = await start_modbus_servers(registry)
     gateway = Gateway(config, registry, clock=clock.now)
+    accounts: list[DemoAccount] = []
+    if gateway.auth is not None:  # argon2 takes ~0.4 s a password: off the loop the broker runs on
+        accounts = await asyncio.to_thread(create_demo_accounts, gateway.auth, registry)
     try:
         async with asyncio.TaskGroup() as group:
             gateway_task = group.create_task(gateway.run(), name="gateway")
             await asyncio.wait_for(gateway.ready.wait(), 30)
+            if config.api.enabled:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(gateway.api_ready.wait(), 10)
+                print(access_text(gateway, accounts), flush=True)
             sim_task = group.create_task(
                 run_scenario_against_broker(
                     scenario,
@@ -117,6 +134,70 @@ async def run_demo(options: DemoOptions) -> int:
         print(grades_line(gateway))
     print(f"data kept in {options.data_dir}/ (SQLite: telemetry.sqlite, hazards.sqlite, dead_letters.sqlite)")
     return 0
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAccount:
+    username: str
+    password: str
+    role: Role
+    scope: str
+    admin: bool
+
+
+def create_demo_accounts(auth: AuthService, registry: Registry) -> list[DemoAccount]:
+    """One account per role, named after the role, with a fresh random password (an account left from an
+    earlier run in the same data folder gets the new one). Office, property and grid accounts are scoped to
+    the first estate's district, company and street, so that their narrower view can be tried at once."""
+    first = registry.estates[0] if registry.estates else None
+    district = (first.district if first else "") or None
+    street = (first.street if first else "") or None
+    company = (first.property_company if first else "") or None
+    # role: (district, street, company)
+    plans: dict[Role, tuple[str | None, str | None, str | None]] = {
+        Role.BRIGADE: (None, None, None),
+        Role.OFFICE: (district, None, None),
+        Role.PROPERTY: (None, None, company),
+        Role.GRID: (district, street, None),
+        Role.VIEWER: (None, None, None),
+    }
+    out = []
+    for role, (d, s, c) in plans.items():
+        if role in (Role.OFFICE, Role.GRID, Role.PROPERTY) and not (d or c):
+            continue  # the registry has no district or company to scope it by
+        password = generate_password()
+        admin = role is Role.BRIGADE
+        user = auth.store.ensure_user(
+            username=role.value,
+            role=role,
+            password=password,
+            now=utc_now(),
+            display_name=f"演示 {role.zh}",
+            district=d,
+            street=s,
+            company=c,
+            admin=admin,
+        )
+        out.append(DemoAccount(role.value, password, role, user.scope.describe(), admin))
+    return out
+
+
+def access_text(gateway: Gateway, accounts: list[DemoAccount]) -> str:
+    """Where the UI is and how to sign in, printed once before the live summary."""
+    api = gateway.config.api
+    port = gateway.api_port if gateway.api_port is not None else api.port
+    lines = [f"web UI: http://{api.host}:{port}/   (API: http://{api.host}:{port}/docs)"]
+    if gateway.auth is None:
+        lines.append("accounts are disabled: the UI and API are open")
+    else:
+        lines.append("sign in with one of these demo accounts (new random passwords at every start):")
+        for a in accounts:
+            extra = ", admin" if a.admin else ""
+            width = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in a.role.zh)
+            label = a.role.zh + " " * (14 - width)  # CJK characters take two columns
+            who = f"{a.role.value:<9} {label} user {a.username:<9}"
+            lines.append(f"  {who} password {a.password}  ({a.scope}{extra})")
+    return "\n".join(lines)
 
 
 def grades_line(gateway: Gateway) -> str:

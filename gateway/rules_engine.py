@@ -56,15 +56,10 @@ from rules.lifecycle import (
 )
 from rules.model import SignalChange, SignalKind
 from rules.policy import Policy
+from rules.texts import describe as describe_signal
 from rules.thresholds import ThresholdError, Thresholds
 
 log = logging.getLogger(__name__)
-
-KIND_LABEL = {
-    DeviceKind.SMOKE_DETECTOR: "smoke detector",
-    DeviceKind.HYDRANT: "hydrant",
-    DeviceKind.CAMERA: "camera",
-}
 
 
 class EngineError(ValueError):
@@ -358,10 +353,9 @@ class RuleEngine:
             log.exception("could not record %d signal changes", len(rows))
         self._points_ready.set()
 
-    def describe(self, device: Device, detail: str) -> str:
-        where = ", ".join(x for x in (device.building_id, device.location) if x)
-        label = KIND_LABEL.get(device.kind, device.kind.value)
-        return f"{label} {device.id}" + (f" ({where})" if where else "") + (f": {detail}" if detail else "")
+    def describe(self, device: Device, change: SignalChange) -> str:
+        """The hazard's description, in the policy's language (rules/texts.py)."""
+        return describe_signal(device, change, self.rules[device.id].t, self.policy.language)
 
     def _open_device_hazard(
         self, device: Device, change: SignalChange, criteria: list[str], now: datetime
@@ -371,7 +365,7 @@ class RuleEngine:
             device_id=device.id,
             signal=change.signal.value,
             criteria=criteria,
-            description=self.describe(device, change.detail),
+            description=self.describe(device, change),
             location=device.location,
             since=change.since,
             value=change.value,

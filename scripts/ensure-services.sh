@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure what the tests start privately is installed: Mosquitto, InfluxDB 1.x and Chromium (Debian packages).
+# Make sure what the tests start privately is installed: Mosquitto, InfluxDB 1.x and Chromium (Debian packages),
+# and the CJK font the placard and report tests render Chinese with (fonts-wqy-zenhei).
 #
 # Idempotent and silent when both are present. Installs only what is missing, as root, without starting the
 # system services: the tests run their own instances on free ports (tests/services.py), and a system
@@ -15,6 +16,8 @@ have mosquitto || missing+=(mosquitto)
 have influxd || missing+=(influxdb)
 # Headless Chromium for the web UI's browser tests (driven by Playwright with the system executable).
 have chromium || missing+=(chromium)
+# A CJK font for the Chinese text of PNG placards (Pillow) and embedded in PDF reports (reportlab).
+[ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

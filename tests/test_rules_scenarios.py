@@ -13,7 +13,8 @@ One scenario run (about 12 real seconds for an hour of simulated time at 300x) c
   acknowledge → dispatch → on scene → closed as a false alarm over the HTTP API, with each step's time kept.
 
 Grades are checked where users see them: the store's grade history, the retained MQTT message per estate,
-the ``estate_grade`` points in InfluxDB and the HTTP API.
+the ``estate_grade`` points in InfluxDB and the HTTP API. The API is called with an API token of a
+fire-brigade account made through the gateway's account store, as ``firegw tokens create`` would.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 from datetime import datetime
 from typing import Any
 
@@ -124,6 +124,7 @@ class Run:
         self.gateway = gateway
         self.start = start
         self.grade_messages = grade_messages
+        self.headers: dict[str, str] = {}
 
     @property
     def engine(self) -> Any:
@@ -174,6 +175,12 @@ async def run(tmp_path_factory: pytest.TempPathFactory, mosquitto: Any, influxdb
     await asyncio.wait_for(gateway.ready.wait(), 15)
     await asyncio.wait_for(gateway.api_ready.wait(), 15)
     result = Run(gateway, scenario.start, grade_messages)
+    # The account the alarm is handled under (its display name is what the history records).
+    assert gateway.auth is not None, "accounts are on by default"
+    gateway.auth.store.create_user(
+        username="operator", role="brigade", password=None, now=clock.now(), display_name="operator 王"
+    )
+    result.headers = {"Authorization": f"Bearer {gateway.auth.create_token('operator')[1]}"}
     try:
         stats = await run_scenario_against_broker(scenario, mosquitto.host, mosquitto.port, clock=clock)
         assert stats.incidents_failed == 0
@@ -210,13 +217,15 @@ async def test_failed_hydrant_turns_its_estate_yellow_and_green_again_after_reco
     assert first.yellow_items == ["Y10"]
     assert first.missing_green == ["G4", "G6"]
     assert first.reasons[0]["codes"] == ["Y10", "G4", "G6"]
-    assert re.search(r"fell from 0\.[34]\d to 0\.02 MPa", first.reasons[0]["text"]), first.reasons
+    # Hazard texts are in the policy's language (Chinese by default): "消火栓 HY-E001-02（…）：水压骤降至 …".
+    assert "HY-E001-02" in first.reasons[0]["text"]
+    assert "水压骤降至 0.02 MPa" in first.reasons[0]["text"], first.reasons
     # Low pressure holds 5 min before it becomes a hazard of its own (ticks every 15 s of simulated time).
-    low = next(h for h in yellow if any("< min 0.07 MPa" in r["text"] for r in h.reasons))
+    low = next(h for h in yellow if any("低于下限 0.07 MPa" in r["text"] for r in h.reasons))
     assert 10 <= run.minutes(low.at) <= 11, timeline
-    reason = next(r for r in low.reasons if "< min" in r["text"])
+    reason = next(r for r in low.reasons if "低于下限" in r["text"])
     assert "HY-E001-02" in reason["text"]
-    assert "0.02 MPa" in reason["text"]
+    assert "水压 0.02 MPa" in reason["text"]
     assert " since " in reason["text"]
     # Healthy from +25m, recovery hold 10 min.
     green = history[-1]
@@ -296,7 +305,7 @@ async def test_alarm_reaches_the_live_feed_and_is_handled_through_the_api(run: R
     assert updates[0].data["device"] == "SD-E002-0003"
 
     base = f"http://127.0.0.1:{gateway.api_port}"
-    async with httpx.AsyncClient(base_url=base) as http:
+    async with httpx.AsyncClient(base_url=base, headers=run.headers) as http:
         alarms = (await http.get("/api/alarms", params={"open": "true"})).json()
         assert len(alarms) == 1
         alarm = alarms[0]
@@ -340,7 +349,7 @@ async def test_alarm_reaches_the_live_feed_and_is_handled_through_the_api(run: R
 
 async def test_api_shows_estates_with_grades_and_grade_history(run: Run) -> None:
     base = f"http://127.0.0.1:{run.gateway.api_port}"
-    async with httpx.AsyncClient(base_url=base) as http:
+    async with httpx.AsyncClient(base_url=base, headers=run.headers) as http:
         estates = (await http.get("/api/estates")).json()
         assert {e["id"]: e["grade"]["grade"] for e in estates} == {"E001": "green", "E002": "green"}
         e1 = next(e for e in estates if e["id"] == "E001")

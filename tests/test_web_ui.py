@@ -6,7 +6,10 @@ against a running gateway fed by simulators through a real Mosquitto.
 - a hydrant losing pressure turns its estate's tile yellow without a reload (SSE);
 - a hazard is filed through the form (with a photo), turns its estate red, and is dispatched, rectified,
   verified and closed through the buttons, after which the estate is no longer red;
+- a property company's duty operator signs in through the form and sees only its own company's estates;
 - screenshots of the main pages are written to ``test-artifacts/screenshots/`` for review.
+
+Every page is used signed in, through the login form, as a control room would.
 """
 
 from __future__ import annotations
@@ -97,19 +100,33 @@ def tiny_png() -> bytes:
     )
 
 
+PASSWORD = "correct horse battery staple"
+
+
 class Ui:
     def __init__(self, gateway: Gateway, browser: Browser) -> None:
         self.gateway = gateway
         self.browser = browser
         self.base = f"http://127.0.0.1:{gateway.api_port}"
+        self.token = ""
 
-    async def page(self) -> Page:
-        page = await self.browser.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+    async def page(self, username: str = "duty") -> Page:
+        """A fresh browser context (no cookies), signed in through the login form as ``username``."""
+        context = await self.browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+        page = await context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.errors = errors  # type: ignore[attr-defined]
         await page.goto(self.base + "/")
+        await expect(page.locator("#login-form")).to_be_visible(timeout=10_000)
+        await page.locator("#l-user").fill(username)
+        await page.locator("#l-pass").fill(PASSWORD)
+        await page.locator("#login-form button[type=submit]").click()
+        await expect(page.locator("#whoami")).not_to_be_empty(timeout=10_000)
         return page
+
+    def http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base, headers={"Authorization": f"Bearer {self.token}"})
 
     async def shot(self, page: Page, name: str) -> None:
         await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
@@ -140,13 +157,30 @@ async def ui(tmp_path_factory: pytest.TempPathFactory, mosquitto: Any) -> AsyncI
     stop = asyncio.Event()
     await asyncio.wait_for(gateway.ready.wait(), 15)
     await asyncio.wait_for(gateway.api_ready.wait(), 15)
+    assert gateway.auth is not None
+    now = clock.now()
+    # The fire brigade's duty officer (every estate, every action) and a property company's operator.
+    gateway.auth.store.create_user(
+        username="duty", role="brigade", password=PASSWORD, now=now, display_name="值班员 王"
+    )
+    company = registry.estate("E002").property_company
+    gateway.auth.store.create_user(
+        username="company",
+        role="property",
+        password=PASSWORD,
+        now=now,
+        display_name="物业 刘",
+        company=company,
+    )
     simulation = asyncio.create_task(
         run_scenario_against_broker(scenario, mosquitto.host, mosquitto.port, clock=clock, stop=stop)
     )
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            yield Ui(gateway, browser)
+            ui = Ui(gateway, browser)
+            ui.token = gateway.auth.create_token("duty")[1]
+            yield ui
         finally:
             await browser.close()
             stop.set()
@@ -178,7 +212,7 @@ async def test_a_smoke_alarm_appears_live_and_is_handled_with_the_buttons(ui: Ui
     await card.locator('[data-action="close:false_alarm"]').click()
     await expect(card).to_have_count(0, timeout=5_000)
 
-    async with httpx.AsyncClient(base_url=ui.base) as http:
+    async with ui.http() as http:
         alarms = (await http.get("/api/alarms", params={"device_id": "SD-E002-0003"})).json()
     assert alarms[0]["state"] == "closed"
     assert alarms[0]["outcome"] == "false_alarm"
@@ -243,9 +277,10 @@ async def test_a_hazard_is_filed_and_closed_through_the_forms(ui: Ui, tmp_path: 
     assert await act("verify", **{"#a-reason": "现场核查通过"}) == "closed"
     assert ui.gateway.engine.grades["E003"].colour != "red"
 
-    async with httpx.AsyncClient(base_url=ui.base) as http:
+    async with ui.http() as http:
         body = (await http.get(f"/api/hazards/{hazard_id}")).json()
     assert [h["action"] for h in body["history"]] == ["report", "dispatch", "start", "rectified", "verify"]
+    assert {h["actor"] for h in body["history"]} == {"值班员 王"}, "the account is recorded, not a typed name"
     assert body["photo"].startswith("uploads/")
     await page.goto(ui.base + "/#/")
     await expect(page.locator('[data-testid="tile-E003"]')).not_to_have_attribute("data-grade", "red")
@@ -261,3 +296,18 @@ async def test_english_is_a_click_away(ui: Ui) -> None:
     await expect(page.locator("h1")).to_have_text("Alarms")
     await ui.shot(page, "07-alarms-english")
     await page.locator("#lang-toggle").click()
+
+
+async def test_a_property_company_sees_only_its_own_estates(ui: Ui) -> None:
+    page = await ui.page("company")
+    company = ui.gateway.registry.estate("E002").property_company
+    own = {e.id for e in ui.gateway.registry.estates if e.property_company == company}
+    await expect(page.locator('[data-testid^="tile-"]').first).to_be_visible(timeout=10_000)
+    tiles = {await t.get_attribute("data-testid") for t in await page.locator('[data-testid^="tile-"]').all()}
+    assert tiles == {f"tile-{e}" for e in own}
+    assert "物业 刘" in await page.locator("#whoami").inner_text()
+    # Another company's estate by URL: not found, not its data.
+    other = next(e.id for e in ui.gateway.registry.estates if e.id not in own)
+    await page.goto(f"{ui.base}/#/estate/{other}")
+    await expect(page.locator("#view .error")).to_contain_text(f"no estate {other!r}")
+    await ui.shot(page, "08-property-company-board")

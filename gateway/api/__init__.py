@@ -5,20 +5,22 @@ use (registry, pipeline, rule engine, dead letters, clock) come in through ``dep
 ``Annotated`` dependency. The API runs on the gateway's own event loop (no threads), so a request sees the
 same state the rules see, and its writes are ordered with the rules' writes.
 
-Errors: 404 for anything unknown (estate, hazard, alarm, device), 409 for a transition the state machine
-forbids, 422 for input that cannot be right (unknown criterion, deadline in the past, malformed body); each
-as ``{"error": "<kind>", "detail": "<what is wrong, and what would be right>"}``. A refused request changes
-nothing.
+Errors: 401 without a valid session or token, 403 for a permission the caller's role lacks, 404 for anything
+unknown *or outside the caller's scope* (estate, hazard, alarm, device), 409 for a transition the state
+machine forbids, 422 for input that cannot be right (unknown criterion, deadline in the past, malformed
+body); each as ``{"error": "<kind>", "detail": "<what is wrong, and what would be right>"}``. A refused
+request changes nothing.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from gateway.api.deps import ApiServices
-from gateway.api.routers import alarms, complaints, devices, estates, hazards, meta
+from gateway.api.deps import ApiServices, authenticate_api
+from gateway.api.routers import alarms, auth, complaints, devices, estates, hazards, meta, reports
+from gateway.auth.principal import Forbidden, Unauthenticated
 from gateway.rules_engine import EngineError
 from gateway.store import NotFound
 from rules.lifecycle import TransitionError
@@ -37,14 +39,29 @@ def create_app(services: ApiServices) -> FastAPI:
             "dispatched → rectifying → rectified → closed; alarms open → acknowledged → dispatched → "
             "on_scene → closed."
         ),
+        # Every /api/ route but the sign-in needs a session or a token (gateway/api/deps.py).
+        dependencies=[Depends(authenticate_api)],
     )
     app.state.services = services
-    for module in (estates, hazards, complaints, alarms, devices, meta):
+    for module in (auth, estates, hazards, complaints, alarms, devices, meta, reports):
         app.include_router(module.router)
+
+    @app.exception_handler(Unauthenticated)
+    async def unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
+        return JSONResponse(
+            {"error": "unauthenticated", "detail": str(exc)},
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="firegw"'},
+        )
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(_: Request, exc: Forbidden) -> JSONResponse:
+        return JSONResponse({"error": "forbidden", "detail": str(exc)}, status_code=403)
 
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"error": "not_found", "detail": str(exc).strip("'\"")}, status_code=404)
+        detail = str(exc.args[0]) if exc.args else "not found"
+        return JSONResponse({"error": "not_found", "detail": detail}, status_code=404)
 
     @app.exception_handler(TransitionError)
     async def forbidden_transition(_: Request, exc: TransitionError) -> JSONResponse:

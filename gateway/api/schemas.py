@@ -15,6 +15,13 @@ class In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: Who acted is the signed-in account: a name in the body is accepted (older clients send one) but not
+#: recorded. Only with accounts disabled is it used, and then required.
+SIGNED_IN_NAME = (
+    "ignored when signed in (the account's name is recorded); required when accounts are disabled"
+)
+
+
 class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -137,12 +144,12 @@ class FileHazardIn(In):
     location: str = ""
     description: str = Field(min_length=1)
     photo: str = Field(default="", description="photo reference (URL or storage key)")
-    reporter: str = Field(min_length=1)
+    reporter: str | None = Field(default=None, min_length=1, description=SIGNED_IN_NAME)
 
 
 class HazardTransitionIn(In):
     action: HazardAction
-    actor: str = Field(min_length=1)
+    actor: str | None = Field(default=None, min_length=1, description=SIGNED_IN_NAME)
     reason: str = ""
     deadline: AwareDatetime | None = None
     responsible: str | None = None
@@ -154,7 +161,7 @@ class ComplaintIn(In):
     received_at: AwareDatetime
     channel: str = "12345"
     description: str = ""
-    reporter: str = Field(min_length=1)
+    reporter: str | None = Field(default=None, min_length=1, description=SIGNED_IN_NAME)
 
 
 class ComplaintOut(Out):
@@ -173,7 +180,7 @@ class FireIn(In):
     fatal: bool = False
     high_impact: bool = False
     description: str = ""
-    recorded_by: str = Field(min_length=1)
+    recorded_by: str | None = Field(default=None, min_length=1, description=SIGNED_IN_NAME)
 
 
 class FireOut(Out):
@@ -213,7 +220,7 @@ class AlarmDetail(AlarmOut):
 
 class AlarmTransitionIn(In):
     action: AlarmAction
-    actor: str = Field(min_length=1)
+    actor: str | None = Field(default=None, min_length=1, description=SIGNED_IN_NAME)
     outcome: AlarmOutcome | None = None
     note: str = ""
     fatal: bool = False

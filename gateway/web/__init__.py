@@ -29,7 +29,8 @@ from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from gateway.api.deps import ApiServices, Scope, Services
+from gateway.api.deps import ApiServices, Principal, Scope, Services
+from gateway.auth.principal import Permission
 from gateway.models import DeviceKind
 from gateway.pipeline import LiveEvent
 from gateway.rules_engine import RuleUpdate
@@ -188,8 +189,10 @@ async def recent(
     status_code=status.HTTP_201_CREATED,
     summary="Upload a hazard photo (the image itself as the body, Content-Type image/jpeg|png|webp)",
 )
-async def upload(request: Request, services: Services, scope: Scope) -> UploadOut:
-    del scope  # any signed-in caller may upload; the photo is only referenced by a hazard it may file
+async def upload(request: Request, services: Services, principal: Principal) -> UploadOut:
+    # A photo is evidence for a hazard: only roles that may file or annotate hazards upload them.
+    if not (principal.can(Permission.FILE_HAZARD) or principal.can(Permission.NOTE_HAZARD)):
+        principal.check(Permission.FILE_HAZARD, "upload hazard photos")
     if services.uploads_dir is None:
         raise NotFound("uploads are not configured on this gateway")
     content_type = request.headers.get("content-type", "").split(";")[0].strip()

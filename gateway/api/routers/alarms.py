@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from gateway.api.convert import alarm_out
-from gateway.api.deps import Engine, Scope
+from gateway.api.deps import Engine, Principal, Scope, actor_of
 from gateway.api.schemas import AlarmDetail, AlarmOut, AlarmTransitionIn, TransitionOut
+from gateway.auth.principal import ALARM_ACTION_PERMISSIONS
 from gateway.store import NotFound
 
 router = APIRouter(prefix="/api/alarms", tags=["alarms"])
@@ -38,12 +39,15 @@ async def get_alarm(alarm_id: int, engine: Engine, scope: Scope) -> AlarmDetail:
 
 
 @router.post("/{alarm_id}/transitions", summary="acknowledge, dispatch, on_scene, or close with an outcome")
-async def transition(alarm_id: int, body: AlarmTransitionIn, engine: Engine, scope: Scope) -> AlarmDetail:
+async def transition(
+    alarm_id: int, body: AlarmTransitionIn, engine: Engine, scope: Scope, principal: Principal
+) -> AlarmDetail:
     _detail(engine, scope, alarm_id)
+    principal.check(ALARM_ACTION_PERMISSIONS[body.action], f"{body.action.value!r} alarms")
     engine.step_alarm(
         alarm_id,
         body.action,
-        actor=body.actor,
+        actor=actor_of(principal, body.actor),
         outcome=body.outcome,
         note=body.note,
         fatal=body.fatal,

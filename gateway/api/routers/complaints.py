@@ -7,8 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from gateway.api.deps import Engine, Scope
+from gateway.api.deps import Engine, Principal, Scope, actor_of
 from gateway.api.schemas import ComplaintIn, ComplaintOut, FireIn, FireOut
+from gateway.auth.principal import Permission
 
 router = APIRouter(prefix="/api", tags=["complaints and fires"])
 
@@ -24,14 +25,17 @@ async def list_complaints(
 
 
 @router.post("/complaints", status_code=status.HTTP_201_CREATED, summary="Record a fire-hazard complaint")
-async def add_complaint(body: ComplaintIn, engine: Engine, scope: Scope) -> ComplaintOut:
+async def add_complaint(
+    body: ComplaintIn, engine: Engine, scope: Scope, principal: Principal
+) -> ComplaintOut:
     scope.check(body.estate_id)
+    principal.check(Permission.RECORD_COMPLAINT, "record complaints")
     record = engine.add_complaint(
         estate_id=body.estate_id,
         received_at=body.received_at,
         channel=body.channel,
         description=body.description,
-        reporter=body.reporter,
+        reporter=actor_of(principal, body.reporter, "reporter"),
     )
     return ComplaintOut.model_validate(record)
 
@@ -49,14 +53,15 @@ async def list_fires(
 @router.post(
     "/fires", status_code=status.HTTP_201_CREATED, summary="Record a confirmed fire not raised by an alarm"
 )
-async def add_fire(body: FireIn, engine: Engine, scope: Scope) -> FireOut:
+async def add_fire(body: FireIn, engine: Engine, scope: Scope, principal: Principal) -> FireOut:
     scope.check(body.estate_id)
+    principal.check(Permission.RECORD_FIRE, "record fires")
     record = engine.add_fire(
         estate_id=body.estate_id,
         occurred_at=body.occurred_at,
         fatal=body.fatal,
         high_impact=body.high_impact,
         description=body.description,
-        recorded_by=body.recorded_by,
+        recorded_by=actor_of(principal, body.recorded_by, "recorded_by"),
     )
     return FireOut.model_validate(record)

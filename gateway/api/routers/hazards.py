@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from gateway.api.convert import hazard_out
-from gateway.api.deps import Engine, Scope
+from gateway.api.deps import Engine, Principal, Scope, actor_of
 from gateway.api.schemas import FileHazardIn, HazardDetail, HazardOut, HazardTransitionIn, TransitionOut
+from gateway.auth.principal import HAZARD_ACTION_PERMISSIONS, Permission
 from gateway.store import NotFound
 from rules.lifecycle import HazardState, allowed_hazard_actions
 
@@ -43,15 +44,16 @@ async def list_hazards(
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="File a hazard found on patrol or inspection")
-async def file_hazard(body: FileHazardIn, engine: Engine, scope: Scope) -> HazardDetail:
+async def file_hazard(body: FileHazardIn, engine: Engine, scope: Scope, principal: Principal) -> HazardDetail:
     scope.check(body.estate_id)
+    principal.check(Permission.FILE_HAZARD, "file hazards")
     hazard = engine.file_hazard(
         estate_id=body.estate_id,
         criterion=body.criterion,
         location=body.location,
         description=body.description,
         photo=body.photo,
-        reporter=body.reporter,
+        reporter=actor_of(principal, body.reporter, "reporter"),
     )
     return _detail(engine, hazard.id)
 
@@ -65,14 +67,17 @@ async def get_hazard(hazard_id: int, engine: Engine, scope: Scope) -> HazardDeta
 
 
 @router.post("/{hazard_id}/transitions", summary="Step the hazard: dispatch, start, rectified, verify, ...")
-async def transition(hazard_id: int, body: HazardTransitionIn, engine: Engine, scope: Scope) -> HazardDetail:
+async def transition(
+    hazard_id: int, body: HazardTransitionIn, engine: Engine, scope: Scope, principal: Principal
+) -> HazardDetail:
     hazard = engine.store.hazard(hazard_id)
     if not scope.allows(hazard.estate_id):
         raise NotFound(f"no hazard {hazard_id}")
+    principal.check(HAZARD_ACTION_PERMISSIONS[body.action], f"{body.action.value!r} hazards")
     engine.step_hazard(
         hazard_id,
         body.action,
-        actor=body.actor,
+        actor=actor_of(principal, body.actor),
         reason=body.reason,
         deadline=body.deadline,
         responsible=body.responsible,

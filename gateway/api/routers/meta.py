@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from fastapi import APIRouter
 
-from gateway.api.deps import Engine, Services
+from gateway.api.deps import Engine, Scope, Services
 from gateway.api.schemas import CriterionOut, HealthOut, PolicyOut, Text
 
 router = APIRouter(prefix="/api", tags=["meta"])
@@ -29,14 +29,23 @@ async def policy(engine: Engine) -> PolicyOut:
     )
 
 
-@router.get("/health", summary="Liveness and headline counters")
-async def health(services: Services) -> HealthOut:
+@router.get("/health", summary="Liveness and headline counters (estates and devices in scope)")
+async def health(services: Services, scope: Scope) -> HealthOut:
+    """Counts are of the caller's estates; the rule layer's counters, which add up every estate, are shown
+    only to callers who see them all."""
     engine = services.engine
+    registry = services.registry
+    whole_city = scope.estate_ids is None
+    devices = len(registry.devices)
+    estates = len(registry.estates)
+    if not whole_city:
+        devices = sum(scope.allows(d.estate_id) for d in registry.devices)
+        estates = sum(scope.allows(e.id) for e in registry.estates)
     return HealthOut(
         status="ok",
         now=services.clock(),
-        devices=len(services.registry.devices),
-        estates=len(services.registry.estates),
+        devices=devices,
+        estates=estates,
         records_in=services.pipeline.stats.records_in,
-        rules=asdict(engine.counters) if engine is not None else None,
+        rules=asdict(engine.counters) if engine is not None and whole_city else None,
     )

@@ -98,7 +98,7 @@ async function api(path, options = {}) {
   if (response.status === 204) return null;
   const body = await response.json().catch(() => null);
   if (!response.ok) {
-    if (response.status === 401 && !path.startsWith("/api/auth/login")) { location.hash = "#/login"; }
+    if (response.status === 401 && !options.quiet401 && !path.startsWith("/api/auth/login")) { location.hash = "#/login"; }
     throw new ApiError(response.status, body);
   }
   return body;
@@ -110,10 +110,12 @@ const session = { me: null, authEnabled: true, policy: null };
 
 async function loadSession() {
   try {
-    session.me = await api("/api/auth/me");
+    session.me = await api("/api/auth/me", { quiet401: true });
+    session.authEnabled = true;
   } catch (err) {
-    if (err.status === 404) { session.authEnabled = false; session.me = null; } // auth not configured
-    else throw err;
+    session.me = null;
+    if (err.status === 404) session.authEnabled = false; // accounts disabled on this gateway
+    else if (err.status !== 401) throw err; // 401: not signed in yet
   }
   $("#whoami").textContent = session.me ? `${session.me.display_name || session.me.username} (${session.me.role})` : "";
   $("#logout").hidden = !session.me;
@@ -544,8 +546,10 @@ function viewLogin() {
       await api("/api/auth/login", { json: { username: $("#l-user").value, password: $("#l-pass").value } });
       await loadSession();
       connectLive();
-      await refreshAlarms();
-      location.hash = "#/";
+      refreshAlarms();
+      if (!location.hash || location.hash === "#/" || location.hash === "#/login") {
+        if (location.hash === "#/login") location.hash = "#/"; else await route();
+      } else await route();
     } catch (err) { $("#l-result").innerHTML = `<span class="error">${esc(t("login failed"))}: ${esc(err.message)}</span>`; }
   };
 }
@@ -558,8 +562,7 @@ async function route() {
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   applyStaticText();
   try {
-    if (parts[0] === "login") return viewLogin();
-    if (session.authEnabled && !session.me) { location.hash = "#/login"; return; }
+    if (parts[0] === "login" || (session.authEnabled && !session.me)) return viewLogin();
     if (!parts.length) return await viewBoard();
     if (parts[0] === "estate") return await viewEstate(parts[1]);
     if (parts[0] === "alarms") return await viewAlarms();
