@@ -1,4 +1,7 @@
 FROM python:3.11-slim
+# A CJK font for the placards and monthly reports (PDF/PNG).
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-wqy-zenhei \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
