@@ -4,7 +4,11 @@
 
 Part 1, live feed. A real Mosquitto (private, free port), the gateway as its own process (``firegw run``,
 SQLite storage, rules on), a background publisher process sending smoke-detector heartbeats at ``--rate``
-messages/s, and ``--browsers`` pages of Debian's headless Chromium (one browser, one tab each) on the UI.
+messages/s, and ``--browsers`` connected control rooms: ``--pages`` of them real pages of Debian's headless
+Chromium, the rest Server-Sent-Events clients in a separate process that hold the same ``/api/live``
+connection a page holds and timestamp every alarm event they receive. (The gateway's load from a browser is
+its feed connection and its requests; rendering happens on the operator's PC. Twenty Chromium renderers on
+this 2-core machine measure the machine, not the gateway: run with ``--pages 20`` to see that.)
 The bench process then publishes ``--alarms`` smoke alarms, each from its own detector, one every 0.4 s,
 and records when it handed each to the broker; every page records when the alarm's card first appeared
 (``window.firegwAlarmLog``, the same clock on the same machine). Alarms are acknowledged and closed through
@@ -100,6 +104,32 @@ TRACE_JS = """JSON.stringify({
   res: performance.getEntriesByType('resource').map(
     e => [e.name.split('/').slice(3).join('/'), Math.round(e.startTime), Math.round(e.responseEnd)]),
 })"""
+
+
+SSE_CLIENTS = textwrap.dedent(
+    """
+    import json, sys, threading, time
+    import httpx
+    base, n = sys.argv[1], int(sys.argv[2])
+    seen = [dict() for _ in range(n)]
+    def listen(i):
+        with httpx.Client(timeout=None) as http, http.stream("GET", base + "/api/live") as response:
+            event = None
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: ") and event == "alarm":
+                    data = json.loads(line[6:])
+                    if data.get("action") == "raise":
+                        seen[i].setdefault(data["device"], time.time() * 1000)
+    for i in range(n):
+        threading.Thread(target=listen, args=(i,), daemon=True).start()
+    time.sleep(1)
+    print("ready", flush=True)
+    sys.stdin.readline()  # the bench says when to report
+    print(json.dumps(seen), flush=True)
+    """
+)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -203,12 +233,17 @@ async def open_pages(browser: Browser, base: str, n: int) -> list[Page]:
 
 
 async def alarm_round(
-    mq: MosquittoService, base: str, pages: list[Page], detectors: list[str], spacing_s: float
+    mq: MosquittoService,
+    base: str,
+    pages: list[Page],
+    detectors: list[str],
+    spacing_s: float,
+    published: dict[str, float] | None = None,
 ) -> list[float]:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"ui-bench-alarms-{time.time_ns()}")
     client.connect(mq.host, mq.port)
     client.loop_start()
-    published: dict[str, float] = {}
+    published = {} if published is None else published
     closer = asyncio.create_task(close_alarms(base, len(detectors)))
     try:
         for device in detectors:
@@ -284,7 +319,16 @@ async def part_live(args: argparse.Namespace) -> dict[str, Any]:
                     f"live feed, measured: {args.browsers} pages, {args.rate:,} msg/s background ...",
                     flush=True,
                 )
-                pages = await open_pages(browser, base, args.browsers)
+                pages = await open_pages(browser, base, args.pages)
+                sse = subprocess.Popen(
+                    [sys.executable, "-c", SSE_CLIENTS, base, str(max(0, args.browsers - args.pages))],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                assert sse.stdout is not None
+                assert sse.stdin is not None
+                sse.stdout.readline()
                 background = subprocess.Popen(
                     [
                         sys.executable,
@@ -305,7 +349,18 @@ async def part_live(args: argparse.Namespace) -> dict[str, Any]:
                     cpu0 = {"gateway": cpu_seconds(gateway.pid), "background": cpu_seconds(background.pid)}
                     assert mq.process is not None
                     cpu0["mosquitto"] = cpu_seconds(mq.process.pid)
-                    results["measured"] = await alarm_round(mq, base, pages, measured_ids, 0.4)
+                    published: dict[str, float] = {}
+                    results["measured"] = await alarm_round(mq, base, pages, measured_ids, 0.4, published)
+                    sse.stdin.write("report\n")
+                    sse.stdin.flush()
+                    feeds = json.loads(sse.stdout.readline())
+                    results["feed"] = [
+                        (seen[d] - sent) / 1000
+                        for seen in feeds
+                        for d, sent in published.items()
+                        if d in seen
+                    ]
+                    results["feed_missing"] = sum(1 for seen in feeds for d in published if d not in seen)
                     seconds = time.perf_counter() - t0
                     health1 = httpx.get(base + "/api/health").json()
                     results["background_rate"] = (health1["records_in"] - health0["records_in"]) / seconds
@@ -317,10 +372,15 @@ async def part_live(args: argparse.Namespace) -> dict[str, Any]:
                 finally:
                     background.terminate()
                     background.wait(10)
+                    sse.kill()
                 await browser.close()
         finally:
             gateway.send_signal(signal.SIGINT)
-            gateway.wait(30)
+            try:
+                gateway.wait(60)
+            except subprocess.TimeoutExpired:
+                print("  !! the gateway did not stop within 60 s of Ctrl-C; killed", flush=True)
+                gateway.kill()
             mq.close()
     return results
 
@@ -423,7 +483,8 @@ async def part_board(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--browsers", type=int, default=20)
+    parser.add_argument("--browsers", type=int, default=20, help="connected control rooms in all")
+    parser.add_argument("--pages", type=int, default=1, help="how many of them are real Chromium pages")
     parser.add_argument("--rate", type=int, default=5000)
     parser.add_argument("--alarms", type=int, default=120)
     parser.add_argument("--estates", type=int, default=2000)
@@ -441,15 +502,23 @@ def main() -> None:
                 f"alarm on screen, {name:<8}: n={len(values):>5}  p50 {pct(values, 50) * 1000:6.0f} ms  "
                 f"p99 {pct(values, 99) * 1000:6.0f} ms  max {max(values) * 1000:6.0f} ms"
             )
+        feed = live.get("feed", [])
+        if feed:
+            print(
+                f"alarm on the feed, {args.browsers - args.pages} SSE connections: n={len(feed)}  "
+                f"p50 {pct(feed, 50) * 1000:.0f} ms  p99 {pct(feed, 99) * 1000:.0f} ms  "
+                f"max {max(feed) * 1000:.0f} ms  (missed {live['feed_missing']})"
+            )
         print(
             f"background load taken in by the gateway: {live['background_rate']:,.0f} msg/s "
             f"(asked {args.rate:,})"
         )
         print("CPU (cores busy): " + ", ".join(f"{k} {v:.2f}" for k, v in live["cpu"].items()))
-        p99 = pct(live["measured"], 99)
-        verdict = "met" if p99 <= 1.0 else "MISSED"
+        worst = max(pct(live["measured"], 99), pct(feed, 99) if feed else 0.0)
+        verdict = "met" if worst <= 1.0 else "MISSED"
         print(
-            f"target p99 <= 1 s with {args.browsers} pages and {args.rate:,} msg/s: {verdict} ({p99:.3f} s)"
+            f"target p99 <= 1 s with {args.browsers} connected ({args.pages} rendering) and "
+            f"{args.rate:,} msg/s: {verdict} ({worst:.3f} s)"
         )
         if live["background_rate"] < 0.95 * args.rate:
             print("  note: the background rate reached was below the one asked for")

@@ -158,6 +158,7 @@ class RuleEngine:
         #: counts), so the API can cache each estate's board entry until then.
         self.estate_version: dict[str, int] = defaultdict(int)
         self._ticking: set[str] = set()
+        self._last_event_time: datetime | None = None
         #: Per device (offline, failing with another signal) and per estate [offline watched, failing]
         #: counts, kept up to date on every signal change so that the board and grading never walk every
         #: device of the city.
@@ -397,6 +398,15 @@ class RuleEngine:
         if hazard.device_id and hazard.signal:
             self._open_by_signal.pop((hazard.device_id, hazard.signal), None)
 
+    def _event_time(self, now: datetime) -> datetime:
+        """``now``, or 1 µs after the previous hazard/alarm point: two transitions in the same instant (a
+        drop and a low-pressure hazard closing in one tick) would otherwise be one point in InfluxDB, whose
+        series are keyed by tags and time, and a count of transitions would lose one."""
+        if self._last_event_time is not None and now <= self._last_event_time:
+            now = self._last_event_time + timedelta(microseconds=1)
+        self._last_event_time = now
+        return now
+
     def _hazard_changed(self, hazard: HazardRecord, now: datetime, action: str) -> None:
         overdue = is_overdue(hazard.state, hazard.deadline, now)
         tags = {
@@ -417,7 +427,7 @@ class RuleEngine:
                     "overdue": overdue,
                     "detail": hazard.description,
                 },
-                now,
+                self._event_time(now),
             )
         )
         data = hazard_summary(hazard, now)
@@ -647,7 +657,7 @@ class RuleEngine:
                     "on_scene_s": alarm.seconds_to(alarm.on_scene_at),
                     "close_s": alarm.seconds_to(alarm.closed_at),
                 },
-                now,
+                self._event_time(now),
             )
         )
         self._points_ready.set()

@@ -291,8 +291,8 @@ async function viewBoard() {
   performance.mark("board-fetched");
   const districts = [...new Set(estates.map((e) => e.district).filter(Boolean))].sort();
   const streets = [...new Set(estates.filter((e) => !boardFilter.district || e.district === boardFilter.district).map((e) => e.street).filter(Boolean))].sort();
-  const shown = estates.filter((e) => (!boardFilter.district || e.district === boardFilter.district) && (!boardFilter.street || e.street === boardFilter.street));
-  const count = (g) => shown.filter((e) => (e.grade ? e.grade.grade : "unknown") === g).length;
+  boardEstates = estates;
+  const shown = boardShown();
   const option = (v, sel) => `<option value="${esc(v)}" ${v === sel ? "selected" : ""}>${esc(v || t("all"))}</option>`;
   view().innerHTML = `
     <h1>${esc(t("nav.board"))}</h1>
@@ -300,8 +300,7 @@ async function viewBoard() {
       <label>${esc(t("district"))} <select id="f-district">${["", ...districts].map((d) => option(d, boardFilter.district)).join("")}</select></label>
       <label>${esc(t("street"))} <select id="f-street">${["", ...streets].map((s) => option(s, boardFilter.street)).join("")}</select></label>
     </div>
-    <div class="summary-counts">${["red", "yellow", "green", "unknown"].map((g) => `<span>${gradeBadge(g)} ${count(g)}</span>`).join("")}
-      <span>${esc(t("estates"))} ${shown.length}</span></div>
+    <div class="summary-counts" id="board-counts">${boardCounts(shown)}</div>
     <div class="tiles" id="tiles">${shown.map(tileHtml).join("")}</div>
     <div id="board-map"></div>`;
   // The map (an SVG dot per estate) comes after the tiles are on screen.
@@ -311,6 +310,15 @@ async function viewBoard() {
   requestAnimationFrame(() => setTimeout(() => performance.mark("board-painted"), 0));
   $("#f-district").onchange = (e) => { boardFilter = { district: e.target.value, street: "" }; viewBoard(); };
   $("#f-street").onchange = (e) => { boardFilter.street = e.target.value; viewBoard(); };
+}
+
+let boardEstates = [];
+const boardShown = () => boardEstates.filter((e) => (!boardFilter.district || e.district === boardFilter.district) && (!boardFilter.street || e.street === boardFilter.street));
+
+function boardCounts(shown) {
+  const count = (g) => shown.filter((e) => (e.grade ? e.grade.grade : "unknown") === g).length;
+  return `${["red", "yellow", "green", "unknown"].map((g) => `<span>${gradeBadge(g)} ${count(g)}</span>`).join("")}
+    <span>${esc(t("estates"))} ${shown.length}</span>`;
 }
 
 function tileHtml(e) {
@@ -576,15 +584,52 @@ async function route() {
   }
 }
 
-// Live updates re-render what is on screen (cheaply: at most every 500 ms).
+// Live updates. The board patches the one tile an event concerns (no refetch: a wall of control-room
+// screens must not turn every alarm into a request storm); other pages refetch, at most every 2 s, and only
+// when the event concerns what they show. The board is also refetched once a minute for device counts.
 let pending = null;
 function rerenderSoon() {
   if (pending) return;
-  pending = setTimeout(() => { pending = null; const h = location.hash || "#/"; if (!h.startsWith("#/hazard") && !h.startsWith("#/login") && !h.startsWith("#/reports")) route(); }, 500);
+  pending = setTimeout(() => {
+    pending = null;
+    const h = location.hash || "#/";
+    if (!h.startsWith("#/hazard/") && !h.startsWith("#/login") && !h.startsWith("#/reports") && !h.startsWith("#/hazards")) route();
+  }, 2000);
 }
-listeners.grade.push(rerenderSoon);
-listeners.hazard.push(rerenderSoon);
-listeners.alarm.push(() => { if ((location.hash || "#/") === "#/" || location.hash.startsWith("#/alarms")) rerenderSoon(); });
+
+const onBoard = () => ["", "#", "#/"].includes(location.hash);
+
+function patchTile(estateId, change) {
+  const estate = boardEstates.find((e) => e.id === estateId);
+  if (!estate) return;
+  change(estate);
+  const tile = document.querySelector(`[data-testid="tile-${CSS.escape(estateId)}"]`);
+  if (tile) tile.outerHTML = tileHtml(estate);
+  const counts = $("#board-counts");
+  if (counts) counts.innerHTML = boardCounts(boardShown());
+}
+
+function onLive(kind, data) {
+  const estateId = data.estate;
+  if (onBoard()) {
+    if (kind === "grade") patchTile(estateId, (e) => { e.grade = data; });
+    if (kind === "alarm" && (data.action === "raise" || data.state === "closed")) {
+      patchTile(estateId, (e) => { e.active_alarms = Math.max(0, e.active_alarms + (data.action === "raise" ? 1 : -1)); });
+    }
+    if (kind === "hazard" && (data.action === "report" || data.state === "closed")) {
+      patchTile(estateId, (e) => { e.open_hazards = Math.max(0, e.open_hazards + (data.action === "report" ? 1 : -1)); });
+    }
+    return;
+  }
+  const h = location.hash;
+  if (h.startsWith("#/estate/") && decodeURIComponent(h.split("/")[2] || "") !== estateId) return;
+  if (h.startsWith("#/alarms") && kind !== "alarm") return;
+  rerenderSoon();
+}
+listeners.grade.push((d) => onLive("grade", d));
+listeners.hazard.push((d) => onLive("hazard", d));
+listeners.alarm.push((d) => onLive("alarm", d));
+setInterval(() => { if (onBoard() && !pending) viewBoard(); }, 60000);
 
 document.addEventListener("click", (ev) => {
   const button = ev.target.closest("[data-alarm]");
