@@ -104,6 +104,7 @@ def local_time(moment: datetime, policy: Policy) -> str:
 
 
 def grade_estate(inputs: GradeInputs, policy: Policy, now: datetime) -> Grade:
+    zh = policy.language == "zh"
     items: dict[str, list[str]] = defaultdict(list)  # criterion -> hazard ids holding it
     reasons: list[Reason] = []
     tolerated: list[str] = []
@@ -134,23 +135,28 @@ def grade_estate(inputs: GradeInputs, policy: Policy, now: datetime) -> Grade:
         for code in codes:
             items[code].append(hazard.hazard_id)
         since = local_time(hazard.since, policy)
-        reasons.append(Reason(codes, f"{hazard.detail} since {since}", (hazard.hazard_id,)))
+        text = f"{hazard.detail}（自 {since} 起）" if zh else f"{hazard.detail} since {since}"
+        reasons.append(Reason(codes, text, (hazard.hazard_id,)))
 
     for counted in policy.counted:
         start = now - counted.window
         if counted.source == "complaints":
             n = sum(1 for t in inputs.complaints if start <= t <= now)
-            noun = "complaint"
+            noun, zh_text = "complaint", "火灾隐患投诉 {n} 次"
         elif counted.source == "fires":
             n = sum(1 for t, _ in inputs.fires if start <= t <= now)
-            noun = "confirmed fire"
+            noun, zh_text = "confirmed fire", "发生火灾 {n} 起"
         else:
             n = sum(1 for t, fatal in inputs.fires if fatal and start <= t <= now)
-            noun = "fatal or high-impact fire"
+            noun, zh_text = "fatal or high-impact fire", "发生亡人或有较大影响火灾 {n} 起"
         if n >= counted.at_least:
             items[counted.criterion].append("")
             days = counted.window.days
-            reasons.append(Reason((counted.criterion,), f"{n} {noun}{'s' if n != 1 else ''} in {days} days"))
+            if zh:
+                text = f"{days} 天内" + zh_text.format(n=n)
+            else:
+                text = f"{n} {noun}{'s' if n != 1 else ''} in {days} days"
+            reasons.append(Reason((counted.criterion,), text))
 
     red = tuple(sorted(c for c in items if policy.category(c) == "red"))
     yellow = tuple(sorted(c for c in items if policy.category(c) == "yellow"))

@@ -315,7 +315,7 @@ async def test_complaints_count_over_a_rolling_year(env: Env) -> None:
     grade = env.engine.grades["E001"]
     assert grade.colour == "red"
     assert grade.red_items == ("R6",)
-    assert any(r.text == "3 complaints in 365 days" for r in grade.reasons)
+    assert any(r.text == "365 天内火灾隐患投诉 3 次" for r in grade.reasons)
     # 300 days later the two oldest in-window complaints have aged out: the daily regrade notices.
     env.clock.advance(days=300)
     env.heartbeat_all()

@@ -57,4 +57,4 @@ def test_grades_lists_the_latest_grade_of_every_estate(
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("E001       green")
     assert out[1].startswith("E002       red")
-    assert "R3: 储存烟花爆竹 since 2026-11-23 10:00" in out[1]
+    assert "R3: 储存烟花爆竹（自 2026-11-23 10:00 起）" in out[1]

@@ -95,7 +95,7 @@ def test_a_failed_hydrant_flags_the_estate_yellow_with_reasons() -> None:
     assert "hydrant H3 in building 2 at 0.02 MPa" in reason.text
     assert "10:41" in reason.text  # local time (Asia/Shanghai), not 02:41 UTC
     assert "02:41" not in reason.text
-    assert str(reason) == "Y10, G4, G6: hydrant H3 in building 2 at 0.02 MPa since 2026-06-01 10:41"
+    assert str(reason) == "Y10, G4, G6: hydrant H3 in building 2 at 0.02 MPa（自 2026-06-01 10:41 起）"
     assert g.summary.startswith("yellow — Y10, G4, G6: hydrant H3")
     assert g.open_hazards == 1
 
@@ -233,7 +233,7 @@ def test_one_complaint_in_a_rolling_year_is_y14() -> None:
     assert g.colour == "green"  # one yellow item alone
     (reason,) = g.reasons
     assert reason.codes == ("Y14",)
-    assert reason.text == "1 complaint in 365 days"
+    assert reason.text == "365 天内火灾隐患投诉 1 次"
 
 
 def test_three_complaints_in_a_rolling_year_are_red() -> None:
@@ -241,7 +241,7 @@ def test_three_complaints_in_a_rolling_year_are_red() -> None:
     assert g.colour == "red"
     assert g.red_items == ("R6",)
     assert "Y14" in g.yellow_items
-    assert any(r.codes == ("R6",) and "3 complaints" in r.text for r in g.reasons)
+    assert any(r.codes == ("R6",) and r.text == "365 天内火灾隐患投诉 3 次" for r in g.reasons)
 
 
 def test_complaints_older_than_a_year_do_not_count() -> None:
@@ -261,7 +261,7 @@ def test_three_fires_in_a_year_are_y15_and_a_fatal_fire_is_red() -> None:
     three = grade(fires=[(NOW - 10 * DAY, False), (NOW - 20 * DAY, False), (NOW - 30 * DAY, False)])
     assert three.yellow_items == ("Y15",)
     assert three.colour == "green"
-    assert any(r.codes == ("Y15",) and "3 confirmed fires" in r.text for r in three.reasons)
+    assert any(r.codes == ("Y15",) and r.text == "365 天内发生火灾 3 起" for r in three.reasons)
     fatal = grade(fires=[(NOW - 10 * DAY, True)])
     assert fatal.colour == "red"
     assert fatal.red_items == ("R7",)
@@ -457,3 +457,10 @@ def test_grade_does_not_depend_on_the_order_of_hazards(policy: Policy, inputs: G
     assert a.key == b.key
     if not inputs.stale and not a.reasons:
         assert a.colour == "green"  # nothing holds it: the policy's default
+
+
+def test_reasons_are_written_in_the_policys_language() -> None:
+    english = DEFAULT.model_copy(update={"language": "en"})
+    complaints = [NOW - DAY]
+    assert [r.text for r in grade(english, complaints=complaints).reasons] == ["1 complaint in 365 days"]
+    assert [r.text for r in grade(DEFAULT, complaints=complaints).reasons] == ["365 天内火灾隐患投诉 1 次"]

@@ -226,7 +226,7 @@ async def test_failed_hydrant_turns_its_estate_yellow_and_green_again_after_reco
     reason = next(r for r in low.reasons if "低于下限" in r["text"])
     assert "HY-E001-02" in reason["text"]
     assert "水压 0.02 MPa" in reason["text"]
-    assert " since " in reason["text"]
+    assert "（自 " in reason["text"]
     # Healthy from +25m, recovery hold 10 min.
     green = history[-1]
     assert green.colour == "green"
