@@ -1,1 +1,2 @@
-"""Grafana dashboards as code and their provisioning (dashboards come with the Grafana issue)."""
+"""Grafana dashboards as code (``boards.py``), generated to ``json/`` and provisioned from ``provisioning/``;
+``firegw dashboards generate|check|push`` (``cli.py``). See docs/dashboards.md."""

@@ -13,6 +13,7 @@ firegw users create-admin|add|list|disable|enable|set-password --config gateway.
 firegw tokens create|list|revoke --config gateway.toml ...   API tokens (Authorization: Bearer)
 firegw placard ESTATE --config gateway.toml [-o placard.png]   the estate's grade placard (公示牌)
 firegw report --month 2026-11 --config gateway.toml [--district D | --company C] [--format xlsx]
+firegw dashboards generate|check|push [--grafana-url URL --token T]   Grafana dashboards (docs/dashboards.md)
 """
 
 from __future__ import annotations
@@ -313,6 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.reports.cli import add_report_parsers  # firegw placard, firegw report
 
     add_report_parsers(sub)
+
+    from dashboards.cli import add_dashboards_parser  # firegw dashboards generate|check|push
+
+    add_dashboards_parser(sub)
     return parser
 
 
