@@ -16,6 +16,8 @@ have mosquitto || missing+=(mosquitto)
 have influxd || missing+=(influxdb)
 # Headless Chromium for the web UI's browser tests (driven by Playwright with the system executable).
 have chromium || missing+=(chromium)
+# PostgreSQL: the hazard store's option for many gateways is tested against a real server too.
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
 # A CJK font for the Chinese text of PNG placards (Pillow) and embedded in PDF reports (reportlab).
 [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)
 [ "${#missing[@]}" -eq 0 ] && exit 0

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from services import InfluxService, MosquittoService, ServiceError
+from services import InfluxService, MosquittoService, PostgresService, ServiceError
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +52,17 @@ def influx_db_name(influxdb: InfluxService, request: pytest.FixtureRequest) -> I
     yield name
     if influxdb.running:
         influxdb.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresService]:
+    """A private PostgreSQL (the hazard store's option for many gateways), started once per session."""
+    try:
+        service = PostgresService()
+        service.start()
+    except ServiceError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield service
+    finally:
+        service.close()

@@ -408,3 +408,108 @@ bind-address = "{self.host}:{self.rpc_port}"
         except urllib.error.HTTPError as exc:
             raise ServiceError(f"counting points in {db}.{source}: HTTP {exc.code} {exc.read()!r}") from exc
         return total
+
+
+def _postgres_bin(name: str) -> str:
+    """Debian keeps PostgreSQL's server binaries in /usr/lib/postgresql/<version>/bin, off the PATH."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)
+    if candidates:
+        return str(candidates[0])
+    raise ServiceError(f"{name} not found: {ENSURE_HINT}")
+
+
+class PostgresService(_Service):
+    """A private PostgreSQL server: its own cluster in a temp dir, trust auth on 127.0.0.1, fsync off.
+
+    PostgreSQL refuses to run as root, so when the tests run as root the cluster belongs to the ``postgres``
+    system user that Debian's package creates, and the server is started as that user.
+    """
+
+    name = "postgres"
+
+    def __init__(self) -> None:
+        self.binary = _postgres_bin("postgres")
+        self.host = "127.0.0.1"
+        self.workdir = Path(tempfile.mkdtemp(prefix="firegw-postgres-"))
+        self.process = None
+        self.starts = 0
+        self.port = free_port()
+        self.user = "postgres" if os.geteuid() == 0 else None
+        self.data = self.workdir / "data"
+        if self.user is not None:
+            shutil.chown(self.workdir, user=self.user, group=self.user)
+        result = subprocess.run(
+            [_postgres_bin("initdb"), "-D", str(self.data), "-U", "firegw", "--auth=trust", "-E", "UTF8"],
+            user=self.user,
+            capture_output=True,
+            text=True,
+            cwd=self.workdir,
+        )
+        if result.returncode != 0:
+            raise ServiceError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
+
+    @property
+    def url(self) -> str:
+        """An SQLAlchemy URL (psycopg 3 driver) for the default database."""
+        return f"postgresql+psycopg://firegw@{self.host}:{self.port}/postgres"
+
+    def command(self) -> list[str]:
+        return [
+            self.binary,
+            "-D", str(self.data),
+            "-p", str(self.port),
+            "-k", str(self.workdir),
+            "-c", f"listen_addresses={self.host}",
+            "-c", "fsync=off",
+            "-c", "synchronous_commit=off",
+            "-c", "full_page_writes=off",
+        ]  # fmt: skip
+
+    def start(self, timeout_s: float = 20.0) -> None:
+        if self.running:
+            return
+        if self.user is None:
+            super().start(timeout_s)
+            return
+        # Same as the base class, but as the postgres user (Popen sets the user before exec).
+        stdout = open(self.workdir / "stdout.log", "ab")  # noqa: SIM115
+        stderr = open(self.workdir / "stderr.log", "ab")  # noqa: SIM115
+        try:
+            self.process = subprocess.Popen(
+                self.command(), cwd=self.workdir, stdout=stdout, stderr=stderr, user=self.user
+            )
+        finally:
+            stdout.close()
+            stderr.close()
+        _live.add(self)
+        self.starts += 1
+        deadline = time.monotonic() + timeout_s
+        while not self.ready():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise ServiceError(f"postgres did not start\n{self.logs()}")
+            time.sleep(0.05)
+
+    def ready(self) -> bool:
+        try:
+            import psycopg
+
+            with psycopg.connect(
+                host=self.host, port=self.port, user="firegw", dbname="postgres", connect_timeout=1
+            ):
+                return True
+        except Exception:
+            return False
+
+    def create_database(self, name: str) -> str:
+        """A fresh database; returns its SQLAlchemy URL."""
+        import psycopg
+
+        with psycopg.connect(
+            host=self.host, port=self.port, user="firegw", dbname="postgres", autocommit=True
+        ) as db:
+            db.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql+psycopg://firegw@{self.host}:{self.port}/{name}"

@@ -1,0 +1,180 @@
+"""The hazard store on both of its backends: SQLite (embedded, one gateway) and a real PostgreSQL (one store
+for many gateways). The same SQLAlchemy Core code runs on both; these tests hold it to the same behaviour,
+including what the schema itself enforces (one open hazard per device and signal, one open alarm per
+device), time zones, JSON columns, and an engine restarting on a store another engine filled.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
+
+from gateway.models import DeviceEvent, EventType, Reading
+from gateway.rules_engine import RuleEngine
+from gateway.store import HazardStore, NotFound, alarms, hazards
+from rules.lifecycle import AlarmAction, AlarmOutcome, HazardAction, HazardState, TransitionError
+from rules.policy import load_policy
+from simulators.fleet import generate_fleet
+
+T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hazards.sqlite'}"
+    postgres = request.getfixturevalue("postgres")
+    return str(postgres.create_database(f"t_{uuid.uuid4().hex[:10]}"))
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[HazardStore]:
+    s = HazardStore(store_url)
+    yield s
+    s.close()
+
+
+def open_hazard(store: HazardStore, device: str = "HY-1", signal: str = "hydrant_low_pressure") -> Any:
+    return store.open_device_hazard(
+        estate_id="E001",
+        device_id=device,
+        signal=signal,
+        criteria=["Y10", "G4", "G6"],
+        description="消火栓 HY-1：水压 0.02 MPa",
+        location="2号楼",
+        since=T0 - timedelta(minutes=5),
+        value=0.02,
+        now=T0,
+    )
+
+
+def test_one_open_hazard_per_device_and_signal(store: HazardStore) -> None:
+    first, created = open_hazard(store)
+    again, created_again = open_hazard(store)
+    assert created
+    assert not created_again
+    assert again.id == first.id
+    # The database itself refuses a second open one, whatever code path tried.
+    with pytest.raises(IntegrityError), store.engine.begin() as conn:
+        conn.execute(
+            insert(hazards).values(
+                estate_id="E001", criterion="Y10", criteria=["Y10"], source="device", device_id="HY-1",
+                signal="hydrant_low_pressure", state="reported", since=T0, opened_at=T0, updated_at=T0,
+                escalations=0, location="", description="", photo="", reporter="", responsible="",
+            )
+        )  # fmt: skip
+    closed = store.transition_hazard(first.id, HazardAction.AUTO_CLOSE, actor="system", now=T0, reason="ok")
+    assert closed.close_kind == "auto"
+    reopened, created = open_hazard(store)
+    assert created
+    assert reopened.id != first.id
+
+
+def test_times_are_utc_and_json_columns_round_trip(store: HazardStore) -> None:
+    hazard, _ = open_hazard(store)
+    got = store.hazard(hazard.id)
+    assert got.since == T0 - timedelta(minutes=5)
+    assert got.since.tzinfo is not None
+    assert got.criteria == ["Y10", "G4", "G6"]
+    assert got.description == "消火栓 HY-1：水压 0.02 MPa"
+    store.record_grade(
+        {
+            "estate_id": "E001", "at": T0, "colour": "yellow", "level": 1, "previous": "green", "rule": "r",
+            "reasons": [{"codes": ["Y10"], "text": "水压", "hazards": [str(hazard.id)]}], "red_items": [],
+            "yellow_items": ["Y10"], "missing_green": ["G4"], "tolerated": [], "open_hazards": 1,
+            "stale": False, "policy": "p",
+        }
+    )  # fmt: skip
+    latest = store.latest_grades()["E001"]
+    assert latest.reasons[0]["text"] == "水压"
+    assert latest.at == T0
+
+
+def test_a_refused_transition_changes_nothing(store: HazardStore) -> None:
+    hazard = store.file_hazard(
+        estate_id="E001", criterion="R4", location="", description="堆物", photo="", reporter="x", now=T0
+    )
+    before = store.counts()
+    with pytest.raises(TransitionError):
+        store.transition_hazard(hazard.id, HazardAction.VERIFY, actor="x", now=T0)
+    with pytest.raises(NotFound):
+        store.transition_hazard(hazard.id + 1000, HazardAction.DISPATCH, actor="x", now=T0, responsible="y")
+    assert store.counts() == before
+    assert store.hazard(hazard.id).state is HazardState.REPORTED
+
+
+def test_alarms_count_repeats_record_steps_and_real_fires(store: HazardStore) -> None:
+    alarm, created = store.raise_alarm(
+        estate_id="E001", device_id="SD-1", building_id="B1", floor=3, location="301", raised_at=T0, now=T0
+    )
+    again, created_again = store.raise_alarm(
+        estate_id="E001", device_id="SD-1", building_id="B1", floor=3, location="301", raised_at=T0, now=T0
+    )
+    assert created
+    assert not created_again
+    assert again.repeats == 1
+    with pytest.raises(IntegrityError), store.engine.begin() as conn:
+        conn.execute(
+            insert(alarms).values(
+                estate_id="E001", device_id="SD-1", building_id="", location="", raised_at=T0, received_at=T0,
+                state="open", repeats=0, note="",
+            )
+        )  # fmt: skip
+    store.transition_alarm(alarm.id, AlarmAction.ACKNOWLEDGE, actor="op", now=T0 + timedelta(seconds=40))
+    closed, fire = store.transition_alarm(
+        alarm.id,
+        AlarmAction.CLOSE,
+        actor="op",
+        now=T0 + timedelta(seconds=200),
+        outcome=AlarmOutcome.REAL_FIRE,
+        fatal=True,
+    )
+    assert closed.seconds_to(closed.acknowledged_at) == 40
+    assert fire is not None
+    assert store.fires(["E001"], since=T0 - timedelta(days=1))[0].fatal
+    assert [t.action for t in store.alarm_history(alarm.id)] == ["raise", "acknowledge", "close"]
+
+
+def test_an_engine_restarts_on_a_store_another_engine_filled(store_url: str) -> None:
+    registry = generate_fleet(
+        estates=2, smoke_per_estate=4, hydrants_per_estate=2, cameras_per_estate=0, modbus_share=0.0, seed=2
+    )
+    hydrant = next(d for d in registry.devices if d.kind.value == "hydrant" and d.estate_id == "E001")
+    now = [T0]
+    first = RuleEngine(registry, load_policy(), HazardStore(store_url), clock=lambda: now[0])
+    first.on_records(
+        [(hydrant, Reading(device_id=hydrant.id, time=now[0], metrics={"pressure_mpa": 0.3}))], now[0]
+    )
+    for _ in range(7):
+        now[0] += timedelta(minutes=1)
+        reading = Reading(device_id=hydrant.id, time=now[0], metrics={"pressure_mpa": 0.02})
+        first.on_records([(hydrant, reading)], now[0])
+        first.tick(now[0])
+    detector = next(d for d in registry.devices if d.kind.value == "smoke_detector" and d.estate_id == "E002")
+    first.on_records(
+        [(detector, DeviceEvent(device_id=detector.id, time=now[0], type=EventType.ALARM))], now[0]
+    )
+    first.add_complaint(
+        estate_id="E002",
+        received_at=now[0] - timedelta(days=3),
+        channel="12345",
+        description="",
+        reporter="x",
+    )
+    assert first.grades["E001"].colour == "yellow"
+    first.store.close()
+
+    second = RuleEngine(registry, load_policy(), HazardStore(store_url), clock=lambda: now[0])
+    assert second.grades["E001"].colour == "yellow"
+    assert second.grades["E002"].yellow_items == ("Y14",)
+    assert len(second.store.alarms(open_only=True)) == 1
+    history = second.store.grade_history("E001")
+    assert [h.colour for h in reversed(history)][:2] == ["green", "yellow"]
+    second.store.close()
