@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench services clean
+.PHONY: demo test lint typecheck pytest bench bench-rules services clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ test: lint typecheck pytest  ## the whole suite: lint, types, tests against real
 
 bench: $(STAMP) services  ## ingest benchmark: bare paho vs the gateway, real Mosquitto + InfluxDB
 	$(BIN)/python bench/ingest_bench.py $(ARGS)
+
+bench-rules: $(STAMP) services  ## rule-layer benchmark: alarm and grade latency under load, re-grading a city
+	$(BIN)/python bench/rules_bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info .mypy_cache .ruff_cache .pytest_cache

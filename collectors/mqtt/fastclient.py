@@ -93,13 +93,20 @@ class BatchInbox(asyncio.Queue[aiomqtt.Message]):
         self._error = error
         self._ready.set()
 
-    async def take(self) -> list[aiomqtt.Message]:
+    async def take(self, limit: int | None = None) -> list[aiomqtt.Message]:
+        """Everything received so far, or the oldest ``limit`` messages: a bounded batch keeps one hand-over
+        from holding the event loop for seconds when the gateway is behind, so an alarm in the next batch
+        does not wait for thousands of heartbeats to be decoded first."""
         while not self._items:
             if self._error is not None:
                 raise self._error
             self._ready.clear()
             await self._ready.wait()
-        items = self.take_nowait()
+        if limit is not None and len(self._items) > limit:
+            items = self._items[:limit]
+            del self._items[:limit]
+        else:
+            items = self.take_nowait()
         if self.on_taken is not None:
             self.on_taken()
         return items

@@ -25,6 +25,9 @@ from gateway.models import Record
 
 log = logging.getLogger(__name__)
 
+#: Messages handed to the pipeline at once (decoded, stored, ruled) before other tasks get the loop again.
+MAX_BATCH = 500
+
 SOURCE = "mqtt"
 
 
@@ -171,9 +174,12 @@ class MqttCollector:
     async def _consume(self, client: FastClient) -> None:
         inbox = client.inbox
         while True:
-            messages = await inbox.take()
+            messages = await inbox.take(limit=MAX_BATCH)
             # Shielded: once taken from the inbox a batch is submitted whole, even if we are cancelled.
             await asyncio.shield(self._submit(messages))
+            await asyncio.sleep(
+                0
+            )  # let the API, the live feed and the rule engine's ticks run between batches
             if self._acks:
                 # GB/T 45839 appendix D: the platform answers each status message with {"success":1}.
                 # Sent only after the records were accepted by the pipeline.
