@@ -457,7 +457,8 @@ async def part_board(args: argparse.Namespace) -> dict[str, Any]:
                         body = (await http.get("/api/estates")).json()
                         api_times.append(time.perf_counter() - t)
                 assert len(body) == estates
-                page_times = []
+                page_times: list[float] = []
+                first_times: list[float] = []
                 for _ in range(3):
                     page = await browser.new_page(viewport={"width": 1400, "height": 900})
                     await page.goto(base + "/")
@@ -471,6 +472,10 @@ async def part_board(args: argparse.Namespace) -> dict[str, Any]:
                         "performance.getEntriesByName('board-painted')[0].startTime"
                     )
                     page_times.append(painted / 1000)
+                    first = await page.evaluate(
+                        "performance.getEntriesByName('board-first-painted')[0].startTime"
+                    )
+                    first_times.append(first / 1000)
                     if os.environ.get("FIREGW_BENCH_TRACE"):
                         print(await page.evaluate(TRACE_JS))
                     await page.close()
@@ -482,6 +487,8 @@ async def part_board(args: argparse.Namespace) -> dict[str, Any]:
                     "build_s": build_s,
                     "api_s": statistics.median(api_times),
                     "page_s": statistics.median(page_times),
+                    "first_screen_s": statistics.median(first_times),
+                    "cold_page_s": page_times[0],
                 }
                 print(
                     f"  board, {estates} estates: API {out[estates]['api_s']:.3f} s, "
@@ -544,13 +551,15 @@ def main() -> None:
         for estates, figures in board.items():
             print(
                 f"estate board, {estates:>5} estates ({figures['devices']:,} devices): GET /api/estates "
-                f"{figures['api_s'] * 1000:.0f} ms, page with every tile {figures['page_s'] * 1000:.0f} ms "
-                f"(registry + engine built in {figures['build_s']:.1f} s)"
+                f"{figures['api_s'] * 1000:.0f} ms; page (median of 3): first screen painted "
+                f"{figures['first_screen_s'] * 1000:.0f} ms, every tile {figures['page_s'] * 1000:.0f} ms "
+                f"(first, cold load {figures['cold_page_s'] * 1000:.0f} ms; registry + engine built in "
+                f"{figures['build_s']:.1f} s)"
             )
-        big = board[max(board)]["page_s"]
-        print(
-            f"target board for {args.estates} estates < 1 s: {'met' if big < 1 else 'MISSED'} ({big:.3f} s)"
-        )
+        big = board[max(board)]
+        for label, key in (("first screen", "first_screen_s"), ("every tile", "page_s")):
+            verdict = "met" if big[key] < 1 else "MISSED"
+            print(f"target board for {args.estates} estates < 1 s ({label}): {verdict} ({big[key]:.3f} s)")
 
 
 if __name__ == "__main__":

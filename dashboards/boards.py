@@ -43,6 +43,7 @@ from dashboards.panels import (
     Board,
     bargauge,
     column,
+    geomap,
     histogram,
     organize,
     series,
@@ -80,6 +81,8 @@ GRADES = {
     "unknown": ("未知 Unknown", "#8e8e8e"),
 }
 GRADE_LEVELS = {"2": GRADES["red"], "1": GRADES["yellow"], "0": GRADES["green"], "-1": GRADES["unknown"]}
+#: The same colours by ``grade_level`` (-1 unknown, 0 green, 1 yellow, 2 red), for markers on the map.
+GRADE_STEPS = thresholds(GRADES["unknown"][1], (0, "green"), (1, "yellow"), (2, "red"))
 SIGNALS = {
     "offline": ("离线 Offline", "#8e8e8e"),
     "device_fault": ("设备故障 Fault", "orange"),
@@ -327,6 +330,29 @@ def city_overview() -> dm.Dashboard:
         9,
     )
     board.add(
+        geomap(
+            "小区分布 Estates on the map",
+            "Every estate at its coordinates from the registry, coloured by its latest grade (within the "
+            "last 15 minutes): red, yellow, green, grey for unknown. The gateway writes the coordinates "
+            "with each grade; an estate without them in the registry, or silent for longer, is not shown.",
+            Q(
+                f"""SELECT last("grade_level") AS "grade_level", last("latitude") AS "latitude",
+                      last("longitude") AS "longitude"
+                    FROM "estate_grade" WHERE {NOW} AND {PLACE} GROUP BY "estate" """,
+                table=True,
+            ),
+            latitude="latitude",
+            longitude="longitude",
+            color_field="grade_level",
+            label_field="estate",
+            steps=GRADE_STEPS,
+            mappings=GRADE_LEVELS,
+            layer="小区等级 Estate grades",
+        ),
+        10,
+        11,
+    )
+    board.add(
         table(
             "红黄小区及原因 Red and yellow estates, with reasons",
             "Every estate whose latest grade is red or yellow, worst first, with the reasons the grading "
@@ -379,8 +405,8 @@ def city_overview() -> dm.Dashboard:
             sort_by="等级 Grade",
             footer_count=True,
         ),
-        24,
-        9,
+        14,
+        11,
     )
 
     board.row("隐患与报警 Hazards and alarms")

@@ -36,7 +36,9 @@ PROVISIONING_DIR = PACKAGE_DIR / "provisioning"
 GRAFANA_VERSION = "11.3.0"
 SCHEMA_VERSION = 39
 #: Panel types built into Grafana 11.3 that the boards use (no plugins to install).
-PANEL_TYPES = frozenset({"stat", "timeseries", "bargauge", "table", "state-timeline", "histogram", "row"})
+PANEL_TYPES = frozenset(
+    {"stat", "timeseries", "bargauge", "table", "state-timeline", "histogram", "geomap", "row"}
+)
 
 
 def to_dict(model: dm.Dashboard) -> dict[str, Any]:

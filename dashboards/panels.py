@@ -19,6 +19,7 @@ from typing import Any
 from grafana_foundation_sdk.builders import bargauge as bargauge_b
 from grafana_foundation_sdk.builders import common as common_b
 from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import geomap as geomap_b
 from grafana_foundation_sdk.builders import histogram as histogram_b
 from grafana_foundation_sdk.builders import stat as stat_b
 from grafana_foundation_sdk.builders import statetimeline as statetimeline_b
@@ -27,6 +28,7 @@ from grafana_foundation_sdk.builders import timeseries as timeseries_b
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as dm
+from grafana_foundation_sdk.models import geomap as geomap_m
 
 from dashboards.influxql import DATASOURCE, Q
 
@@ -368,6 +370,80 @@ def histogram(
         .line_width(1)
         .color_scheme(fixed_color(color))
         .legend(common_b.VizLegendOptions().show_legend(False).display_mode(common.LegendDisplayMode.LIST))
+    )
+
+
+def geomap(
+    title: str,
+    description: str,
+    *queries: Q,
+    latitude: str,
+    longitude: str,
+    color_field: str,
+    label_field: str,
+    steps: dash.ThresholdsConfig,
+    mappings: Mapping[str, tuple[str, str]],
+    layer: str,
+) -> geomap_b.Panel:
+    """Places on a map: one marker per row at (``latitude``, ``longitude``), coloured by ``color_field``
+    through ``steps`` (its legend says what the colours mean through ``mappings``), labelled with
+    ``label_field``. The view fits the markers; the basemap is Grafana's default (its ``[geomap]``
+    settings choose the tile server, e.g. one inside the control room's network)."""
+    markers = {
+        "showLegend": True,
+        "style": {
+            "color": {"field": color_field, "fixed": "#8e8e8e"},
+            "opacity": 0.9,
+            "size": {"fixed": 12, "min": 4, "max": 16},
+            "symbol": {"mode": "fixed", "fixed": "img/icons/marker/circle.svg"},
+            "symbolAlign": {"horizontal": "center", "vertical": "center"},
+            "text": {"mode": "field", "field": label_field, "fixed": ""},
+            "textConfig": {
+                "fontSize": 12,
+                "offsetX": 0,
+                "offsetY": -14,
+                "textAlign": "center",
+                "textBaseline": "bottom",
+            },
+        },
+    }
+    return (
+        geomap_b.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .targets(_targets(queries))
+        .view(geomap_b.MapViewConfig().id("fit").lat(0).lon(0).zoom(1).all_layers(True).padding(10))
+        .controls(
+            geomap_b.ControlsOptions()
+            .show_zoom(True)
+            .mouse_wheel_zoom(True)
+            .show_attribution(True)
+            .show_scale(False)
+            .show_debug(False)
+            .show_measure(False)
+        )
+        .basemap(common_b.MapLayerOptions().type("default").name("Basemap").config({}))
+        .layers(
+            [
+                common_b.MapLayerOptions()
+                .type("markers")
+                .name(layer)
+                .config(markers)
+                .location(
+                    common_b.FrameGeometrySource()
+                    .mode(common.FrameGeometrySourceMode.COORDS)
+                    .latitude(latitude)
+                    .longitude(longitude)
+                )
+                .tooltip(True)
+            ]
+        )
+        .tooltip(geomap_b.TooltipOptions().mode(geomap_m.TooltipMode.DETAILS))
+        .color_scheme(dash.FieldColor().mode(dm.FieldColorModeId.THRESHOLDS))
+        .thresholds(steps)
+        .mappings([value_map(mappings)])
+        .decimals(0)
     )
 
 

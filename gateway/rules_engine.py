@@ -265,7 +265,10 @@ class RuleEngine:
         if affected:
             self._regrade(affected, now)
         if (now - self._last_repeat).total_seconds() >= self.grade_repeat_s:
-            self._last_repeat = now
+            # On a fixed grid (not "now"), so a late tick does not push every later repeat back with it.
+            step = timedelta(seconds=self.grade_repeat_s)
+            while self._last_repeat + step <= now:
+                self._last_repeat += step
             self.regrade_all(now, repeat=True)
 
     async def run(self, sink_write: Callable[[list[Point]], Any], tick_interval_s: float = 1.0) -> None:
@@ -524,6 +527,12 @@ class RuleEngine:
         self._points_ready.set()
 
     def _grade_point(self, grade: Grade, now: datetime) -> Point:
+        # The estate's coordinates ride along (fields, left out when the registry has none), so that a map
+        # of grades needs nothing but this measurement (the city overview's geomap).
+        place: dict[str, float | None] = {}
+        with contextlib.suppress(KeyError):
+            estate = self.registry.estate(grade.estate_id)
+            place = {"latitude": estate.latitude, "longitude": estate.longitude}
         return rule_point(
             GRADE_MEASUREMENT,
             self._estate_tags.get(grade.estate_id, {"estate": grade.estate_id}),
@@ -535,6 +544,7 @@ class RuleEngine:
                 "missing_green": len(grade.missing_green),
                 "open_hazards": grade.open_hazards,
                 "reasons": "; ".join(str(r) for r in grade.reasons),
+                **place,
             },
             now,
         )

@@ -363,6 +363,8 @@ class DeviceRules:
             and (now - previous[0]).total_seconds() <= t.pressure_drop_window_s
             # Rounded: 0.35 - 0.20 is 0.1499999... in binary floating point, and it is a 0.15 MPa fall.
             and round(previous[1] - p, 6) >= t.pressure_drop_mpa
+            # Coming down from over-pressure to normal is a recovery, not a burst main.
+            and previous[1] <= t.pressure_max_mpa
             and not drop_active
         ):
             self._drop_reference = previous[1]

@@ -811,3 +811,11 @@ def test_rules_are_created_only_when_a_condition_first_holds() -> None:
     assert set(sim.rules.rules) == {LOW, DROP}
     with pytest.raises(KeyError):
         sim.rules.rules[SignalKind.TAMPER]  # hydrants have no tamper rule
+
+
+def test_coming_down_from_over_pressure_is_not_a_sudden_drop() -> None:
+    sim = Sim(DeviceKind.HYDRANT)
+    sim.reading(pressure_mpa=0.92)
+    sim.advance(MINUTE)
+    sim.reading(pressure_mpa=0.35)
+    assert not any(c.signal is DROP for c in sim.changes)

@@ -293,6 +293,10 @@ async function viewBoard() {
   const streets = [...new Set(estates.filter((e) => !boardFilter.district || e.district === boardFilter.district).map((e) => e.street).filter(Boolean))].sort();
   boardEstates = estates;
   const shown = boardShown();
+  // Worst first: red, yellow, unknown, then green, so what needs attention is on the first screen.
+  const rank = { red: 0, yellow: 1, grey: 2, unknown: 3, green: 4 };
+  const ordered = [...shown].sort((a, b) =>
+    (rank[a.grade ? a.grade.grade : "unknown"] ?? 3) - (rank[b.grade ? b.grade.grade : "unknown"] ?? 3) || a.id.localeCompare(b.id));
   const option = (v, sel) => `<option value="${esc(v)}" ${v === sel ? "selected" : ""}>${esc(v || t("all"))}</option>`;
   view().innerHTML = `
     <h1>${esc(t("nav.board"))}</h1>
@@ -301,18 +305,34 @@ async function viewBoard() {
       <label>${esc(t("street"))} <select id="f-street">${["", ...streets].map((s) => option(s, boardFilter.street)).join("")}</select></label>
     </div>
     <div class="summary-counts" id="board-counts">${boardCounts(shown)}</div>
-    <div class="tiles" id="tiles">${shown.map(tileHtml).join("")}</div>
+    <div class="tiles" id="tiles">${ordered.slice(0, FIRST_SCREEN).map(tileHtml).join("")}</div>
     <div id="board-map"></div>`;
-  // The map (an SVG dot per estate) comes after the tiles are on screen.
-  setTimeout(() => { const el = $("#board-map"); if (el) el.innerHTML = estateMap(shown); }, 50);
   performance.mark("board-rendered");
-  // The frame after this one is the first with the tiles painted: that is when the board has "loaded".
-  requestAnimationFrame(() => setTimeout(() => performance.mark("board-painted"), 0));
+  // The frame after this one is the first with the first screen of tiles painted (worst estates first).
+  requestAnimationFrame(() => setTimeout(() => performance.mark("board-first-painted"), 0));
+  // The rest of a large city follows in chunks, so the first screen is not waiting for 2,000 tiles.
+  const token = (boardToken += 1);
+  const more = (from) => {
+    const el = $("#tiles");
+    if (!el || token !== boardToken) return;
+    if (from < ordered.length) {
+      el.insertAdjacentHTML("beforeend", ordered.slice(from, from + 400).map(tileHtml).join(""));
+      setTimeout(() => more(from + 400), 0);
+      return;
+    }
+    requestAnimationFrame(() => setTimeout(() => performance.mark("board-painted"), 0));
+    // The map (an SVG dot per estate) comes after the tiles are on screen.
+    const map = $("#board-map");
+    if (map) map.innerHTML = estateMap(shown);
+  };
+  setTimeout(() => more(FIRST_SCREEN), 0);
   $("#f-district").onchange = (e) => { boardFilter = { district: e.target.value, street: "" }; viewBoard(); };
   $("#f-street").onchange = (e) => { boardFilter.street = e.target.value; viewBoard(); };
 }
 
 let boardEstates = [];
+let boardToken = 0; // a newer render of the board stops an older one's chunks
+const FIRST_SCREEN = 120;
 const boardShown = () => boardEstates.filter((e) => (!boardFilter.district || e.district === boardFilter.district) && (!boardFilter.street || e.street === boardFilter.street));
 
 function boardCounts(shown) {
