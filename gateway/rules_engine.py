@@ -159,6 +159,8 @@ class RuleEngine:
         self.estate_version: dict[str, int] = defaultdict(int)
         self._ticking: set[str] = set()
         self._last_event_time: datetime | None = None
+        #: Per estate, the last time any of its devices was heard (start-up for a silent estate).
+        self._last_heard: dict[str, datetime] = {e: now for e in self.estate_devices}
         #: Per device (offline, failing with another signal) and per estate [offline watched, failing]
         #: counts, kept up to date on every signal change so that the board and grading never walk every
         #: device of the city.
@@ -229,6 +231,8 @@ class RuleEngine:
             if rules is None:
                 continue
             changes = rules.observe(record, now)
+            if rules.last_seen is now:  # a sign of life (a poller's comm_fault report is not one)
+                self._last_heard[device.estate_id] = now
             if changes:
                 self._apply(changes, now, affected)
             if rules.needs_tick:
@@ -448,8 +452,8 @@ class RuleEngine:
         return watched > 0 and self.estate_status.get(estate_id, (0, 0))[0] >= watched
 
     def last_heard(self, estate_id: str) -> datetime | None:
-        times = [self.rules[d].last_seen for d in self.estate_devices.get(estate_id, ())]
-        return max(times) if times else None
+        """When anything was last heard from the estate's devices (kept as records arrive: O(1))."""
+        return self._last_heard.get(estate_id)
 
     def _grade(self, estate_id: str, now: datetime) -> Grade:
         inputs = GradeInputs(
@@ -550,23 +554,18 @@ class RuleEngine:
         )
 
     def _device_summary_points(self, estate_id: str, now: datetime) -> list[Point]:
-        by_kind: dict[DeviceKind, list[int]] = defaultdict(
-            lambda: [0, 0, 0, 0]
-        )  # total online offline faulty
+        # Per kind, in one pass: total, online, offline, faulty (a signal other than offline), healthy.
+        by_kind: dict[DeviceKind, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
         for device_id in self.estate_devices.get(estate_id, ()):
             rules = self.rules[device_id]
+            active = rules.active_signals()
             row = by_kind[rules.device.kind]
             row[0] += 1
-            row[1 if rules.online else 2] += 1
-            if any(s is not SignalKind.OFFLINE for s in rules.active_signals()):
-                row[3] += 1
+            row[2 if SignalKind.OFFLINE in active else 1] += 1
+            row[3] += any(s is not SignalKind.OFFLINE for s in active)
+            row[4] += not active
         points = []
-        for kind, (total, online, offline, faulty) in by_kind.items():
-            healthy = sum(
-                1
-                for d in self.estate_devices[estate_id]
-                if self.rules[d].device.kind is kind and not self.rules[d].active_signals()
-            )
+        for kind, (total, online, offline, faulty, healthy) in by_kind.items():
             points.append(
                 rule_point(
                     ESTATE_DEVICES_MEASUREMENT,
