@@ -679,6 +679,13 @@ class RuleEngine:
         except Exception:
             raise NotFound(f"no estate {estate_id!r} in the registry") from None
 
+    def _check_record(self, estate_id: str, field: str, when: datetime, now: datetime) -> None:
+        """A counted record (complaint, fire) names a known estate and a time not in the future (five minutes
+        of clock skew between a phone and the gateway are allowed)."""
+        self._check_estate(estate_id)
+        if when > now + timedelta(minutes=5):
+            raise EngineError(f"{field} {when.isoformat()} is in the future")
+
     def file_hazard(
         self,
         *,
@@ -762,9 +769,7 @@ class RuleEngine:
         now: datetime | None = None,
     ) -> Any:
         now = now or self.clock()
-        self._check_estate(estate_id)
-        if received_at > now + timedelta(minutes=5):
-            raise EngineError(f"received_at {received_at.isoformat()} is in the future")
+        self._check_record(estate_id, "received_at", received_at, now)
         record = self.store.add_complaint(
             estate_id=estate_id,
             received_at=received_at,
@@ -789,9 +794,7 @@ class RuleEngine:
         now: datetime | None = None,
     ) -> Any:
         now = now or self.clock()
-        self._check_estate(estate_id)
-        if occurred_at > now + timedelta(minutes=5):
-            raise EngineError(f"occurred_at {occurred_at.isoformat()} is in the future")
+        self._check_record(estate_id, "occurred_at", occurred_at, now)
         record = self.store.add_fire(
             estate_id=estate_id,
             occurred_at=occurred_at,

@@ -375,6 +375,33 @@ def _hazard(row: RowMapping) -> HazardRecord:
     return HazardRecord(**data)
 
 
+def _open_hazard_query(device_id: str, signal: str) -> Any:
+    """The open hazard of one device and signal (at most one: a partial unique index says so)."""
+    return select(hazards).where(
+        hazards.c.device_id == device_id, hazards.c.signal == signal, hazards.c.closed_at.is_(None)
+    )
+
+
+def _history(
+    conn: Connection, table: Table, key: Any, key_value: int, reason_column: str
+) -> list[TransitionRecord]:
+    """A hazard's or an alarm's transitions, oldest first (alarm transitions keep their reason as ``note``
+    and carry no data)."""
+    rows = conn.execute(select(table).where(key == key_value).order_by(table.c.id)).mappings()
+    return [
+        TransitionRecord(
+            at=r["at"],
+            action=r["action"],
+            from_state=r["from_state"],
+            to_state=r["to_state"],
+            actor=r["actor"],
+            reason=r[reason_column],
+            data=dict(r.get("data") or {}),
+        )
+        for r in rows
+    ]
+
+
 def _alarm(row: RowMapping) -> AlarmRecord:
     data = dict(row)
     data["state"] = AlarmState(data["state"])
@@ -418,17 +445,7 @@ class HazardStore:
     ) -> tuple[HazardRecord, bool]:
         """Open the hazard for ``(device, signal)``, or return the one already open (``created=False``)."""
         with self._tx() as conn:
-            existing = (
-                conn.execute(
-                    select(hazards).where(
-                        hazards.c.device_id == device_id,
-                        hazards.c.signal == signal,
-                        hazards.c.closed_at.is_(None),
-                    )
-                )
-                .mappings()
-                .first()
-            )
+            existing = conn.execute(_open_hazard_query(device_id, signal)).mappings().first()
             if existing is not None:
                 return _hazard(existing), False
             try:
@@ -454,17 +471,7 @@ class HazardStore:
 
     def _open_for(self, device_id: str, signal: str) -> HazardRecord:
         with self._tx() as conn:
-            row = (
-                conn.execute(
-                    select(hazards).where(
-                        hazards.c.device_id == device_id,
-                        hazards.c.signal == signal,
-                        hazards.c.closed_at.is_(None),
-                    )
-                )
-                .mappings()
-                .one()
-            )
+            row = conn.execute(_open_hazard_query(device_id, signal)).mappings().one()
             return _hazard(row)
 
     def file_hazard(
@@ -632,23 +639,7 @@ class HazardStore:
     def hazard_history(self, hazard_id: int) -> list[TransitionRecord]:
         with self._tx() as conn:
             self._get(conn, hazard_id)
-            rows = conn.execute(
-                select(hazard_transitions)
-                .where(hazard_transitions.c.hazard_id == hazard_id)
-                .order_by(hazard_transitions.c.id)
-            ).mappings()
-            return [
-                TransitionRecord(
-                    at=r["at"],
-                    action=r["action"],
-                    from_state=r["from_state"],
-                    to_state=r["to_state"],
-                    actor=r["actor"],
-                    reason=r["reason"],
-                    data=dict(r["data"] or {}),
-                )
-                for r in rows
-            ]
+            return _history(conn, hazard_transitions, hazard_transitions.c.hazard_id, hazard_id, "reason")
 
     def hazards(
         self,
@@ -930,23 +921,7 @@ class HazardStore:
     def alarm_history(self, alarm_id: int) -> list[TransitionRecord]:
         with self._tx() as conn:
             self._alarm(conn, alarm_id)
-            rows = conn.execute(
-                select(alarm_transitions)
-                .where(alarm_transitions.c.alarm_id == alarm_id)
-                .order_by(alarm_transitions.c.id)
-            ).mappings()
-            return [
-                TransitionRecord(
-                    at=r["at"],
-                    action=r["action"],
-                    from_state=r["from_state"],
-                    to_state=r["to_state"],
-                    actor=r["actor"],
-                    reason=r["note"],
-                    data={},
-                )
-                for r in rows
-            ]
+            return _history(conn, alarm_transitions, alarm_transitions.c.alarm_id, alarm_id, "note")
 
     def alarms(
         self,
