@@ -20,7 +20,7 @@ import paho.mqtt.client as paho
 from collectors.backoff import Backoff
 from collectors.base import DecodeError, Decoder, Ingest, RejectReason, make_decoder
 from collectors.mqtt.config import MqttConfig
-from collectors.mqtt.fastclient import FastClient
+from collectors.mqtt.fastclient import Delivery, FastClient
 from gateway.models import Record
 
 log = logging.getLogger(__name__)
@@ -187,14 +187,14 @@ class MqttCollector:
                 for topic, payload in acks:
                     await client.publish(f"{topic}/ack", payload, qos=0)
 
-    async def _submit(self, messages: list[aiomqtt.Message]) -> None:
+    async def _submit(self, messages: list[Delivery]) -> None:
         if not messages:
             return
         records, origins = self.decode_batch(messages)
         if records:
             await self.ingest.submit(records, source=SOURCE, origins=origins)
 
-    def decode_batch(self, messages: list[aiomqtt.Message]) -> tuple[list[Record], list[tuple[str, bytes]]]:
+    def decode_batch(self, messages: list[Delivery]) -> tuple[list[Record], list[tuple[str, bytes]]]:
         """Decode a delivery batch. Returns the records and, parallel to them, the (topic, payload) each came
         from, so that a record the pipeline refuses (unknown device) is dead-lettered with its raw bytes."""
         records: list[Record] = []
@@ -203,10 +203,7 @@ class MqttCollector:
         stats = self.stats
         stats.messages += len(messages)
         for message in messages:
-            topic = message.topic.value
-            payload = message.payload
-            if not isinstance(payload, bytes):  # aiomqtt types it loosely; paho always gives bytes
-                payload = str(payload).encode() if payload is not None else b""
+            topic, payload = message.topic, message.payload
             if len(payload) > max_bytes:
                 stats.rejects += 1
                 self.ingest.reject(
