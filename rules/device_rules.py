@@ -4,13 +4,19 @@ Each rule is a small state machine, an enum plus timestamps, in the manner of Pr
 
     INACTIVE --condition holds--> PENDING --held for hold_s--> ACTIVE --condition clears--> RECOVERING
         ^                            |                            ^                            |
-        +------- clears early -------+                            +------ holds again ---------+
+        +-- clear for recovery_s ----+                            +------ holds again ---------+
         +------------------------------- clear for recovery_s ---------------------------------+
 
 A rule emits a ``SignalChange`` only on the edges PENDING->ACTIVE (``active=True``) and RECOVERING->INACTIVE
 (``active=False``), so a sensor hovering around its threshold produces no churn: the pending hold filters
 short excursions, the recovery hold and the value hysteresis (the condition to leave is stricter than the
 condition to enter) filter short recoveries.
+
+The recovery hold counts while PENDING too: a hold is not restarted by one healthy reading, only by the
+condition staying clear for ``recovery_s``. So a hydrant that reads low four minutes out of five still
+opens its hazard once ``hold_s`` has passed since the condition was first seen (it becomes ACTIVE on the
+next reading that holds); a single good reading cannot hide an intermittent fault. Rules without a
+recovery hold (``recovery_s == 0``) restart on the first clear reading, as before.
 
 ``DeviceRules.observe(record, now)`` runs the rules a record touches; ``DeviceRules.tick(now)`` advances the
 time-based parts (hold and recovery timers, offline, occupation durations) and is called on a schedule by the
@@ -40,8 +46,10 @@ class RuleState(StrEnum):
 class HoldRule:
     """One condition of one device with a hold time before active and a recovery hold before resolved.
 
-    ``pending_at``/``clear_at`` are gateway-clock times (they drive the timers); ``since`` is the event time
-    at which the condition was first seen, for the hazard's text ("0.02 MPa since 10:41").
+    ``pending_at``/``clear_at`` are gateway-clock times (they drive the timers); ``clear_at`` is when the
+    condition was last seen to clear (in RECOVERING, and in PENDING during a healthy spell that has not yet
+    lasted ``recovery_s``). ``since`` is the event time at which the condition was first seen, for the
+    hazard's text ("0.02 MPa since 10:41").
     """
 
     signal: SignalKind
@@ -76,11 +84,19 @@ class HoldRule:
                 self.value = value
             if self.state is RuleState.INACTIVE:
                 self.state, self.pending_at, self.since = RuleState.PENDING, now, seen_at or now
+                self.clear_at = None
+            elif self.state is RuleState.PENDING and self.clear_at is not None:
+                if (now - self.clear_at).total_seconds() >= self.recovery_s:  # the clear spell counted
+                    self.pending_at, self.since = now, seen_at or now
+                self.clear_at = None
             elif self.state is RuleState.RECOVERING:
                 self.state, self.clear_at = RuleState.ACTIVE, None
             return self._advance(now)
         if self.state is RuleState.PENDING:
-            self.state, self.pending_at, self.since = RuleState.INACTIVE, None, None
+            if self.recovery_s <= 0:
+                self.state, self.pending_at, self.since = RuleState.INACTIVE, None, None
+            elif self.clear_at is None:
+                self.clear_at = now
         elif self.state is RuleState.ACTIVE:
             self.state, self.clear_at = RuleState.RECOVERING, now
             if value is not None:
@@ -107,7 +123,7 @@ class HoldRule:
     def unconfirmed(self) -> None:
         """The condition cannot be judged (no valid input): a pending hold or a recovery starts again."""
         if self.state is RuleState.PENDING:
-            self.state, self.pending_at, self.since = RuleState.INACTIVE, None, None
+            self.state, self.pending_at, self.clear_at, self.since = RuleState.INACTIVE, None, None, None
         elif self.state is RuleState.RECOVERING:
             self.state, self.clear_at = RuleState.ACTIVE, None
 
@@ -117,7 +133,11 @@ class HoldRule:
 
     def _advance(self, now: datetime) -> bool | None:
         if self.state is RuleState.PENDING and self.pending_at is not None:
-            if (now - self.pending_at).total_seconds() >= self.hold_s:
+            if self.clear_at is not None:  # clear right now: active only when seen again; reset if clear long
+                if (now - self.clear_at).total_seconds() >= self.recovery_s:
+                    self.state, self.pending_at, self.clear_at = RuleState.INACTIVE, None, None
+                    self.since = None
+            elif (now - self.pending_at).total_seconds() >= self.hold_s:
                 self.state = RuleState.ACTIVE
                 return True
         elif (

@@ -724,12 +724,14 @@ def test_bad_threshold_value_names_the_key() -> None:
 def test_hold_rule_edges_alternate_and_respect_the_hold_times(
     hold_s: float, recovery_s: float, steps: list[tuple[int, bool, bool]]
 ) -> None:
-    """Whatever the condition does, edges alternate (active, resolved, active...), an activation comes only
-    after the condition held continuously for ``hold_s``, and a resolution only after it was continuously
-    clear for ``recovery_s``."""
+    """Whatever the condition does, edges alternate (active, resolved, active...). An activation comes only
+    while the condition holds, at least ``hold_s`` after it was first seen, with no clear spell of
+    ``recovery_s`` or longer in between (a shorter healthy spell does not restart the hold; with no recovery
+    hold any clear reading does). A resolution comes only after the condition was continuously clear for
+    ``recovery_s``."""
     rule = HoldRule(SignalKind.HYDRANT_LOW_PRESSURE, hold_s, recovery_s)
     now = T0
-    held_since: datetime | None = None
+    held_since: datetime | None = None  # start of the current hold, by the rule's definition
     clear_since: datetime | None = None
     expected_active = False
     for gap_s, holds, is_tick in steps:
@@ -738,23 +740,45 @@ def test_hold_rule_edges_alternate_and_respect_the_hold_times(
             edge = rule.tick(now)
         else:
             if holds:
+                spell_counted = clear_since is not None and (now - clear_since).total_seconds() >= recovery_s
+                if held_since is None or spell_counted:
+                    held_since = now
                 clear_since = None
-                held_since = held_since or now
             else:
-                held_since = None
                 clear_since = clear_since or now
+                if recovery_s <= 0:
+                    held_since = None
             edge = rule.observe(holds, now)
         if edge is None:
             continue
         assert edge is not expected_active, "two edges in the same direction"
         expected_active = edge
         if edge:
+            assert clear_since is None, "activated while the condition is clear"
             assert held_since is not None
             assert (now - held_since).total_seconds() >= hold_s
         else:
             assert clear_since is not None
             assert (now - clear_since).total_seconds() >= recovery_s
         assert rule.active is expected_active
+
+
+def test_a_short_healthy_spell_does_not_restart_the_pressure_hold() -> None:
+    """Low four minutes out of five is a hazard: one good reading in the middle of the hold does not hide it;
+    a healthy spell as long as the recovery hold does restart it."""
+    rule = HoldRule(SignalKind.HYDRANT_LOW_PRESSURE, hold_s=300.0, recovery_s=600.0)
+    minute = timedelta(minutes=1)
+    pattern = [True, True, False, True, True, True]  # minutes 0..5: one healthy reading at minute 2
+    edges = [rule.observe(holds, T0 + i * minute) for i, holds in enumerate(pattern)]
+    assert edges == [None, None, None, None, None, True], "active 5 minutes after first seen low"
+    fresh = HoldRule(SignalKind.HYDRANT_LOW_PRESSURE, hold_s=300.0, recovery_s=600.0)
+    assert fresh.observe(True, T0) is None
+    assert fresh.observe(False, T0 + minute) is None
+    assert fresh.tick(T0 + 11 * minute) is None, "clear for the recovery hold: the pending hold is dropped"
+    assert fresh.state is RuleState.INACTIVE
+    assert fresh.observe(True, T0 + 12 * minute) is None, "a new hold starts"
+    assert fresh.observe(True, T0 + 16 * minute) is None
+    assert fresh.observe(True, T0 + 17 * minute) is True
 
 
 # -- review follow-ups: what counts as a sign of life, lost camera "end" messages, lazy rules ----------------
