@@ -12,8 +12,9 @@ clock tick (``tick``)::
 
 The engine keeps an in-memory index of what grading reads (open hazards, complaint and fire dates per estate)
 so that re-grading an estate costs microseconds and re-grading all 2,000 estates of a city a fraction of a
-second; the store stays the record. Only devices with a running timer are ticked every second; the offline
-check for every other device runs on a slower sweep.
+second; the store stays the record. The store writes of a batch share one transaction, and the hazard and
+alarm changes it announces wait for its commit (``_store_batch``). Only devices with a running timer are
+ticked every second; the offline check for every other device runs on a slower sweep.
 
 Nothing here reads the wall clock: ``clock`` is injected (the scenario clock in tests and demos).
 """
@@ -24,9 +25,10 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from gateway.models import Device, DeviceEvent, DeviceKind, EventType, Record
@@ -44,7 +46,7 @@ from gateway.schema import (
     rule_point,
 )
 from gateway.sinks.base import Point
-from gateway.store import AlarmRecord, HazardRecord, HazardStore, NotFound
+from gateway.store import AlarmRecord, Batch, HazardRecord, HazardStore, NotFound
 from rules.device_rules import DeviceRules
 from rules.grading import Grade, GradeInputs, OpenHazard, grade_estate
 from rules.lifecycle import (
@@ -158,6 +160,13 @@ class RuleEngine:
         #: counts), so the API can cache each estate's board entry until then.
         self.estate_version: dict[str, int] = defaultdict(int)
         self._ticking: set[str] = set()
+        #: Signal changes not yet written to the store: history that nothing on a batch's own path reads, so
+        #: each batch (``on_records``, ``tick``) writes them in one statement.
+        self._signal_rows: list[dict[str, Any]] = []
+        #: Inside a store batch: the hazard and alarm changes to announce once it is committed.
+        self._unannounced: list[Callable[[], None]] | None = None
+        #: A rolled-back batch left the open-hazard index ahead of the store, and reading it back failed.
+        self._reindex_due = False
         self._last_event_time: datetime | None = None
         #: Per estate, the last time any of its devices was heard (start-up for a silent estate).
         self._last_heard: dict[str, datetime] = {e: now for e in self.estate_devices}
@@ -226,24 +235,90 @@ class RuleEngine:
 
     def on_records(self, items: Sequence[tuple[Device, Record]], now: datetime) -> None:
         affected: set[str] = set()
-        for device, record in items:
-            rules = self.rules.get(device.id)
-            if rules is None:
-                continue
-            changes = rules.observe(record, now)
-            if rules.last_seen is now:  # a sign of life (a poller's comm_fault report is not one)
-                self._last_heard[device.estate_id] = now
-            if changes:
-                self._apply(changes, now, affected)
-            if rules.needs_tick:
-                self._ticking.add(device.id)
-            if isinstance(record, DeviceEvent):
-                if record.type is EventType.ALARM:
-                    self._raise_alarm(device, record, now)
-                elif record.type is EventType.ALARM_CLEAR:
-                    self._device_cleared(device, now)
+        with self._store_batch(affected):
+            for device, record in items:
+                rules = self.rules.get(device.id)
+                if rules is None:
+                    continue
+                changes = rules.observe(record, now)
+                if rules.last_seen is now:  # a sign of life (a poller's comm_fault report is not one)
+                    self._last_heard[device.estate_id] = now
+                if changes:
+                    self._apply(changes, now, affected)
+                if rules.needs_tick:
+                    self._ticking.add(device.id)
+                if isinstance(record, DeviceEvent):
+                    if record.type is EventType.ALARM:
+                        self._raise_alarm(device, record, now)
+                    elif record.type is EventType.ALARM_CLEAR:
+                        self._device_cleared(device, now)
+            self._record_signals()
         if affected:
             self._regrade(affected, now)
+
+    @contextlib.contextmanager
+    def _store_batch(self, affected: set[str]) -> Iterator[None]:
+        """One store transaction for a batch of device events (``on_records``, ``tick``).
+
+        A commit costs more than the few statements of a hazard or alarm change, so the changes of a batch
+        share one (``HazardStore.batch``). What they announce (live updates, MQTT, InfluxDB points) waits for
+        the commit, so that nothing is announced that the store does not hold. If the store fails, the whole
+        batch is rolled back: as when each of its calls fails, nothing of it is announced, the index of open
+        hazards is read back from the store, and the device rules re-derive the signals (the next change, or
+        the restore at start). Estates to re-grade are added to ``affected``.
+        """
+        if self._unannounced is not None:  # already inside one: this joins it
+            yield
+            return
+        if self._reindex_due:
+            affected |= self._reindex()
+        self._unannounced = []
+        batch: Batch | None = None
+        try:
+            with self.store.batch() as batch:
+                yield
+        finally:
+            unannounced, self._unannounced = self._unannounced, None
+            if batch is not None and batch.failed:
+                self.counters.store_errors += 1
+                log.error(
+                    "hazard store failed (%s): a batch with %d hazard and alarm changes was rolled back",
+                    batch.error,
+                    len(unannounced),
+                )
+                affected |= self._reindex()
+            else:
+                for announce in unannounced:
+                    announce()
+
+    def _announce(self, announce: Callable[[], None]) -> None:
+        """Announce a hazard or alarm change now or, inside a store batch, once the batch is committed."""
+        if self._unannounced is None:
+            announce()
+        else:
+            self._unannounced.append(announce)
+
+    def _reindex(self) -> set[str]:
+        """Read the open hazards back from the store, after a rolled-back batch left the index ahead of it;
+        if that fails too, it is tried again before the next batch. Returns the estates to re-grade."""
+        try:
+            records = self.store.open_hazards()
+        except Exception:
+            self.counters.store_errors += 1
+            self._reindex_due = True
+            log.exception("could not read the open hazards back from the store; trying again next batch")
+            return set()
+        self._reindex_due = False
+        estates = {estate_id for estate_id, hazards in self.open.items() if hazards}
+        self.open.clear()
+        self.open_records.clear()
+        self._open_by_signal.clear()
+        for hazard in records:
+            self._index_open(hazard)
+            estates.add(hazard.estate_id)
+        for estate_id in estates:
+            self.estate_version[estate_id] += 1
+        return estates
 
     # -- the clock -------------------------------------------------------------------------------------
 
@@ -251,21 +326,23 @@ class RuleEngine:
         """Advance timers: devices with a running hold/recovery every call, the offline sweep and deadlines
         every ``offline_sweep_s``, the periodic grade repeat every ``grade_repeat_s``."""
         affected: set[str] = set()
-        for device_id in list(self._ticking):
-            rules = self.rules[device_id]
-            changes = rules.tick(now)
-            if changes:
-                self._apply(changes, now, affected)
-            if not rules.needs_tick:
-                self._ticking.discard(device_id)
-        if (now - self._last_sweep).total_seconds() >= self.offline_sweep_s:
-            self._last_sweep = now
-            for rules in self.rules.values():
-                if rules.offline_due(now):
-                    changes = rules.tick(now)
-                    if changes:
-                        self._apply(changes, now, affected)
-            affected |= self._escalate(now)
+        with self._store_batch(affected):
+            for device_id in list(self._ticking):
+                rules = self.rules[device_id]
+                changes = rules.tick(now)
+                if changes:
+                    self._apply(changes, now, affected)
+                if not rules.needs_tick:
+                    self._ticking.discard(device_id)
+            if (now - self._last_sweep).total_seconds() >= self.offline_sweep_s:
+                self._last_sweep = now
+                for rules in self.rules.values():
+                    if rules.offline_due(now):
+                        changes = rules.tick(now)
+                        if changes:
+                            self._apply(changes, now, affected)
+                affected |= self._escalate(now)
+            self._record_signals()
         if affected:
             self._regrade(affected, now)
         if (now - self._last_repeat).total_seconds() >= self.grade_repeat_s:
@@ -308,7 +385,7 @@ class RuleEngine:
         return len(self.estate_devices.get(estate_id, ())), offline, failing
 
     def _apply(self, changes: list[SignalChange], now: datetime, affected: set[str]) -> None:
-        rows = []
+        rows = self._signal_rows
         for device_id in {c.device_id for c in changes}:
             self._refresh_status(device_id)
         for change in changes:
@@ -354,12 +431,18 @@ class RuleEngine:
                 log.exception("hazard store failed on %s %s", change.device_id, change.signal.value)
                 continue
             affected.add(change.estate_id)
+        self._points_ready.set()
+
+    def _record_signals(self) -> None:
+        """Write the batch's signal changes (``_apply`` collects them)."""
+        if not self._signal_rows:
+            return
+        rows, self._signal_rows = self._signal_rows, []
         try:
             self.store.record_signals(rows)
         except Exception:
             self.counters.store_errors += 1
             log.exception("could not record %d signal changes", len(rows))
-        self._points_ready.set()
 
     def describe(self, device: Device, change: SignalChange) -> str:
         """The hazard's description, in the policy's language (rules/texts.py)."""
@@ -415,6 +498,9 @@ class RuleEngine:
         return now
 
     def _hazard_changed(self, hazard: HazardRecord, now: datetime, action: str) -> None:
+        self._announce(partial(self._publish_hazard, hazard, now, action))
+
+    def _publish_hazard(self, hazard: HazardRecord, now: datetime, action: str) -> None:
         overdue = is_overdue(hazard.state, hazard.deadline, now)
         tags = {
             **self._estate_tags.get(hazard.estate_id, {"estate": hazard.estate_id}),
@@ -643,6 +729,9 @@ class RuleEngine:
             self._alarm_changed(alarm, now, "device_cleared")
 
     def _alarm_changed(self, alarm: AlarmRecord, now: datetime, action: str) -> None:
+        self._announce(partial(self._publish_alarm, alarm, now, action))
+
+    def _publish_alarm(self, alarm: AlarmRecord, now: datetime, action: str) -> None:
         data = alarm_summary(alarm, now)
         data["action"] = action
         self.updates.publish(RuleUpdate("alarm", alarm.estate_id, now, data))

@@ -13,18 +13,21 @@ Rules the schema itself enforces, so no code path can break them:
 Every change happens in one transaction that is checked before it writes: a refused transition raises
 ``TransitionError`` (or ``NotFound``) and leaves the store exactly as it was.
 
-Calls are synchronous and short (one small transaction each). The gateway calls them from its event loop:
-hazard and alarm changes are rare next to telemetry, and a single writer keeps SQLite free of lock contention.
+Calls are synchronous and short (one small transaction each, or a share of the caller's ``batch``). The
+gateway calls them from its event loop: hazard and alarm changes are rare next to telemetry, and a single
+writer keeps SQLite free of lock contention.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -37,12 +40,14 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    Insert,
     Integer,
     MetaData,
     String,
     Table,
     Text,
     TypeDecorator,
+    bindparam,
     create_engine,
     event,
     func,
@@ -50,8 +55,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import CursorResult, Engine, RowMapping
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import CursorResult, Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from rules.lifecycle import (
     AlarmAction,
@@ -66,6 +71,10 @@ from rules.lifecycle import (
 
 class NotFound(LookupError):
     """No such hazard, alarm or estate; the message names what was asked for."""
+
+
+class BatchFailed(RuntimeError):
+    """A call inside a ``HazardStore.batch`` whose transaction already failed and was rolled back."""
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -368,18 +377,17 @@ class SignalRecord:
     value: float | None
 
 
-def _hazard(row: RowMapping) -> HazardRecord:
+def _as_read(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's values as reading the row back would give them (times in UTC: the store keeps UTC), so that
+    a row just inserted need not be read back. Every column but the id must be in ``values``."""
+    return {k: v.astimezone(UTC) if isinstance(v, datetime) else v for k, v in values.items()}
+
+
+def _hazard(row: Mapping[Any, Any]) -> HazardRecord:
     data = dict(row)
     data["state"] = HazardState(data["state"])
     data["criteria"] = list(data["criteria"])
     return HazardRecord(**data)
-
-
-def _open_hazard_query(device_id: str, signal: str) -> Any:
-    """The open hazard of one device and signal (at most one: a partial unique index says so)."""
-    return select(hazards).where(
-        hazards.c.device_id == device_id, hazards.c.signal == signal, hazards.c.closed_at.is_(None)
-    )
 
 
 def _history(
@@ -402,11 +410,65 @@ def _history(
     ]
 
 
-def _alarm(row: RowMapping) -> AlarmRecord:
+def _alarm(row: Mapping[Any, Any]) -> AlarmRecord:
     data = dict(row)
     data["state"] = AlarmState(data["state"])
     data["outcome"] = AlarmOutcome(data["outcome"]) if data["outcome"] else None
     return AlarmRecord(**data)
+
+
+# -- statements on the rule engine's path ----------------------------------------------------------------
+#
+# The statements that device events run (a hazard opened or closed itself, an alarm raised or cleared) are
+# built once, here, with bind parameters for what varies. SQLAlchemy looks compiled SQL up by a cache key that
+# it derives by walking the statement; for a statement built afresh on every call that walk (and building the
+# statement) cost several times the SQL itself, while a prebuilt statement's key is computed once. Nothing is
+# read back after a write: an insert's record is built from the values it wrote (``_as_read``), an update
+# returns the row (RETURNING: SQLite >= 3.35, PostgreSQL), which also holds what another gateway changed.
+# Bind parameters in WHERE clauses are named ``match_*``: a column's own name is reserved for its new value.
+
+#: The open hazard of one device and signal (at most one: a partial unique index says so).
+_OPEN_HAZARD = select(hazards).where(
+    hazards.c.device_id == bindparam("match_device_id"),
+    hazards.c.signal == bindparam("match_signal"),
+    hazards.c.closed_at.is_(None),
+)
+_HAZARD_BY_ID = select(hazards).where(hazards.c.id == bindparam("match_id"))
+_INSERT_HAZARD = insert(hazards)
+#: The columns set are the keys of the parameters other than ``match_id``.
+_UPDATE_HAZARD = update(hazards).where(hazards.c.id == bindparam("match_id")).returning(*hazards.c)
+_INSERT_HAZARD_TRANSITION = insert(hazard_transitions)
+
+_ALARM_BY_ID = select(alarms).where(alarms.c.id == bindparam("match_id"))
+_INSERT_ALARM = insert(alarms)
+_UPDATE_ALARM = update(alarms).where(alarms.c.id == bindparam("match_id")).returning(*alarms.c)
+#: The device's open alarm (at most one), with the columns set given as parameters.
+_UPDATE_OPEN_ALARM = (
+    update(alarms)
+    .where(alarms.c.device_id == bindparam("match_device_id"), alarms.c.closed_at.is_(None))
+    .returning(*alarms.c)
+)
+_COUNT_ALARM_REPEAT = _UPDATE_OPEN_ALARM.values(repeats=alarms.c.repeats + 1)
+_INSERT_ALARM_TRANSITION = insert(alarm_transitions)
+
+_INSERT_SIGNALS = insert(signal_changes)
+_INSERT_GRADE = insert(grade_changes)
+
+
+@dataclass(slots=True)
+class Batch:
+    """The transaction that the calls made inside ``HazardStore.batch()`` share."""
+
+    #: Opened by the first call that needs it (a batch without hazard or alarm changes costs nothing).
+    connection: Connection | None = None
+    #: The database error that ended the batch: everything written in it was rolled back.
+    error: Exception | None = None
+    #: Transition rows, per insert statement, written together before the commit (``_write_history``).
+    history: dict[Insert, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
 
 
 # -- the store ---------------------------------------------------------------------------------------------
@@ -419,14 +481,94 @@ class HazardStore:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
+        #: The batch of the calling thread, if any (report threads read the store while the loop writes).
+        self._local = threading.local()
 
     def close(self) -> None:
         self.engine.dispose()
 
     @contextmanager
+    def batch(self) -> Iterator[Batch]:
+        """Let the calls made inside, on this thread, share one transaction and one commit at the end.
+
+        The rule engine wraps each batch of device events in one: a commit costs more than the few small
+        statements of a hazard or alarm change. Each call still either does everything it does or nothing:
+        refusals (``TransitionError``, ``NotFound``) are raised before anything is written and leave the
+        batch going, while a database error rolls back the whole batch and ends it: later calls in it raise
+        ``BatchFailed``, and ``Batch.failed`` tells the caller that nothing of the batch was kept. An
+        exception from the caller's own code does not undo the calls that returned: they are committed, as
+        they would have been one by one. A ``batch()`` inside another one joins it.
+        """
+        outer: Batch | None = getattr(self._local, "batch", None)
+        if outer is not None:
+            yield outer
+            return
+        batch = self._local.batch = Batch()
+        try:
+            yield batch
+        finally:
+            try:
+                if batch.connection is not None:
+                    try:
+                        if batch.error is None:
+                            self._flush_history()
+                            batch.connection.commit()
+                    except SQLAlchemyError as exc:
+                        batch.error = exc
+                    finally:
+                        batch.connection.close()  # rolls back whatever was not committed
+            finally:
+                self._local.batch = None
+
+    def _write_history(self, conn: Connection, statement: Insert, row: dict[str, Any]) -> None:
+        """Insert a transition row: at once, or, inside a ``batch``, with the batch's other transitions in one
+        statement before it commits (each would otherwise cost about as much as the change it records)."""
+        batch: Batch | None = getattr(self._local, "batch", None)
+        if batch is None:
+            conn.execute(statement, row)
+        else:
+            batch.history.setdefault(statement, []).append(row)
+
+    def _flush_history(self) -> None:
+        """Write the pending transitions of this thread's batch: before it commits or a history is read."""
+        batch: Batch | None = getattr(self._local, "batch", None)
+        if batch is not None and batch.connection is not None:
+            for statement, rows in batch.history.items():
+                batch.connection.execute(statement, rows)
+            batch.history.clear()
+
+    @contextmanager
+    def _may_violate(self, conn: Connection) -> Iterator[None]:
+        """Around a statement whose ``IntegrityError`` the caller handles: on PostgreSQL a failed statement
+        aborts the whole transaction (a whole ``batch``), so the statement gets a savepoint of its own; on
+        SQLite it only undoes itself, and a savepoint would cost more than the statement."""
+        if self.engine.dialect.name == "sqlite":
+            yield
+        else:
+            with conn.begin_nested():
+                yield
+
+    @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+        """The transaction of one call: its own, or a share of the thread's ``batch``."""
+        batch: Batch | None = getattr(self._local, "batch", None)
+        if batch is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        if batch.error is not None:
+            raise BatchFailed(
+                "an earlier store call of this batch failed; the batch was rolled back"
+            ) from batch.error
+        if batch.connection is None:
+            batch.connection = self.engine.connect()
+        try:
+            yield batch.connection
+        except SQLAlchemyError as exc:
+            batch.error = exc
+            with contextlib.suppress(SQLAlchemyError):  # a dead connection: closing it will do
+                batch.connection.rollback()
+            raise
 
     # -- hazards ---------------------------------------------------------------------------------------
 
@@ -444,35 +586,31 @@ class HazardStore:
         now: datetime,
     ) -> tuple[HazardRecord, bool]:
         """Open the hazard for ``(device, signal)``, or return the one already open (``created=False``)."""
+        params = {"match_device_id": device_id, "match_signal": signal}
         with self._tx() as conn:
-            existing = conn.execute(_open_hazard_query(device_id, signal)).mappings().first()
+            existing = conn.execute(_OPEN_HAZARD, params).mappings().first()
             if existing is not None:
                 return _hazard(existing), False
             try:
-                hazard_id = self._insert_hazard(
-                    conn,
-                    estate_id=estate_id,
-                    criteria=list(criteria),
-                    source="device",
-                    device_id=device_id,
-                    signal=signal,
-                    location=location,
-                    description=description,
-                    reporter="system",
-                    value=value,
-                    since=since,
-                    now=now,
-                    reason=f"device rule {signal} became active",
-                )
+                with self._may_violate(conn):
+                    hazard = self._insert_hazard(
+                        conn,
+                        estate_id=estate_id,
+                        criteria=list(criteria),
+                        source="device",
+                        device_id=device_id,
+                        signal=signal,
+                        location=location,
+                        description=description,
+                        reporter="system",
+                        value=value,
+                        since=since,
+                        now=now,
+                        reason=f"device rule {signal} became active",
+                    )
             except IntegrityError:  # another gateway on the same store opened it first
-                conn.rollback()
-                return self._open_for(device_id, signal), False
-            return self._get(conn, hazard_id), True
-
-    def _open_for(self, device_id: str, signal: str) -> HazardRecord:
-        with self._tx() as conn:
-            row = conn.execute(_open_hazard_query(device_id, signal)).mappings().one()
-            return _hazard(row)
+                return _hazard(conn.execute(_OPEN_HAZARD, params).mappings().one()), False
+            return hazard, True
 
     def file_hazard(
         self,
@@ -488,7 +626,7 @@ class HazardStore:
         since: datetime | None = None,
     ) -> HazardRecord:
         with self._tx() as conn:
-            hazard_id = self._insert_hazard(
+            return self._insert_hazard(
                 conn,
                 estate_id=estate_id,
                 criteria=[criterion],
@@ -504,7 +642,6 @@ class HazardStore:
                 now=now,
                 reason="filed",
             )
-            return self._get(conn, hazard_id)
 
     def _insert_hazard(
         self,
@@ -523,41 +660,48 @@ class HazardStore:
         now: datetime,
         reason: str,
         photo: str = "",
-    ) -> int:
-        result = conn.execute(
-            insert(hazards).values(
-                estate_id=estate_id,
-                criterion=criteria[0],
-                criteria=criteria,
-                source=source,
-                device_id=device_id,
-                signal=signal,
-                state=HazardState.REPORTED.value,
-                location=location,
-                description=description,
-                photo=photo,
-                reporter=reporter,
-                value=value,
-                since=since,
-                opened_at=now,
-                updated_at=now,
-                escalations=0,
-            )
+    ) -> HazardRecord:
+        # Every column but the id, so that the record is built from what was written (``_as_read``).
+        values = {
+            "estate_id": estate_id,
+            "criterion": criteria[0],
+            "criteria": criteria,
+            "source": source,
+            "device_id": device_id,
+            "signal": signal,
+            "state": HazardState.REPORTED.value,
+            "location": location,
+            "description": description,
+            "photo": photo,
+            "reporter": reporter,
+            "responsible": "",
+            "value": value,
+            "since": since,
+            "opened_at": now,
+            "updated_at": now,
+            "deadline": None,
+            "closed_at": None,
+            "close_kind": None,
+            "escalations": 0,
+            "last_escalated_at": None,
+            "recheck_due": None,
+        }
+        hazard_id = _new_id(conn.execute(_INSERT_HAZARD, values))
+        self._write_history(
+            conn,
+            _INSERT_HAZARD_TRANSITION,
+            {
+                "hazard_id": hazard_id,
+                "at": now,
+                "action": "report",
+                "from_state": None,
+                "to_state": HazardState.REPORTED.value,
+                "actor": reporter,
+                "reason": reason,
+                "data": {"photo": photo} if photo else {},
+            },
         )
-        hazard_id = _new_id(result)
-        conn.execute(
-            insert(hazard_transitions).values(
-                hazard_id=hazard_id,
-                at=now,
-                action="report",
-                from_state=None,
-                to_state=HazardState.REPORTED.value,
-                actor=reporter,
-                reason=reason,
-                data={"photo": photo} if photo else {},
-            )
-        )
-        return hazard_id
+        return _hazard({"id": hazard_id, **_as_read(values)})
 
     def transition_hazard(
         self,
@@ -574,8 +718,6 @@ class HazardStore:
         recheck_after_s: float | None = None,
     ) -> HazardRecord:
         """Apply one closed-loop step, or raise ``TransitionError``/``NotFound`` and change nothing."""
-        from datetime import timedelta
-
         with self._tx() as conn:
             current = self._get(conn, hazard_id)
             step = step_hazard(
@@ -604,7 +746,7 @@ class HazardStore:
                 values["last_escalated_at"] = now
             if action is HazardAction.RECHECK:
                 values["recheck_due"] = None
-            conn.execute(update(hazards).where(hazards.c.id == hazard_id).values(**values))
+            row = conn.execute(_UPDATE_HAZARD, {"match_id": hazard_id, **values}).mappings().one()
             data: dict[str, Any] = {}
             if evidence:
                 data["evidence"] = evidence
@@ -612,22 +754,24 @@ class HazardStore:
                 data["responsible"] = responsible
             if step.deadline != current.deadline and step.deadline is not None:
                 data["deadline"] = step.deadline.isoformat()
-            conn.execute(
-                insert(hazard_transitions).values(
-                    hazard_id=hazard_id,
-                    at=now,
-                    action=action.value,
-                    from_state=current.state.value,
-                    to_state=step.state.value,
-                    actor=actor,
-                    reason=reason,
-                    data=data,
-                )
+            self._write_history(
+                conn,
+                _INSERT_HAZARD_TRANSITION,
+                {
+                    "hazard_id": hazard_id,
+                    "at": now,
+                    "action": action.value,
+                    "from_state": current.state.value,
+                    "to_state": step.state.value,
+                    "actor": actor,
+                    "reason": reason,
+                    "data": data,
+                },
             )
-            return self._get(conn, hazard_id)
+            return _hazard(row)
 
     def _get(self, conn: Connection, hazard_id: int) -> HazardRecord:
-        row = conn.execute(select(hazards).where(hazards.c.id == hazard_id)).mappings().first()
+        row = conn.execute(_HAZARD_BY_ID, {"match_id": hazard_id}).mappings().first()
         if row is None:
             raise NotFound(f"no hazard {hazard_id}")
         return _hazard(row)
@@ -639,6 +783,7 @@ class HazardStore:
     def hazard_history(self, hazard_id: int) -> list[TransitionRecord]:
         with self._tx() as conn:
             self._get(conn, hazard_id)
+            self._flush_history()
             return _history(conn, hazard_transitions, hazard_transitions.c.hazard_id, hazard_id, "reason")
 
     def hazards(
@@ -800,58 +945,55 @@ class HazardStore:
     ) -> tuple[AlarmRecord, bool]:
         """Open an alarm for the device, or count a repeat on the one already open (``created=False``)."""
         with self._tx() as conn:
-            open_row = (
-                conn.execute(
-                    select(alarms).where(alarms.c.device_id == device_id, alarms.c.closed_at.is_(None))
-                )
-                .mappings()
-                .first()
+            params = {"match_device_id": device_id}
+            repeated = conn.execute(_COUNT_ALARM_REPEAT, params).mappings().first()
+            if repeated is not None:
+                return _alarm(repeated), False
+            # Every column but the id, so that the record is built from what was written (``_as_read``).
+            values = {
+                "estate_id": estate_id,
+                "device_id": device_id,
+                "building_id": building_id,
+                "floor": floor,
+                "location": location,
+                "raised_at": raised_at,
+                "received_at": now,
+                "state": AlarmState.OPEN.value,
+                "outcome": None,
+                "repeats": 0,
+                "acknowledged_at": None,
+                "dispatched_at": None,
+                "on_scene_at": None,
+                "closed_at": None,
+                "device_cleared_at": None,
+                "note": "",
+            }
+            try:
+                with self._may_violate(conn):
+                    alarm_id = _new_id(conn.execute(_INSERT_ALARM, values))
+            except IntegrityError:  # another gateway on the same store opened it in the meantime: a repeat
+                return _alarm(conn.execute(_COUNT_ALARM_REPEAT, params).mappings().one()), False
+            self._write_history(
+                conn,
+                _INSERT_ALARM_TRANSITION,
+                {
+                    "alarm_id": alarm_id,
+                    "at": now,
+                    "action": "raise",
+                    "from_state": None,
+                    "to_state": "open",
+                    "actor": "device",
+                    "note": "",
+                },
             )
-            if open_row is not None:
-                conn.execute(
-                    update(alarms).where(alarms.c.id == open_row["id"]).values(repeats=alarms.c.repeats + 1)
-                )
-                return self._alarm(conn, open_row["id"]), False
-            result = conn.execute(
-                insert(alarms).values(
-                    estate_id=estate_id,
-                    device_id=device_id,
-                    building_id=building_id,
-                    floor=floor,
-                    location=location,
-                    raised_at=raised_at,
-                    received_at=now,
-                    state=AlarmState.OPEN.value,
-                    repeats=0,
-                )
-            )
-            alarm_id = _new_id(result)
-            conn.execute(
-                insert(alarm_transitions).values(
-                    alarm_id=alarm_id,
-                    at=now,
-                    action="raise",
-                    from_state=None,
-                    to_state="open",
-                    actor="device",
-                )
-            )
-            return self._alarm(conn, alarm_id), True
+            return _alarm({"id": alarm_id, **_as_read(values)}), True
 
     def alarm_cleared_by_device(self, device_id: str, now: datetime) -> AlarmRecord | None:
         """The detector stopped sounding: recorded on the open alarm; only a person closes it."""
         with self._tx() as conn:
-            row = (
-                conn.execute(
-                    select(alarms).where(alarms.c.device_id == device_id, alarms.c.closed_at.is_(None))
-                )
-                .mappings()
-                .first()
-            )
-            if row is None:
-                return None
-            conn.execute(update(alarms).where(alarms.c.id == row["id"]).values(device_cleared_at=now))
-            return self._alarm(conn, row["id"])
+            params = {"match_device_id": device_id, "device_cleared_at": now}
+            row = conn.execute(_UPDATE_OPEN_ALARM, params).mappings().first()
+            return None if row is None else _alarm(row)
 
     def transition_alarm(
         self,
@@ -881,17 +1023,19 @@ class HazardStore:
                 values["outcome"] = outcome.value
             if note:
                 values["note"] = note
-            conn.execute(update(alarms).where(alarms.c.id == alarm_id).values(**values))
-            conn.execute(
-                insert(alarm_transitions).values(
-                    alarm_id=alarm_id,
-                    at=now,
-                    action=action.value,
-                    from_state=current.state.value,
-                    to_state=target.value,
-                    actor=actor,
-                    note=note,
-                )
+            row = conn.execute(_UPDATE_ALARM, {"match_id": alarm_id, **values}).mappings().one()
+            self._write_history(
+                conn,
+                _INSERT_ALARM_TRANSITION,
+                {
+                    "alarm_id": alarm_id,
+                    "at": now,
+                    "action": action.value,
+                    "from_state": current.state.value,
+                    "to_state": target.value,
+                    "actor": actor,
+                    "note": note,
+                },
             )
             fire = None
             if outcome is AlarmOutcome.REAL_FIRE:
@@ -906,10 +1050,10 @@ class HazardStore:
                     now=now,
                     alarm_id=alarm_id,
                 )
-            return self._alarm(conn, alarm_id), fire
+            return _alarm(row), fire
 
     def _alarm(self, conn: Connection, alarm_id: int) -> AlarmRecord:
-        row = conn.execute(select(alarms).where(alarms.c.id == alarm_id)).mappings().first()
+        row = conn.execute(_ALARM_BY_ID, {"match_id": alarm_id}).mappings().first()
         if row is None:
             raise NotFound(f"no alarm {alarm_id}")
         return _alarm(row)
@@ -921,6 +1065,7 @@ class HazardStore:
     def alarm_history(self, alarm_id: int) -> list[TransitionRecord]:
         with self._tx() as conn:
             self._alarm(conn, alarm_id)
+            self._flush_history()
             return _history(conn, alarm_transitions, alarm_transitions.c.alarm_id, alarm_id, "note")
 
     def alarms(
@@ -949,7 +1094,7 @@ class HazardStore:
 
     def record_grade(self, values: dict[str, Any]) -> int:
         with self._tx() as conn:
-            return _new_id(conn.execute(insert(grade_changes).values(**values)))
+            return _new_id(conn.execute(_INSERT_GRADE, values))
 
     def grade_history(
         self, estate_id: str, *, since: datetime | None = None, limit: int = 1000
@@ -970,7 +1115,7 @@ class HazardStore:
     def record_signals(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
             with self._tx() as conn:
-                conn.execute(insert(signal_changes), list(rows))
+                conn.execute(_INSERT_SIGNALS, list(rows))
 
     def signal_history(self, device_id: str, limit: int = 200) -> list[SignalRecord]:
         query = (
