@@ -377,7 +377,8 @@ async def test_priority_points_jump_ahead_of_the_backlog(recorder: Recorder, tmp
         await sink.write(points(200, start=200))
         await sink.flush()
         await wait_until(lambda: len(recorder.requests) >= 2, 5, "failed attempts")
-        await sink.write([alarm])  # durable in the priority lane when this returns
+        await sink.write([alarm])
+        await sink.flush()  # durable in the priority lane now (the spool task would do it within ms)
         seen = len(recorder.requests)  # the last of these may be a telemetry attempt already under way
         await wait_until(lambda: len(recorder.requests) >= seen + 2, 5, "attempts after the alarm")
         assert recorder.requests[seen + 1].body == encode([alarm]), "the next attempt is the alarm"

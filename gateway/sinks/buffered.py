@@ -3,9 +3,19 @@
 Why: InfluxDB restarts, networks drop and disks fill up; the gateway must neither lose telemetry nor stall
 ingestion meanwhile. ``write`` therefore never waits for InfluxDB. Telemetry points are gathered in memory
 for at most ``flush_interval_s`` (or until ``batch_max_points``), encoded once into line protocol and
-appended to the ``DurableBuffer``; priority points (alarms, faults) are appended at once to the buffer's
-priority lane. A drain task sends the stored batches one by one, priority lane first, and acknowledges each
-only after InfluxDB accepted it.
+appended to the ``DurableBuffer``; priority points (alarms, faults) go to the buffer's priority lane as soon
+as the spool task gets to them (milliseconds). A drain task sends the stored batches one by one, priority
+lane first, and acknowledges each only after InfluxDB accepted it.
+
+Why a spool task: appending is an ``fsync`` (several milliseconds on real disks) plus encoding. When the
+pipeline awaited it, ingestion stood still for every batch that carried an alarm or fault and for every full
+telemetry batch. Now ``write`` only hands points over; the spool task appends them, grouping what arrived
+meanwhile into one append (a group commit). ``write`` waits only when more than ``_SPOOL_LIMIT_BATCHES``
+batches are waiting for the disk (back-pressure instead of unbounded memory). Nothing changes for the
+guarantee that matters: MQTT messages are acknowledged to the broker when they are read, so the short time
+points spend in memory was there before (``flush_interval_s`` of telemetry); ``flush()`` still makes
+everything durable on demand, and ``close()`` does so at the end. Without a running ``run()`` task (tools
+and tests that only write), ``write`` appends inline as before.
 
 What a failed write does (``SinkError`` from the inner sink, see ``gateway.sinks.base``):
 
@@ -46,6 +56,8 @@ ERROR_KINDS = ("unavailable", "rejected", "config", "unexpected")
 _LOG_EVERY_S = 60.0
 #: Points kept in memory while the disk refuses appends (disk full), before the oldest are dropped.
 _MEMORY_CAP_BATCHES = 20
+#: Telemetry batches waiting for the spool task before ``write`` waits for the disk (back-pressure).
+_SPOOL_LIMIT_BATCHES = 4
 
 
 def _error_kind(error: SinkError) -> str:
@@ -96,6 +108,9 @@ class BufferedSink:
         self.last_success_time: float | None = None
 
         self._pending: list[Point] = []
+        self._priority_pending: list[Point] = []  # handed over by ``write``, not yet appended by the spool
+        self._spooling = False  # the spool task runs: ``write`` hands over instead of appending inline
+        self._spool_wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self._priority_lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -109,23 +124,36 @@ class BufferedSink:
     # -- input --------------------------------------------------------------------------------------------
 
     async def write(self, points: Sequence[Point]) -> None:
-        """Accept points: priority ones are made durable before returning, telemetry within a flush."""
+        """Accept points. With the spool task running they are appended to the durable buffer within
+        milliseconds (priority) or ``flush_interval_s`` (telemetry); without it, priority points are
+        durable when this returns and telemetry within a flush."""
         if self._closed:
             raise RuntimeError(f"{self.name} is closed")
         priority = [p for p in points if p.priority]
         if priority:
             telemetry = [p for p in points if not p.priority]
-            async with self._priority_lock:  # FIFO: alarms keep their order
-                await self._store(priority, priority=True)
+            if self._spooling:
+                self._priority_pending.extend(priority)
+                self._spool_wake.set()
+            else:
+                await self._store_priority(priority)
         else:
             telemetry = list(points)
         if telemetry:
             self._pending.extend(telemetry)
             if len(self._pending) >= self.batch_max_points:
-                await self.flush()
+                if not self._spooling:
+                    await self.flush()
+                elif len(self._pending) >= _SPOOL_LIMIT_BATCHES * self.batch_max_points:
+                    await self.flush()  # the disk is behind: wait for it rather than grow memory
+                else:
+                    self._spool_wake.set()
 
     async def flush(self) -> None:
-        """Encode the telemetry gathered in memory and append it to the durable buffer."""
+        """Append everything held in memory to the durable buffer: priority points first, then telemetry."""
+        if self._priority_pending:
+            batch, self._priority_pending = self._priority_pending, []
+            await self._store_priority(batch)
         async with self._flush_lock:
             while self._pending:
                 batch = self._pending[: self.batch_max_points]
@@ -134,6 +162,10 @@ class BufferedSink:
                     self._pending[:0] = batch  # the disk refused it: keep it in memory, retry next flush
                     self._cap_memory()
                     return
+
+    async def _store_priority(self, points: list[Point]) -> None:
+        async with self._priority_lock:  # FIFO: alarms keep their order
+            await self._store(points, priority=True)
 
     async def _store(self, points: list[Point], *, priority: bool) -> bool:
         try:
@@ -195,16 +227,36 @@ class BufferedSink:
     # -- drain --------------------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Flush on a timer and send the buffer's batches to the inner sink, until cancelled."""
+        """Spool points to disk and send the buffer's batches to the inner sink, until cancelled."""
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._flush_loop(), name=f"{self.name} flush")
+            group.create_task(self._spool_loop(), name=f"{self.name} spool")
             group.create_task(self._drain_loop(), name=f"{self.name} drain")
 
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval_s)
-            if self._pending:
-                await self.flush()
+    async def _spool_loop(self) -> None:
+        """Append what ``write`` handed over: priority points at once, telemetry when a batch is full or
+        ``flush_interval_s`` has passed. A flush under way finishes even if this task is cancelled (the
+        points are taken from memory when it starts)."""
+        self._spooling = True
+        loop = asyncio.get_running_loop()
+        last_flush = loop.time()
+        try:
+            while True:
+                wait_s = last_flush + self.flush_interval_s - loop.time()
+                if wait_s > 0 and not self._priority_pending and len(self._pending) < self.batch_max_points:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(wait_s):
+                            await self._spool_wake.wait()
+                self._spool_wake.clear()
+                if self._priority_pending:
+                    batch, self._priority_pending = self._priority_pending, []
+                    await asyncio.shield(self._store_priority(batch))
+                due = loop.time() - last_flush >= self.flush_interval_s
+                if self._pending and (due or len(self._pending) >= self.batch_max_points):
+                    await asyncio.shield(self.flush())
+                if due:
+                    last_flush = loop.time()
+        finally:
+            self._spooling = False
 
     async def _next_record(self) -> BufferedRecord | None:
         def pick() -> BufferedRecord | None:
@@ -375,7 +427,7 @@ class BufferedSink:
     @property
     def buffered_points(self) -> int:
         """The backlog: points not yet stored, on disk or still in memory."""
-        return self.buffer.pending_points + len(self._pending)
+        return self.buffer.pending_points + len(self._pending) + len(self._priority_pending)
 
     def counters(self) -> dict[str, int | float]:
         """Numbers for the stats measurement and the console (``last_error`` is the text beside them)."""
