@@ -13,8 +13,10 @@ clock tick (``tick``)::
 The engine keeps an in-memory index of what grading reads (open hazards, complaint and fire dates per estate)
 so that re-grading an estate costs microseconds and re-grading all 2,000 estates of a city a fraction of a
 second; the store stays the record. The store writes of a batch share one transaction, and the hazard and
-alarm changes it announces wait for its commit (``_store_batch``). Only devices with a running timer are
-ticked every second; the offline check for every other device runs on a slower sweep.
+alarm changes it announces wait for its commit (``_store_batch``). A batch the store rolls back is not
+forgotten: the device rules have moved on, so the next batch makes the store agree with them again for what
+the lost batch touched, and writes again the alarms and signal history it lost (``_redo``). Only devices with
+a running timer are ticked every second; the offline check for every other device runs on a slower sweep.
 
 Nothing here reads the wall clock: ``clock`` is injected (the scenario clock in tests and demos).
 """
@@ -31,6 +33,8 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from gateway.models import Device, DeviceEvent, DeviceKind, EventType, Record
 from gateway.pipeline import Broadcast
 from gateway.publisher import MqttPublisher, grade_topic
@@ -46,7 +50,7 @@ from gateway.schema import (
     rule_point,
 )
 from gateway.sinks.base import Point
-from gateway.store import AlarmRecord, Batch, HazardRecord, HazardStore, NotFound
+from gateway.store import AlarmRecord, Batch, BatchFailed, HazardRecord, HazardStore, NotFound
 from rules.device_rules import DeviceRules
 from rules.grading import Grade, GradeInputs, OpenHazard, grade_estate
 from rules.lifecycle import (
@@ -62,6 +66,47 @@ from rules.texts import describe as describe_signal
 from rules.thresholds import ThresholdError, Thresholds
 
 log = logging.getLogger(__name__)
+
+#: A smoke alarm or its device clear, with the gateway time it arrived (``_alarm_event``).
+_AlarmEvent = tuple[Device, DeviceEvent, datetime]
+_ALARM_EVENTS = (EventType.ALARM, EventType.ALARM_CLEAR)
+#: Counters of store changes: a rolled-back batch takes back what it counted (its changes are redone).
+_ROLLED_BACK_COUNTERS = ("hazards_opened", "hazards_auto_closed", "alarms_raised", "escalations")
+#: Retrying what rolled-back batches lost waits 1, 2, 4... up to this many seconds while the store keeps
+#: failing: every attempt blocks the event loop for the store's busy timeout.
+REDO_BACKOFF_MAX_S = 8.0
+#: Signal-history rows kept for a store that keeps failing; beyond this the oldest are dropped (and logged).
+SIGNAL_BACKLOG_MAX = 100_000
+
+
+@dataclass(slots=True)
+class _Writes:
+    """Store writes for device events that ``_redo`` can do again: the (device, signal) pairs whose hazard
+    was opened or closed (what the rule says now is written: ``_reconcile``), smoke alarm events (no rule
+    state holds them: the event itself is kept, in arrival order) and signal-history rows (oldest first)."""
+
+    pairs: set[tuple[str, SignalKind]] = field(default_factory=set)
+    alarms: list[_AlarmEvent] = field(default_factory=list)
+    signal_rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.pairs or self.alarms or self.signal_rows)
+
+    def add(self, other: _Writes) -> None:
+        """Append ``other``'s, which came later."""
+        self.pairs |= other.pairs
+        self.alarms.extend(other.alarms)
+        self.signal_rows.extend(other.signal_rows)
+        if len(self.signal_rows) > SIGNAL_BACKLOG_MAX:  # a store that keeps failing: keep the newest
+            dropped = len(self.signal_rows) - SIGNAL_BACKLOG_MAX
+            log.error("hazard store still failing: %d signal changes dropped from the history", dropped)
+            del self.signal_rows[:dropped]
+
+
+def _store_failure(exc: Exception) -> bool:
+    """A database error (the call wrote nothing and may work later), not a refusal such as
+    ``TransitionError`` (which would be refused again)."""
+    return isinstance(exc, (SQLAlchemyError, BatchFailed))
 
 
 class EngineError(ValueError):
@@ -167,6 +212,16 @@ class RuleEngine:
         self._unannounced: list[Callable[[], None]] | None = None
         #: A rolled-back batch left the open-hazard index ahead of the store, and reading it back failed.
         self._reindex_due = False
+        #: Inside a store batch: what it writes for device events, and which of those calls failed on their
+        #: own with a database error (a connection that could not be opened does not roll the batch back).
+        self._writes: _Writes | None = None
+        self._lost: _Writes | None = None
+        #: What the store lost, for ``_redo`` to write again: everything of a rolled-back batch, or the calls
+        #: that failed on their own. The device rules have moved on, and emit no second edge.
+        self._redo_due = _Writes()
+        #: When ``_redo`` may next try, and the back-off that set it (0 while the store works).
+        self._redo_at = now
+        self._redo_backoff_s = 0.0
         self._last_event_time: datetime | None = None
         #: Per estate, the last time any of its devices was heard (start-up for a silent estate).
         self._last_heard: dict[str, datetime] = {e: now for e in self.estate_devices}
@@ -235,7 +290,12 @@ class RuleEngine:
 
     def on_records(self, items: Sequence[tuple[Device, Record]], now: datetime) -> None:
         affected: set[str] = set()
-        with self._store_batch(affected):
+        # New alarm events must not overtake older ones waiting to be written again (a clear before its
+        # alarm), nor wait for the back-off: a batch carrying one retries the backlog whatever the back-off.
+        urgent = bool(self._redo_due.alarms) and any(
+            isinstance(record, DeviceEvent) and record.type in _ALARM_EVENTS for _, record in items
+        )
+        with self._store_batch(affected, now, urgent=urgent):
             for device, record in items:
                 rules = self.rules.get(device.id)
                 if rules is None:
@@ -247,25 +307,25 @@ class RuleEngine:
                     self._apply(changes, now, affected)
                 if rules.needs_tick:
                     self._ticking.add(device.id)
-                if isinstance(record, DeviceEvent):
-                    if record.type is EventType.ALARM:
-                        self._raise_alarm(device, record, now)
-                    elif record.type is EventType.ALARM_CLEAR:
-                        self._device_cleared(device, now)
+                if isinstance(record, DeviceEvent) and record.type in _ALARM_EVENTS:
+                    self._alarm_event(device, record, now, now)
             self._record_signals()
         if affected:
             self._regrade(affected, now)
 
     @contextlib.contextmanager
-    def _store_batch(self, affected: set[str]) -> Iterator[None]:
+    def _store_batch(self, affected: set[str], now: datetime, *, urgent: bool = False) -> Iterator[None]:
         """One store transaction for a batch of device events (``on_records``, ``tick``).
 
         A commit costs more than the few statements of a hazard or alarm change, so the changes of a batch
         share one (``HazardStore.batch``). What they announce (live updates, MQTT, InfluxDB points) waits for
         the commit, so that nothing is announced that the store does not hold. If the store fails, the whole
-        batch is rolled back: as when each of its calls fails, nothing of it is announced, the index of open
-        hazards is read back from the store, and the device rules re-derive the signals (the next change, or
-        the restore at start). Estates to re-grade are added to ``affected``.
+        batch is rolled back: nothing of it is announced and the index of open hazards is read back from the
+        store. The device rules have moved on all the same (a low pressure is ACTIVE, a recovered hydrant's
+        rule is inactive) and emit no second edge, so what the batch wrote for device events is kept and
+        written again first by a later batch (``_redo``), as is a call that failed on its own (the store
+        could not even be opened: nothing is rolled back, the call simply did nothing). Estates to re-grade
+        are added to ``affected``.
         """
         if self._unannounced is not None:  # already inside one: this joins it
             yield
@@ -273,23 +333,127 @@ class RuleEngine:
         if self._reindex_due:
             affected |= self._reindex()
         self._unannounced = []
+        self._writes, self._lost = _Writes(), _Writes()
+        counted = {name: getattr(self.counters, name) for name in _ROLLED_BACK_COUNTERS}
         batch: Batch | None = None
         try:
             with self.store.batch() as batch:
+                if urgent or now >= self._redo_at:
+                    self._redo(now, affected)
                 yield
         finally:
             unannounced, self._unannounced = self._unannounced, None
-            if batch is not None and batch.failed:
+            writes, self._writes = self._writes, None
+            lost, self._lost = self._lost, None
+            failed = batch is not None and batch.failed
+            if failed:
                 self.counters.store_errors += 1
+                for name, value in counted.items():
+                    setattr(self.counters, name, value)
+                lost = writes
+            if lost:
+                self._redo_due.add(lost)
+                self._redo_backoff_s = min(max(1.0, 2 * self._redo_backoff_s), REDO_BACKOFF_MAX_S)
+                self._redo_at = now + timedelta(seconds=self._redo_backoff_s)
+            elif unannounced or writes.signal_rows:  # it wrote, and the store took it: it works again
+                self._redo_backoff_s, self._redo_at = 0.0, now
+            if failed:
+                assert batch is not None
                 log.error(
-                    "hazard store failed (%s): a batch with %d hazard and alarm changes was rolled back",
+                    "hazard store failed (%s): a batch with %d hazard and alarm changes was rolled back; "
+                    "%d device signals, %d alarm events and %d signal changes wait to be written again",
                     batch.error,
                     len(unannounced),
+                    len(self._redo_due.pairs),
+                    len(self._redo_due.alarms),
+                    len(self._redo_due.signal_rows),
                 )
                 affected |= self._reindex()
             else:
                 for announce in unannounced:
                     announce()
+
+    def _lose(self, exc: Exception, lost: _Writes) -> None:
+        """A call for a device event failed on its own: if the store failed (not a refusal), keep what it
+        was to write for ``_redo`` (at the end of the batch, unless the whole batch is rolled back)."""
+        if _store_failure(exc):
+            (self._lost if self._lost is not None else self._redo_due).add(lost)
+
+    def _redo(self, now: datetime, affected: set[str]) -> None:
+        """First in a batch, write again what the store lost (``_redo_due``): alarm events in the order they
+        arrived, signal-history rows (with this batch's own, ``_record_signals``) and, for each device signal
+        whose hazard was to be opened or closed, what the rule says now (``_reconcile``). It all joins this
+        batch and is kept with it, so a store that still fails keeps it for the next try.
+
+        Only what was lost is looked at (a few devices, not the city). The hazards wait while the open-hazard
+        index could not be read back (``_reindex_due``): it is what they are compared with.
+        """
+        due = self._redo_due
+        if due.alarms:
+            backlog, due.alarms = due.alarms, []
+            for device, event, received in backlog:
+                self._alarm_event(device, event, received, now)
+        if due.signal_rows:
+            self._signal_rows[:0] = due.signal_rows
+            due.signal_rows = []
+        if due.pairs and not self._reindex_due:
+            pending, due.pairs = due.pairs, set()
+            for device_id, signal in sorted(pending):
+                self._reconcile(device_id, signal, now, affected)
+
+    def _reconcile(self, device_id: str, signal: SignalKind, now: datetime, affected: set[str]) -> None:
+        """Make the store agree with one device rule: open its hazard if the rule is active and none is open,
+        auto-close its device hazard if the rule is no longer active, the way the rule's edge would have.
+
+        Only signals whose hazard a lost batch opened or closed are reconciled, not every signal of the
+        device: a device hazard that a person closed while the rule stays active is meant to stay closed
+        until the rule sees the condition afresh (``step_hazard``), and must not come back here.
+        """
+        device = self.devices.get(device_id)
+        criteria = self.policy.criteria_for(signal)
+        if device is None or not criteria:
+            return
+        if self._writes is not None:  # if this batch fails too, it is tried again
+            self._writes.pairs.add((device_id, signal))
+        rule = self.rules[device_id].rules.get(signal)  # dict.get: a rule never touched is inactive
+        hazard_id = self._open_by_signal.get((device_id, signal.value))
+        try:
+            if rule is not None and rule.active:
+                if hazard_id is not None:
+                    return
+                change = SignalChange(
+                    device_id=device_id,
+                    estate_id=device.estate_id,
+                    signal=signal,
+                    active=True,
+                    at=now,
+                    since=rule.since or now,
+                    detail=rule.detail,
+                    value=rule.value,
+                )
+                self._open_device_hazard(device, change, criteria, now)
+            else:
+                open_here = self.open_records.get(device.estate_id, {})
+                hazard = None if hazard_id is None else open_here.get(hazard_id)
+                if hazard is None or hazard.source != "device":
+                    return
+                change = SignalChange(
+                    device_id=device_id,
+                    estate_id=device.estate_id,
+                    signal=signal,
+                    active=False,
+                    at=now,
+                    since=(rule.since if rule else None) or hazard.since,
+                    detail=rule.detail if rule else "",
+                    value=rule.value if rule else None,
+                )
+                self._auto_close(device, change, now)
+        except Exception as exc:
+            self.counters.store_errors += 1
+            log.exception("could not reconcile the hazard of %s %s", device_id, signal.value)
+            self._lose(exc, _Writes(pairs={(device_id, signal)}))
+            return
+        affected.add(device.estate_id)
 
     def _announce(self, announce: Callable[[], None]) -> None:
         """Announce a hazard or alarm change now or, inside a store batch, once the batch is committed."""
@@ -326,7 +490,7 @@ class RuleEngine:
         """Advance timers: devices with a running hold/recovery every call, the offline sweep and deadlines
         every ``offline_sweep_s``, the periodic grade repeat every ``grade_repeat_s``."""
         affected: set[str] = set()
-        with self._store_batch(affected):
+        with self._store_batch(affected, now):
             for device_id in list(self._ticking):
                 rules = self.rules[device_id]
                 changes = rules.tick(now)
@@ -353,12 +517,24 @@ class RuleEngine:
             self.regrade_all(now, repeat=True)
 
     async def run(self, sink_write: Callable[[list[Point]], Any], tick_interval_s: float = 1.0) -> None:
-        """Tick on the injected clock and hand rule-layer points to the telemetry sink."""
+        """Tick every ``tick_interval_s`` on the injected clock, and hand rule-layer points to the telemetry
+        sink as soon as there are some. Points wake this task but do not tick early: under load a batch
+        with a signal change arrives every few milliseconds, and ticking every timer of every camera and
+        hydrant that often cost more event-loop time than the rules themselves."""
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._points_ready.wait(), timeout=tick_interval_s)
+            wait_s = next_tick - loop.time()
+            if wait_s > 0:
+                # asyncio.timeout, not wait_for: on Python 3.11 a wait_for cancelled at the wrong moment can
+                # hang its task's cancellation (seen in the buffered sink's spool loop).
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait_s):
+                        await self._points_ready.wait()
             self._points_ready.clear()
-            self.tick(self.clock())
+            if loop.time() >= next_tick:
+                self.tick(self.clock())
+                next_tick = loop.time() + tick_interval_s
             if self.points:
                 batch, self.points = self.points, []
                 await sink_write(batch)
@@ -419,30 +595,38 @@ class RuleEngine:
             criteria = self.policy.criteria_for(change.signal)
             if not criteria:
                 continue
+            pair = (change.device_id, change.signal)
+            if self._writes is not None:
+                self._writes.pairs.add(pair)
             try:
                 if change.active:
                     self._open_device_hazard(device, change, criteria, now)
                 else:
                     self._auto_close(device, change, now)
-            except Exception:
-                # The store is down or refused: count it, keep the engine running; the signal will be
-                # re-derived (restore at start, or the next change).
+            except Exception as exc:
+                # The store is down or refused: count it, keep the engine running. If the store failed, a
+                # later batch makes it agree with the rule (``_redo``).
                 self.counters.store_errors += 1
                 log.exception("hazard store failed on %s %s", change.device_id, change.signal.value)
+                self._lose(exc, _Writes(pairs={pair}))
                 continue
             affected.add(change.estate_id)
         self._points_ready.set()
 
     def _record_signals(self) -> None:
-        """Write the batch's signal changes (``_apply`` collects them)."""
+        """Write the batch's signal changes (``_apply`` collects them) and those of rolled-back batches."""
         if not self._signal_rows:
             return
         rows, self._signal_rows = self._signal_rows, []
+        if self._writes is not None:
+            self._writes.signal_rows.extend(rows)
         try:
             self.store.record_signals(rows)
-        except Exception:
+        except Exception as exc:
+            # Kept for ``_redo``: the signal history (``/api/devices/{id}/signals``) would have a hole.
             self.counters.store_errors += 1
             log.exception("could not record %d signal changes", len(rows))
+            self._lose(exc, _Writes(signal_rows=rows))
 
     def describe(self, device: Device, change: SignalChange) -> str:
         """The hazard's description, in the policy's language (rules/texts.py)."""
@@ -684,14 +868,20 @@ class RuleEngine:
             if not escalation_due(hazard.deadline, hazard.last_escalated_at, now, every):
                 continue
             late = now - hazard.deadline if hazard.deadline else timedelta(0)
-            updated = self.store.transition_hazard(
-                hazard.id,
-                HazardAction.ESCALATE,
-                actor="system",
-                now=now,
-                reason=f"overdue by {late.days} d {late.seconds // 3600} h "
-                f"(escalation #{hazard.escalations + 1})",
-            )
+            try:
+                updated = self.store.transition_hazard(
+                    hazard.id,
+                    HazardAction.ESCALATE,
+                    actor="system",
+                    now=now,
+                    reason=f"overdue by {late.days} d {late.seconds // 3600} h "
+                    f"(escalation #{hazard.escalations + 1})",
+                )
+            except Exception:
+                # Not fatal to the tick (and so to ``run``): the next sweep finds the hazard still due.
+                self.counters.store_errors += 1
+                log.exception("could not escalate hazard %d", hazard.id)
+                continue
             self.counters.escalations += 1
             self._hazard_changed(updated, now, "escalate")
             affected.add(hazard.estate_id)
@@ -699,7 +889,19 @@ class RuleEngine:
 
     # -- alarms ----------------------------------------------------------------------------------------
 
-    def _raise_alarm(self, device: Device, event: DeviceEvent, now: datetime) -> None:
+    def _alarm_event(self, device: Device, event: DeviceEvent, received: datetime, now: datetime) -> None:
+        """Write a smoke alarm or the detector's clear. ``received`` is when it arrived and is what the store
+        keeps (the response targets run from it); ``now`` is when it is written and announced, later than
+        ``received`` for an event a rolled-back batch lost. Inside a batch the event is kept with it, so that
+        a rollback puts it in the backlog (``_redo``)."""
+        if self._writes is not None:
+            self._writes.alarms.append((device, event, received))
+        if event.type is EventType.ALARM:
+            self._raise_alarm(device, event, received, now)
+        else:
+            self._device_cleared(device, event, received, now)
+
+    def _raise_alarm(self, device: Device, event: DeviceEvent, received: datetime, now: datetime) -> None:
         try:
             alarm, created = self.store.raise_alarm(
                 estate_id=device.estate_id,
@@ -708,22 +910,24 @@ class RuleEngine:
                 floor=device.floor,
                 location=device.location,
                 raised_at=event.time,
-                now=now,
+                now=received,
             )
-        except Exception:
+        except Exception as exc:
             self.counters.store_errors += 1
             log.exception("could not record the alarm from %s", device.id)
+            self._lose(exc, _Writes(alarms=[(device, event, received)]))
             return
         if created:
             self.counters.alarms_raised += 1
             self._alarm_changed(alarm, now, "raise")
 
-    def _device_cleared(self, device: Device, now: datetime) -> None:
+    def _device_cleared(self, device: Device, event: DeviceEvent, received: datetime, now: datetime) -> None:
         try:
-            alarm = self.store.alarm_cleared_by_device(device.id, now)
-        except Exception:
+            alarm = self.store.alarm_cleared_by_device(device.id, received)
+        except Exception as exc:
             self.counters.store_errors += 1
             log.exception("could not record alarm_clear from %s", device.id)
+            self._lose(exc, _Writes(alarms=[(device, event, received)]))
             return
         if alarm is not None:
             self._alarm_changed(alarm, now, "device_cleared")

@@ -1,0 +1,397 @@
+"""The rule engine when its hazard store fails for real: nothing a rolled-back batch held is lost for good.
+
+The failure is not a mock: a second sqlite3 connection takes the hazard store's write lock (``BEGIN
+EXCLUSIVE``), as a backup tool or a second process on the same file would, and the engine's store waits only
+50 ms for it (``?timeout=0.05``: pysqlite's busy timeout, from the store URL) before SQLite answers "database
+is locked". The store is in WAL mode, so under that lock the engine can still read (the open-hazard index is
+read back at once); ``lock(reads=True)`` takes SQLite's exclusive locking mode instead, so that reading fails
+too. Time is a fake clock, stepped by hand as in test_rules_api.py.
+
+What a rolled-back batch must not lose, and the tests check: a hazard the device rules opened (the rule is
+ACTIVE and emits no second edge), an auto-close (the rule is inactive and the hazard still open), a smoke
+alarm and the detector's clear (no rule state at all: the event is kept). Each is written by the next batch
+once the store works, announced once, and never twice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.models import Device, DeviceEvent, EventType, MetricValue, Reading
+from gateway.registry import Registry
+from gateway.rules_engine import REDO_BACKOFF_MAX_S, RuleEngine, RuleUpdate
+from gateway.schema import ALARM_MEASUREMENT, HAZARD_MEASUREMENT
+from gateway.sinks.base import Point
+from gateway.store import HazardStore
+from rules.lifecycle import HazardAction
+from rules.model import SignalKind
+from rules.policy import load_policy
+from simulators.fleet import generate_fleet
+
+T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+LOW = SignalKind.HYDRANT_LOW_PRESSURE
+LEAK = SignalKind.HYDRANT_LEAK
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@dataclass
+class Env:
+    engine: RuleEngine
+    clock: FakeClock
+    registry: Registry
+    path: Path
+
+    def device(self, estate: str, kind: str) -> Device:
+        return next(d for d in self.registry.devices if d.estate_id == estate and d.kind.value == kind)
+
+    def report(self, device: Device, **metrics: MetricValue) -> None:
+        now = self.clock()
+        self.engine.on_records([(device, Reading(device_id=device.id, time=now, metrics=metrics))], now)
+
+    def event(self, device: Device, type_: EventType) -> datetime:
+        now = self.clock()
+        self.engine.on_records([(device, DeviceEvent(device_id=device.id, time=now, type=type_))], now)
+        return now
+
+    def tick(self, **delta: float) -> None:
+        self.engine.tick(self.clock.advance(**delta))
+
+    def heartbeat_all(self) -> None:
+        """Every device reports (keeps the offline rule quiet)."""
+        now = self.clock()
+        items = []
+        for device in self.registry.devices:
+            metrics: dict[str, Any] = {"battery_pct": 90.0}
+            if device.kind.value == "hydrant":
+                metrics["pressure_mpa"] = 0.35
+            items.append((device, Reading(device_id=device.id, time=now, metrics=metrics)))
+        self.engine.on_records(items, now)
+
+    def grade(self, estate: str) -> str:
+        return self.engine.grades[estate].colour
+
+    def updates(self, kind: str, device: Device) -> list[RuleUpdate]:
+        return [u for u in self.engine.updates.recent if u.kind == kind and u.data["device"] == device.id]
+
+    def points(self, measurement: str, device: Device) -> list[Point]:
+        return [
+            p
+            for p in self.engine.points
+            if p.measurement == measurement
+            and (p.fields.get("device") == device.id or p.tags.get("device") == device.id)
+        ]
+
+    def open_hazards(self, device: Device) -> list[tuple[str | None, str]]:
+        """(signal, state) of the device's open hazards, as the store holds them."""
+        hazards = self.engine.store.hazards(open_only=True, device_id=device.id)
+        return [(h.signal, h.state.value) for h in hazards]
+
+    @contextmanager
+    def lock(self, *, reads: bool = False) -> Iterator[sqlite3.Connection]:
+        """Hold the store file's write lock from a second connection until the block ends.
+
+        ``reads=True`` also shuts readers out: SQLite's exclusive locking mode, which a connection can take
+        only while no other has the WAL open, so the engine's pooled connections are closed first (they
+        reconnect on their own, and fail, while the lock is held)."""
+        if reads:
+            self.engine.store.engine.dispose()
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=0)
+        try:
+            if reads:
+                conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+            conn.execute("BEGIN EXCLUSIVE")
+            yield conn
+        finally:
+            conn.close()  # rolls back and lets go of every lock
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Env:
+    registry = generate_fleet(
+        estates=2, smoke_per_estate=10, hydrants_per_estate=2, cameras_per_estate=1, modbus_share=0.0, seed=5
+    )
+    clock = FakeClock()
+    path = tmp_path / "hazards.sqlite"
+    store = HazardStore(f"sqlite:///{path}?timeout=0.05")
+    e = Env(RuleEngine(registry, load_policy(), store, clock=clock), clock, registry, path)
+    e.heartbeat_all()
+    return e
+
+
+def low_pressure_pending(env: Env, hydrant: Device, minutes: int = 4) -> datetime:
+    """Readings of 0.03 MPa, one a minute, ``minutes`` (< the 5-minute hold) long: the rule is PENDING.
+    Starts 20 minutes after the heartbeat's 0.35 MPa, so that it is no sudden drop (a second signal)."""
+    env.clock.advance(minutes=20)
+    first = env.clock()
+    env.report(hydrant, pressure_mpa=0.03)
+    for _ in range(minutes):
+        env.tick(minutes=1)
+        env.report(hydrant, pressure_mpa=0.03)
+    assert env.engine.rules[hydrant.id].rules[LOW].state.value == "pending"
+    return first
+
+
+# -- a hazard opened while the store is locked ---------------------------------------------------------------
+
+
+def test_a_low_pressure_that_goes_active_while_the_store_is_locked_is_opened_once_it_is_released(
+    env: Env,
+) -> None:
+    hydrant = env.device("E001", "hydrant")
+    first_low = low_pressure_pending(env, hydrant)
+    errors = env.engine.counters.store_errors
+    with env.lock():
+        env.clock.advance(minutes=1)
+        env.report(hydrant, pressure_mpa=0.03)  # past the hold: the rule goes ACTIVE in this batch
+        assert env.engine.rules[hydrant.id].rules[LOW].active
+        assert env.engine.counters.store_errors > errors, "the rolled-back batch is counted"
+        assert env.engine.counters.hazards_opened == 0
+        # Nothing announced, nothing in the store, nothing in the index: the grade has not moved.
+        assert env.updates("hazard", hydrant) == []
+        assert env.points(HAZARD_MEASUREMENT, hydrant) == []
+        assert env.open_hazards(hydrant) == []
+        assert (hydrant.id, LOW.value) not in env.engine._open_by_signal
+        assert env.grade("E001") == "green"
+        # Still locked at the next tick: still nothing, and nothing half-done.
+        env.tick(seconds=1)
+        assert env.open_hazards(hydrant) == []
+        assert env.updates("hazard", hydrant) == []
+
+    env.tick(seconds=REDO_BACKOFF_MAX_S)  # the lock is gone: the next batch reconciles the hydrant
+    hazards = env.engine.store.hazards(open_only=True, device_id=hydrant.id)
+    assert [(h.signal, h.source) for h in hazards] == [(LOW.value, "device")]
+    hazard = hazards[0]
+    assert hazard.since == first_low, "since when the condition held, from the rule"
+    assert "0.03 MPa" in hazard.description
+    assert hazard.value == pytest.approx(0.03)
+    assert env.grade("E001") == "yellow"
+    assert [u.data["action"] for u in env.updates("hazard", hydrant)] == ["report"]
+    assert [p.fields["hazard_id"] for p in env.points(HAZARD_MEASUREMENT, hydrant)] == [str(hazard.id)]
+    assert env.engine.counters.hazards_opened == 1
+    grade_updates = [u for u in env.engine.updates.recent if u.kind == "grade" and u.estate_id == "E001"]
+    assert grade_updates[-1].data["grade"] == "yellow"
+    assert str(hazard.id) in {h for r in grade_updates[-1].data["reasons"] for h in r["hazards"]}
+
+    # The device goes on failing for a while: still exactly one hazard, announced once.
+    for _ in range(10):
+        env.tick(minutes=1)
+        env.report(hydrant, pressure_mpa=0.03)
+    assert env.open_hazards(hydrant) == [(LOW.value, "reported")]
+    assert len(env.updates("hazard", hydrant)) == 1
+
+
+def test_a_store_that_stays_locked_keeps_the_hazard_pending_and_retries_with_a_back_off(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    hydrant = env.device("E001", "hydrant")
+    low_pressure_pending(env, hydrant)
+    with env.lock():
+        env.tick(minutes=1)  # the hold ends on a tick this time
+        assert env.engine.counters.store_errors > 0
+        # A minute of ticks against the locked store: retried after 1, 2, 4, 8, 8... seconds (each try
+        # waits out the store's busy timeout on the event loop), never given up.
+        caplog.clear()
+        for _ in range(60):
+            env.tick(seconds=1)
+        retries = [r for r in caplog.records if "was rolled back" in r.getMessage()]
+        assert len(retries) == 1 + 2 + 1 + 5, [r.getMessage() for r in retries]  # at +1, 3, 7, 15, ..., 55 s
+        assert env.open_hazards(hydrant) == []
+        assert env.engine.rules[hydrant.id].rules[LOW].active
+    env.tick(seconds=REDO_BACKOFF_MAX_S)
+    assert env.open_hazards(hydrant) == [(LOW.value, "reported")]
+    assert env.grade("E001") == "yellow"
+    assert len(env.updates("hazard", hydrant)) == 1
+
+
+def test_a_successful_write_retries_at_once_instead_of_waiting_out_the_back_off(env: Env) -> None:
+    hydrant = env.device("E001", "hydrant")
+    other = env.device("E002", "hydrant")
+    low_pressure_pending(env, hydrant)
+    with env.lock():
+        env.tick(minutes=1)
+        for _ in range(10):  # into the longest back-off: the next try is due 15 s after the first failure
+            env.tick(seconds=1)
+        assert env.open_hazards(hydrant) == []
+    # Another device's leak, written fine: the store works again, so the very next batch reconciles.
+    env.report(other, pressure_mpa=0.35, leak=True)
+    assert env.open_hazards(other) == [(LEAK.value, "reported")]
+    env.tick(seconds=0.1)
+    assert env.open_hazards(hydrant) == [(LOW.value, "reported")]
+
+
+def test_a_hazard_lost_while_the_store_cannot_even_be_opened_is_opened_once_it_can(env: Env) -> None:
+    """No transaction to roll back here: the store's connection cannot be opened, so each call fails on
+    its own and the batch has nothing to undo. What those calls were to write is redone all the same."""
+    hydrant = env.device("E002", "hydrant")
+    low_pressure_pending(env, hydrant)
+    with env.lock(reads=True):
+        env.tick(minutes=1)
+        assert env.engine.rules[hydrant.id].rules[LOW].active
+        for _ in range(5):
+            env.tick(seconds=1)
+        assert env.engine._redo_due.pairs == {(hydrant.id, LOW)}
+        assert [r["signal"] for r in env.engine._redo_due.signal_rows] == [LOW.value]
+        assert env.updates("hazard", hydrant) == []
+    assert env.open_hazards(hydrant) == []
+    env.tick(seconds=REDO_BACKOFF_MAX_S)
+    assert env.open_hazards(hydrant) == [(LOW.value, "reported")]
+    assert env.grade("E002") == "yellow"
+    assert [u.data["action"] for u in env.updates("hazard", hydrant)] == ["report"]
+    assert [(s.signal, s.active) for s in env.engine.store.signal_history(hydrant.id)] == [(LOW.value, True)]
+    assert not env.engine._redo_due
+
+
+# -- an auto-close rolled back -----------------------------------------------------------------------------
+
+
+def test_an_auto_close_rolled_back_is_redone_once_the_store_is_released(env: Env) -> None:
+    hydrant = env.device("E001", "hydrant")
+    low_pressure_pending(env, hydrant)
+    env.tick(minutes=1)
+    assert env.open_hazards(hydrant) == [(LOW.value, "reported")]
+    assert env.grade("E001") == "yellow"
+    # Healthy again: the hazard closes itself after the 10-minute recovery hold...
+    env.tick(minutes=1)
+    env.report(hydrant, pressure_mpa=0.30)
+    for _ in range(9):
+        env.tick(minutes=1)
+        env.report(hydrant, pressure_mpa=0.30)
+    assert env.open_hazards(hydrant) == [(LOW.value, "reported")]
+    # ...which ends while the store is locked.
+    with env.lock():
+        env.tick(minutes=1)
+        assert not env.engine.rules[hydrant.id].rules[LOW].active
+        assert env.engine.counters.hazards_auto_closed == 0
+        # The store still holds the hazard open, and so do the index and the grade: they follow the store.
+        assert env.open_hazards(hydrant) == [(LOW.value, "reported")]
+        assert (hydrant.id, LOW.value) in env.engine._open_by_signal
+        assert env.grade("E001") == "yellow"
+        assert [u.data["action"] for u in env.updates("hazard", hydrant)] == ["report"]
+    env.tick(seconds=REDO_BACKOFF_MAX_S)
+    assert env.open_hazards(hydrant) == []
+    closed = env.engine.store.hazards(device_id=hydrant.id)
+    assert [(h.signal, h.close_kind) for h in closed] == [(LOW.value, "auto")]
+    assert "device recovered" in env.engine.store.hazard_history(closed[0].id)[-1].reason
+    assert env.grade("E001") == "green"
+    assert [u.data["action"] for u in env.updates("hazard", hydrant)] == ["report", "auto_close"]
+    assert env.engine.counters.hazards_auto_closed == 1
+    # Later ticks do not close anything twice (nor reopen it).
+    for _ in range(5):
+        env.tick(minutes=1)
+    assert [u.data["action"] for u in env.updates("hazard", hydrant)] == ["report", "auto_close"]
+
+
+def test_a_hazard_a_person_closed_is_not_reopened_by_reconciling_another_signal(env: Env) -> None:
+    """Reconciliation looks at the signals a lost batch touched, not at every signal of the device: a
+    device hazard closed by a person while its rule stays active stays closed (``step_hazard``)."""
+    hydrant = env.device("E001", "hydrant")
+    low_pressure_pending(env, hydrant)
+    env.tick(minutes=1)
+    (low,) = env.engine.store.hazards(open_only=True, device_id=hydrant.id)
+    env.engine.step_hazard(low.id, HazardAction.CLOSE, actor="supervisor", reason="pump room under repair")
+    assert env.engine.rules[hydrant.id].rules[LOW].active
+    with env.lock():
+        env.tick(seconds=30)
+        env.report(hydrant, pressure_mpa=0.03, leak=True)  # a leak (no hold): its hazard is rolled back
+        assert env.open_hazards(hydrant) == []
+    env.tick(seconds=REDO_BACKOFF_MAX_S)
+    assert env.open_hazards(hydrant) == [(LEAK.value, "reported")]
+
+
+# -- smoke alarms ------------------------------------------------------------------------------------------
+
+
+def test_a_smoke_alarm_raised_while_the_store_is_locked_is_raised_once_it_is_released(env: Env) -> None:
+    """An alarm is no rule state that could be re-derived: the rolled-back event itself is kept and
+    written again, with the time it arrived (the response targets run from it)."""
+    detector = env.device("E002", "smoke_detector")
+    env.clock.advance(minutes=3)
+    with env.lock():
+        received = env.event(detector, EventType.ALARM)
+        assert env.engine.counters.store_errors > 0
+        assert env.engine.store.alarms(open_only=True) == []
+        assert env.updates("alarm", detector) == []
+        assert env.points(ALARM_MEASUREMENT, detector) == []
+        env.tick(seconds=1)
+        assert env.engine.store.alarms(open_only=True) == []
+    env.tick(seconds=REDO_BACKOFF_MAX_S)
+    (alarm,) = env.engine.store.alarms(open_only=True)
+    assert alarm.device_id == detector.id
+    assert alarm.received_at == received, "the alarm keeps the time it arrived, not the time it was written"
+    assert alarm.raised_at == received
+    assert alarm.repeats == 0
+    updates = env.updates("alarm", detector)
+    assert [u.data["action"] for u in updates] == ["raise"]
+    assert updates[0].data["elapsed_s"] == pytest.approx(1 + REDO_BACKOFF_MAX_S)
+    assert len(env.points(ALARM_MEASUREMENT, detector)) == 1
+    assert env.engine.counters.alarms_raised == 1
+    # Once only: later batches do not raise it again; the detector's next report is a repeat.
+    env.tick(seconds=1)
+    env.event(detector, EventType.ALARM)
+    (alarm,) = env.engine.store.alarms()
+    assert alarm.repeats == 1
+    assert env.engine.counters.alarms_raised == 1
+
+
+def test_an_alarm_and_its_clear_lost_in_two_batches_are_written_in_order(env: Env) -> None:
+    detector = env.device("E001", "smoke_detector")
+    with env.lock():
+        received = env.event(detector, EventType.ALARM)
+        env.clock.advance(seconds=20)
+        # The clear comes in a batch of its own; it retries the backlog at once (whatever the back-off),
+        # fails again, and queues behind the alarm.
+        cleared = env.event(detector, EventType.ALARM_CLEAR)
+        assert [e.type for _, e, _ in env.engine._redo_due.alarms] == [EventType.ALARM, EventType.ALARM_CLEAR]
+    env.tick(seconds=REDO_BACKOFF_MAX_S)
+    (alarm,) = env.engine.store.alarms()
+    assert alarm.received_at == received
+    assert alarm.device_cleared_at == cleared
+    assert alarm.state.value == "open", "only a person closes an alarm"
+    assert [u.data["action"] for u in env.updates("alarm", detector)] == ["raise", "device_cleared"]
+    assert not env.engine._redo_due
+
+
+def test_a_new_alarm_after_the_store_recovers_does_not_overtake_the_lost_one(env: Env) -> None:
+    first = env.device("E001", "smoke_detector")
+    second = env.device("E002", "smoke_detector")
+    with env.lock():
+        env.event(first, EventType.ALARM)
+    env.clock.advance(seconds=0.2)  # within the back-off: only the new alarm's batch would write
+    env.event(second, EventType.ALARM)
+    alarms = sorted(env.engine.store.alarms(), key=lambda a: a.id)
+    assert [a.device_id for a in alarms] == [first.id, second.id]
+    assert [u.data["device"] for u in env.engine.updates.recent if u.kind == "alarm"] == [first.id, second.id]
+
+
+# -- signal history ------------------------------------------------------------------------------------------
+
+
+def test_the_signal_history_of_a_rolled_back_batch_is_written_by_the_next_one(env: Env) -> None:
+    hydrant = env.device("E001", "hydrant")
+    low_pressure_pending(env, hydrant)
+    with env.lock():
+        env.tick(minutes=1)
+        assert [s.signal for s in env.engine.store.signal_history(hydrant.id)] == []
+    env.tick(seconds=REDO_BACKOFF_MAX_S)
+    history = env.engine.store.signal_history(hydrant.id)
+    assert [(s.signal, s.active) for s in history] == [(LOW.value, True)]
+    assert history[0].at == T0 + timedelta(minutes=25), "the time the rule decided, not the time written"
