@@ -1,7 +1,7 @@
 """Rule-layer benchmark (issue 3): event -> alarm / grade latency under load, and re-grading a city.
 
     python bench/rules_bench.py                       # or: make bench-rules
-    python bench/rules_bench.py --rate 5000 --events 1000 --event-rate 20 --estates 2000
+    python bench/rules_bench.py --rate 5500 --events 1000 --event-rate 20 --estates 2000
 
 Part 1, latency. A private Mosquitto (tests/services.py, with the production in-flight window of
 deploy/mosquitto), and the gateway *in this process* (``gateway.app.Gateway``: MQTT collector, pipeline,
@@ -981,7 +981,9 @@ def summary(args: argparse.Namespace, live: dict[str, Any], city: dict[str, Any]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--rate", type=int, default=5000, help="background messages/s (default 5000)")
+    # 10 % above the target's 5,000 msg/s: what the gateway takes in is measured over the loaded window and
+    # can come out a few messages short of what was asked, and the target is "at least 5,000".
+    parser.add_argument("--rate", type=int, default=5500, help="background messages/s (default 5500)")
     parser.add_argument("--events", type=int, default=1000, help="events of each kind per phase")
     parser.add_argument("--event-rate", type=float, default=20.0, help="events of each kind per second")
     parser.add_argument("--live-estates", type=int, default=200, help="estates in part 1 (50 devices each)")

@@ -560,14 +560,15 @@ class HazardStore:
             raise BatchFailed(
                 "an earlier store call of this batch failed; the batch was rolled back"
             ) from batch.error
-        if batch.connection is None:
-            batch.connection = self.engine.connect()
         try:
+            if batch.connection is None:  # connecting can fail too (server down): that fails the batch
+                batch.connection = self.engine.connect()
             yield batch.connection
         except SQLAlchemyError as exc:
             batch.error = exc
-            with contextlib.suppress(SQLAlchemyError):  # a dead connection: closing it will do
-                batch.connection.rollback()
+            if batch.connection is not None:
+                with contextlib.suppress(SQLAlchemyError):  # a dead connection: closing it will do
+                    batch.connection.rollback()
             raise
 
     # -- hazards ---------------------------------------------------------------------------------------
