@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from collectors.mqtt.transport import MAX_BATCH  # noqa: E402
 from gateway.registry import registry_to_toml  # noqa: E402
 from simulators.fleet import generate_fleet  # noqa: E402
 from simulators.publisher import make_burst  # noqa: E402
@@ -89,6 +90,13 @@ def publish(mq: MosquittoService, burst_file: Path) -> dict[str, float]:
 
 def stored(influx: InfluxService, db: str) -> int:
     return sum(influx.count_points(db, m) for m in MEASUREMENTS)
+
+
+def mqtt_batch_size(influx: InfluxService, db: str) -> float:
+    """Messages per hand-over to the pipeline, from the gateway's own counters."""
+    query = 'SELECT last("mqtt_messages") AS m, last("mqtt_batches") AS b FROM "gateway_stats"'
+    rows = influx.rows(query, db)
+    return float(rows[0]["m"]) / float(rows[0]["b"]) if rows and rows[0]["b"] else float("nan")
 
 
 def points_written(influx: InfluxService, db: str) -> int:
@@ -167,7 +175,10 @@ def run_gateway(
     profile = os.environ.get("FIREGW_BENCH_PROFILE")  # a path: profile the measured gateway run
     profiled = firegw
     if profile and profile.endswith(".txt"):  # sampling profile (py-spy, collapsed stacks): no distortion
-        profiled = ["py-spy", "record", "-r", "250", "-f", "raw", "-o", profile, "--", *firegw]
+        # ".idle.txt": also sample waiting threads; ".gil.txt": only the thread holding the GIL (Python CPU)
+        suffix = "." + ".".join(profile.split(".")[-2:])
+        extra = {".idle.txt": ["--idle"], ".gil.txt": ["--gil"]}.get(suffix, [])
+        profiled = ["py-spy", "record", "-r", "250", *extra, "-f", "raw", "-o", profile, "--", *firegw]
     elif profile:
         profiled = [sys.executable, "-m", "cProfile", "-o", profile, *firegw[1:]]
     # 1. create the persistent session, then stop the gateway
@@ -194,7 +205,7 @@ def run_gateway(
         while written < n and time.perf_counter() - t0 < 600:
             time.sleep(0.1)
             written = points_written(influx, db)
-            if time.perf_counter() - last_progress > 2:
+            if time.perf_counter() - last_progress > 1:
                 print(f"  ... {written:,} of {n:,} written", flush=True)
                 last_progress = time.perf_counter()
         seconds = time.perf_counter() - t0
@@ -203,6 +214,7 @@ def run_gateway(
         time.sleep(1.0)
         final = stored(influx, db)
         rss = peak_rss_mb(proc.pid)
+        batch = mqtt_batch_size(influx, db)
     finally:
         proc.send_signal(signal.SIGINT)  # KeyboardInterrupt: a clean stop (and cProfile writes its file)
         proc.wait(30)
@@ -211,6 +223,7 @@ def run_gateway(
         "seconds": seconds,
         "stored": final,
         "peak_rss_mb": rss,
+        "batch": batch,
         **{f"cpu_{name}": value for name, value in cpu.items()},
     }
 
@@ -293,6 +306,7 @@ def main() -> None:
         f" influxd {gw['cpu_influxd']:.1f} (wall {gw['seconds']:.1f} s, 2 cores)"
     )
     print(f"gateway CPU per message {gw['cpu_gateway'] / n * 1e6:.0f} µs")
+    print(f"messages per hand-over  {gw['batch']:.0f} (MQTT batches to the pipeline; at most {MAX_BATCH})")
 
 
 if __name__ == "__main__":

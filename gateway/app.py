@@ -288,6 +288,7 @@ class Gateway:
             "task_restarts": float(sum(s.task_restarts.values())),
             "mqtt_connected": self.mqtt.stats.connected,
             "mqtt_messages": float(self.mqtt.stats.messages),
+            "mqtt_batches": float(self.mqtt.stats.batches),
             "dead_letters_evicted": float(self.deadletters.evicted),
             "live_feed_dropped": float(self.live.dropped),
         }

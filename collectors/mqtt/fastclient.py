@@ -11,8 +11,8 @@ a Python process has. So this module keeps aiomqtt (and paho under it) for every
    ``split_packets``. QoS 0 and QoS 1 PUBLISH packets (MQTT 3.1.1 has no properties to parse) become
    ``Delivery`` tuples at once; every other packet (CONNACK, SUBACK, PINGRESP, QoS 2 PUBLISH and its
    handshake, ...) is handed whole to paho's own packet handler, exactly as if paho had read it.
-2. **Acknowledging.** The PUBACKs of a whole chunk go out as one write (paho's output queue), after the
-   chunk's messages are in the inbox; so the broker's in-flight window keeps streaming.
+2. **Acknowledging.** The PUBACKs of a whole chunk go out as one write (paho's output queue, written at
+   once), after the chunk's messages are in the inbox; so the broker's in-flight window keeps streaming.
 3. **Delivery.** ``queue_type`` (a public aiomqtt parameter) is an inbox that collects messages into a list
    and wakes one consumer per batch instead of once per message.
 4. **Back-pressure.** Reading pauses while the inbox holds more than a high watermark (QoS 1 messages are
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -253,8 +254,28 @@ class FastClient(aiomqtt.Client):
                     return False
             self.inbox.extend(deliveries[start:])
         if acks:
-            client._packet_queue(_PUBACK, pubacks(acks), 0, 0)
+            self._send_acks(pubacks(acks))
         return True
+
+    def _send_acks(self, blob: bytes) -> None:
+        """Write PUBACKs now, not on a later loop turn: the broker sends at most its in-flight window
+        (Mosquitto: ``max_inflight_messages``) ahead of our PUBACKs, and a loop turn can wait behind a whole
+        batch being decoded and stored, so the window would run dry and the broker idle.
+
+        Straight to the socket when paho has nothing queued (aiomqtt makes paho write only from its writer
+        callback, so an empty queue means no packet is half-written); whatever the socket does not take now
+        goes to paho's queue, behind anything already there, so the byte stream stays in order.
+        """
+        client = self._client
+        if not client._out_packet and client._sock is not None:
+            try:
+                sent = client._sock.send(blob)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                sent = 0
+            if sent == len(blob):
+                return
+            blob = blob[sent:]
+        client._packet_queue(_PUBACK, blob, 0, 0)
 
     def _paho_handle(self, packet: Packet) -> bool:
         """Let paho handle one whole packet, as if its own reader had just read it."""
