@@ -17,6 +17,7 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, NamedTuple, Self, TypeVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from collectors.base import DecodeError, RejectReason
@@ -108,6 +109,10 @@ def _reject_constant(name: str) -> Any:
 
 # One decoder made once: ``json.loads`` with a keyword argument would build a new one per message.
 _JSON = json.JSONDecoder(parse_constant=_reject_constant)
+#: The hot path: orjson accepts a subset of what the standard library does (strict RFC 8259, 64-bit
+#: integers), so whatever it refuses is parsed again by ``_JSON``, which either accepts it as before (a huge
+#: integer, a lone surrogate) or rejects it with the message the dead letters have always carried.
+_fast_loads = orjson.loads
 
 
 def parse_object(payload: bytes, max_bytes: int) -> dict[str, Any]:
@@ -118,6 +123,16 @@ def parse_object(payload: bytes, max_bytes: int) -> dict[str, Any]:
             f"payload is {len(payload)} bytes, larger than the limit of {max_bytes} bytes",
         )
     try:
+        obj = _fast_loads(payload)
+    except orjson.JSONDecodeError:
+        obj = _strict_loads(payload)  # refused: the standard library says why, in its own words
+    if type(obj) is not dict:
+        raise DecodeError(RejectReason.SCHEMA, f"payload must be a JSON object, got {describe(obj)}")
+    return obj
+
+
+def _strict_loads(payload: bytes) -> Any:
+    try:
         obj = _JSON.decode(payload.decode("utf-8"))
     except UnicodeDecodeError as exc:
         detail = f"payload is not UTF-8: {exc.reason} at byte {exc.start}"
@@ -126,8 +141,6 @@ def parse_object(payload: bytes, max_bytes: int) -> dict[str, Any]:
         raise DecodeError(RejectReason.MALFORMED, "payload is not usable JSON: nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, NaN/Infinity, integers with too many digits
         raise DecodeError(RejectReason.MALFORMED, f"payload is not valid JSON: {exc}") from None
-    if type(obj) is not dict:
-        raise DecodeError(RejectReason.SCHEMA, f"payload must be a JSON object, got {describe(obj)}")
     return obj
 
 

@@ -353,3 +353,23 @@ def test_gbt45839_ack_option() -> None:
     assert getattr(make_decoder("gbt45839_status"), "ack_payload") is None  # noqa: B009
     acking = make_decoder("gbt45839_status", {"gbt45839_ack": True})
     assert getattr(acking, "ack_payload") == b'{"success":1}'  # noqa: B009
+
+
+def test_parse_object_fast_path_keeps_the_standard_library_verdicts() -> None:
+    """orjson is only the fast path: what it refuses is parsed again by the standard library, so a lone
+    surrogate is accepted as before and a reject carries the standard library's words. One difference is
+    left on purpose: orjson reads an integer beyond 64 bits as a float; no field accepts a value that large,
+    so such a message is still rejected (as the wrong type instead of out of range)."""
+    from collectors.jsonwire import parse_object
+
+    surrogate = b'{"id": "\\ud800"}'
+    assert parse_object(surrogate, 4096) == json.loads(surrogate)
+    for bad, words in ((b'{"v": NaN}', "NaN is not valid JSON"), (b'{"v": 1,}', "Expecting property name")):
+        with pytest.raises(DecodeError, match=words) as caught:
+            parse_object(bad, 4096)
+        assert caught.value.reason is RejectReason.MALFORMED
+    huge_seq = (
+        b'{"id": "SD-1", "seq": 123456789012345678901234567890, "ts": 1763856000000, "event": "heartbeat"}'
+    )
+    with pytest.raises(DecodeError, match="seq"):
+        make_decoder("smoke_json").decode("fire/smoke/SD-1/up", huge_seq)
