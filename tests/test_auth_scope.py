@@ -34,6 +34,7 @@ import argon2
 import fastapi.routing
 import httpx
 import pytest
+from clock import T0, FakeClock
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import select
@@ -54,7 +55,6 @@ from rules.lifecycle import HazardAction
 from rules.policy import load_policy
 from simulators.fleet import generate_fleet
 
-T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 DEFAULT_HASHER = passwords.HASHER  # before the cheap one below is swapped in
 
 ESTATES: dict[str, tuple[str, str, str]] = {
@@ -130,17 +130,6 @@ def permissions_of(account: Account) -> set[str]:
 
 
 # -- the world ----------------------------------------------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 def make_registry() -> Registry:

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from clock import FakeClock
 from openpyxl import load_workbook
 from PIL import Image
 from pypdf import PdfReader
@@ -56,14 +57,6 @@ SHANGHAI = timedelta(hours=8)
 def local(month: int, day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
     """A Beijing-time wall clock moment as aware UTC."""
     return datetime(2026, month, day, hour, minute, second, tzinfo=UTC) - SHANGHAI
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 ESTATES = {

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from clock import FakeClock
 
 from gateway.api import ApiServices, create_app
 from gateway.auth.service import AuthService
@@ -33,20 +34,6 @@ from gateway.store import HazardStore
 from rules.model import SignalKind
 from rules.policy import Policy, builtin_policy, load_policy
 from simulators.fleet import generate_fleet
-
-T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 @dataclass

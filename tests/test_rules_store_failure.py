@@ -19,11 +19,12 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from clock import T0, FakeClock
 
 from gateway.models import Device, DeviceEvent, EventType, MetricValue, Reading
 from gateway.registry import Registry
@@ -36,21 +37,8 @@ from rules.model import SignalKind
 from rules.policy import load_policy
 from simulators.fleet import generate_fleet
 
-T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 LOW = SignalKind.HYDRANT_LOW_PRESSURE
 LEAK = SignalKind.HYDRANT_LEAK
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 @dataclass
