@@ -212,12 +212,10 @@ class RuleEngine:
         self._unannounced: list[Callable[[], None]] | None = None
         #: A rolled-back batch left the open-hazard index ahead of the store, and reading it back failed.
         self._reindex_due = False
-        #: Inside a store batch: what it writes for device events, and which of those calls failed on their
-        #: own with a database error (a connection that could not be opened does not roll the batch back).
+        #: Inside a store batch: what it writes for device events (all of it is redone if it rolls back).
         self._writes: _Writes | None = None
-        self._lost: _Writes | None = None
-        #: What the store lost, for ``_redo`` to write again: everything of a rolled-back batch, or the calls
-        #: that failed on their own. The device rules have moved on, and emit no second edge.
+        #: What the store lost, for ``_redo`` to write again: everything of a rolled-back batch, or a call
+        #: made outside a batch that failed. The device rules have moved on, and emit no second edge.
         self._redo_due = _Writes()
         #: When ``_redo`` may next try, and the back-off that set it (0 while the store works).
         self._redo_at = now
@@ -323,9 +321,9 @@ class RuleEngine:
         batch is rolled back: nothing of it is announced and the index of open hazards is read back from the
         store. The device rules have moved on all the same (a low pressure is ACTIVE, a recovered hydrant's
         rule is inactive) and emit no second edge, so what the batch wrote for device events is kept and
-        written again first by a later batch (``_redo``), as is a call that failed on its own (the store
-        could not even be opened: nothing is rolled back, the call simply did nothing). Estates to re-grade
-        are added to ``affected``.
+        written again first by a later batch (``_redo``). Any database error inside the batch, a failed
+        connect included, fails the whole batch (``HazardStore.batch``). Estates to re-grade are added to
+        ``affected``.
         """
         if self._unannounced is not None:  # already inside one: this joins it
             yield
@@ -333,7 +331,7 @@ class RuleEngine:
         if self._reindex_due:
             affected |= self._reindex()
         self._unannounced = []
-        self._writes, self._lost = _Writes(), _Writes()
+        self._writes = _Writes()
         counted = {name: getattr(self.counters, name) for name in _ROLLED_BACK_COUNTERS}
         batch: Batch | None = None
         try:
@@ -344,15 +342,12 @@ class RuleEngine:
         finally:
             unannounced, self._unannounced = self._unannounced, None
             writes, self._writes = self._writes, None
-            lost, self._lost = self._lost, None
             failed = batch is not None and batch.failed
             if failed:
                 self.counters.store_errors += 1
                 for name, value in counted.items():
                     setattr(self.counters, name, value)
-                lost = writes
-            if lost:
-                self._redo_due.add(lost)
+                self._redo_due.add(writes)
                 self._redo_backoff_s = min(max(1.0, 2 * self._redo_backoff_s), REDO_BACKOFF_MAX_S)
                 self._redo_at = now + timedelta(seconds=self._redo_backoff_s)
             elif unannounced or writes.signal_rows:  # it wrote, and the store took it: it works again
@@ -374,10 +369,11 @@ class RuleEngine:
                     announce()
 
     def _lose(self, exc: Exception, lost: _Writes) -> None:
-        """A call for a device event failed on its own: if the store failed (not a refusal), keep what it
-        was to write for ``_redo`` (at the end of the batch, unless the whole batch is rolled back)."""
-        if _store_failure(exc):
-            (self._lost if self._lost is not None else self._redo_due).add(lost)
+        """A call for a device event failed. Inside a batch nothing more is needed: a database error fails
+        the batch, and everything it wrote is redone. Outside one, if the store failed (not a refusal such as
+        ``TransitionError``), keep what the call was to write for ``_redo``."""
+        if self._writes is None and _store_failure(exc):
+            self._redo_due.add(lost)
 
     def _redo(self, now: datetime, affected: set[str]) -> None:
         """First in a batch, write again what the store lost (``_redo_due``): alarm events in the order they
