@@ -314,12 +314,12 @@ class BufferedSink:
             self._spooling = False
 
     async def _next_record(self) -> BufferedRecord | None:
-        """The next record to send (priority lane first), after acknowledging the ones settled since the
-        last call: one thread hop for both, because under load every hop waits for an event-loop turn
-        behind a batch of messages, and the drain to InfluxDB fell behind ingestion."""
+        """``_ack_and_pick`` from the gateway's loop (the final drain at close), off the loop."""
         return await asyncio.to_thread(self._ack_and_pick)
 
     def _ack_and_pick(self) -> BufferedRecord | None:
+        """The next record to send (priority lane first), after acknowledging on disk the ones settled
+        since the last call. Blocking: the drain thread calls it directly."""
         with self._disk_lock:  # a cancelled drain's hop may still run while close() drains
             self._ack_settled_locked()
             record = self.buffer.peek(priority=True)
@@ -337,7 +337,7 @@ class BufferedSink:
         backoff = Backoff(self.backoff_initial_s, self.backoff_max_s)
         while True:
             self._wake.clear()
-            record = await self._next_record()
+            record = self._ack_and_pick()  # on the drain's own thread: a blocking disk read is fine here
             if record is None:
                 await self._wake.wait()
                 continue
