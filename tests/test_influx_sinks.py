@@ -387,3 +387,43 @@ async def test_priority_points_jump_ahead_of_the_backlog(recorder: Recorder, tmp
     accepted = [r.body for r in recorder.requests if r.status == 204]
     assert accepted == [encode([alarm]), encode(points(200)), encode(points(200, start=200))]
     assert all(r.status == 503 for r in recorder.requests[: -len(accepted)])
+
+
+async def test_priority_points_are_not_starved_by_a_steady_telemetry_stream(
+    recorder: Recorder, tmp_path: Path
+) -> None:
+    """An alarm written while telemetry keeps arriving is stored within a few appends, not after the stream.
+
+    A regression test: the spool's flush took telemetry batches for as long as the pipeline refilled
+    them, and priority points handed over meanwhile waited until ingestion paused (seconds at 25,000
+    msg/s). The disk is slowed (each append sleeps 20 ms in its worker thread) so that a modest stream
+    keeps the flush busy on any machine; the rest is real (buffer on disk, HTTP to a recording server).
+    """
+    sink = buffered(recorder.url, "db", tmp_path / "buf", batch_max_points=200)
+    real_append = sink.buffer.append
+
+    def slow_append(body: bytes, *, priority: bool, points: int) -> None:
+        time.sleep(0.02)
+        real_append(body, priority=priority, points=points)
+
+    sink.buffer.append = slow_append  # type: ignore[method-assign]
+    alarm = Point("device_event", {"device": "SD-1", "event": "alarm"}, {"count": 1.0}, T0, priority=True)
+    stop = asyncio.Event()
+
+    async def stream() -> None:
+        start = 0
+        while not stop.is_set():  # about 2 batches per append: the flush never runs dry
+            await sink.write(points(100, start=start))
+            start += 100
+            await asyncio.sleep(0.01)
+
+    async with sink:
+        writer = asyncio.create_task(stream())
+        await asyncio.sleep(0.3)  # the flush is under way now
+        await sink.write([alarm])
+        sent_at = time.monotonic()
+        await wait_until(lambda: any(r.body == encode([alarm]) for r in recorder.requests), 5, "the alarm sent")
+        waited = time.monotonic() - sent_at
+        stop.set()
+        await writer
+    assert waited < 0.5, f"the alarm waited {waited:.2f} s behind telemetry"

@@ -155,18 +155,26 @@ class BufferedSink:
                     self._spool_wake.set()
 
     async def flush(self) -> None:
-        """Append everything held in memory to the durable buffer: priority points first, then telemetry."""
-        if self._priority_pending:
-            batch, self._priority_pending = self._priority_pending, []
-            await self._store_priority(batch)
+        """Append everything held in memory to the durable buffer: priority points first, then telemetry.
+
+        Priority points handed over while the telemetry is appended go first too, before each telemetry
+        batch: under a steady stream the pipeline refills ``_pending`` as fast as it is appended, and this
+        loop would otherwise hold alarms back until ingestion paused."""
         async with self._flush_lock:
+            await self._store_priority_pending()
             while self._pending:
+                await self._store_priority_pending()
                 batch = self._pending[: self.batch_max_points]
                 del self._pending[: self.batch_max_points]
                 if not await self._store(batch, priority=False):
                     self._pending[:0] = batch  # the disk refused it: keep it in memory, retry next flush
                     self._cap_memory()
                     return
+
+    async def _store_priority_pending(self) -> None:
+        if self._priority_pending:
+            batch, self._priority_pending = self._priority_pending, []
+            await self._store_priority(batch)
 
     async def _store_priority(self, points: list[Point]) -> None:
         async with self._priority_lock:  # FIFO: alarms keep their order
@@ -303,8 +311,7 @@ class BufferedSink:
                             await self._spool_wake.wait()
                 self._spool_wake.clear()
                 if self._priority_pending:
-                    batch, self._priority_pending = self._priority_pending, []
-                    await asyncio.shield(self._store_priority(batch))
+                    await asyncio.shield(self._store_priority_pending())
                 due = loop.time() - last_flush >= self.flush_interval_s
                 if self._pending and (due or len(self._pending) >= self.batch_max_points):
                     await asyncio.shield(self.flush())
