@@ -213,9 +213,7 @@ def summary(result: dict[str, Any]) -> dict[str, float]:
     """Median µs per message for each stage, their total, and gc."""
     n = result["messages"]
     runs = result["runs"]
-    out = {
-        stage: statistics.median(r["seconds"][stage] for r in runs) / n * 1e6 for stage in STAGES
-    }
+    out = {stage: statistics.median(r["seconds"][stage] for r in runs) / n * 1e6 for stage in STAGES}
     out["total"] = statistics.median(sum(r["seconds"].values()) for r in runs) / n * 1e6
     out["gc"] = statistics.median(r["gc_s"] for r in runs) / n * 1e6
     return out
@@ -227,8 +225,8 @@ def report(result: dict[str, Any], label: str = "") -> None:
     totals = ", ".join(f"{sum(r['seconds'].values()):.2f}" for r in result["runs"])
     print(f"-- {label or TREE}")
     print(
-        f"messages        {result['messages']:,} from {result['devices']:,} devices; {last['points']:,} points,"
-        f" {last['rejects']} rejects, {last['hazards_opened']} hazards opened,"
+        f"messages        {result['messages']:,} from {result['devices']:,} devices;"
+        f" {last['points']:,} points, {last['rejects']} rejects, {last['hazards_opened']} hazards opened,"
         f" {last['alarms_raised']} alarms"
     )
     for stage in STAGES:

@@ -422,7 +422,8 @@ async def test_priority_points_are_not_starved_by_a_steady_telemetry_stream(
         await asyncio.sleep(0.3)  # the flush is under way now
         await sink.write([alarm])
         sent_at = time.monotonic()
-        await wait_until(lambda: any(r.body == encode([alarm]) for r in recorder.requests), 5, "the alarm sent")
+        alarm_body = encode([alarm])
+        await wait_until(lambda: any(r.body == alarm_body for r in recorder.requests), 5, "the alarm sent")
         waited = time.monotonic() - sent_at
         stop.set()
         await writer
