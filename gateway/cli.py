@@ -67,7 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         gateway = Gateway(config)
-        _settle_heap()
+        settle_heap()
         async with asyncio.TaskGroup() as group:
             group.create_task(gateway.run())
             if not args.quiet:
@@ -77,7 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _run_async(main())
 
 
-def _settle_heap() -> None:
+def settle_heap() -> None:
     """Move everything built at start-up (registry, decoders, modules) out of the garbage collector's
     view, and collect young objects less often. At tens of thousands of messages per second the cyclic
     collector otherwise re-scans the whole registry over and over; nothing in the hot path makes cycles."""

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -74,6 +75,10 @@ class MqttCollector:
             for sub in config.subscriptions
         ]
         self._topic_cache: dict[str, Decoder | None] = {}
+        #: Decoders whose format wants each message answered (GB/T 45839 appendix D), with the answer.
+        self._acking: dict[Decoder, bytes] = {
+            dec: ack for _, dec in self._routes if (ack := getattr(dec, "ack_payload", None)) is not None
+        }
         self._acks: list[tuple[str, bytes]] = []
         self._connected = asyncio.Event()
 
@@ -208,6 +213,8 @@ class MqttCollector:
         stats = self.stats
         stats.messages += len(messages)
         stats.batches += 1
+        acking = self._acking
+        per_decoder: Counter[Decoder] = Counter()
         for message in messages:
             topic, payload = message.topic, message.payload
             if len(payload) > max_bytes:
@@ -255,11 +262,16 @@ class MqttCollector:
                     topic=topic,
                 )
                 continue
-            records.extend(decoded)
-            origins.extend([(topic, payload)] * len(decoded))
-            ack = getattr(decoder, "ack_payload", None)
-            if ack is not None:
-                self._acks.append((topic, ack))
-            stats.by_decoder[decoder.name] = stats.by_decoder.get(decoder.name, 0) + 1
+            if len(decoded) == 1:  # the usual case: no list built for the origins
+                records.append(decoded[0])
+                origins.append((topic, payload))
+            else:
+                records.extend(decoded)
+                origins.extend([(topic, payload)] * len(decoded))
+            if decoder in acking:
+                self._acks.append((topic, acking[decoder]))
+            per_decoder[decoder] += 1
+        for decoder, count in per_decoder.items():
+            stats.by_decoder[decoder.name] = stats.by_decoder.get(decoder.name, 0) + count
         stats.records += len(records)
         return records, origins

@@ -12,9 +12,14 @@ from typing import Protocol
 FieldValue = float | int | bool | str
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Point:
-    """One InfluxDB point: measurement, tags (indexed, low cardinality), fields (values), time in ns (UTC)."""
+    """One InfluxDB point: measurement, tags (indexed, low cardinality), fields (values), time in ns (UTC).
+
+    Treat it as immutable: nothing changes a point once made. It is not ``frozen`` because a frozen
+    dataclass sets each field through ``object.__setattr__``, which made creating one (once per message)
+    2.5 times as slow (0.7 against 0.28 µs).
+    """
 
     measurement: str
     tags: dict[str, str]
