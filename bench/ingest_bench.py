@@ -161,7 +161,7 @@ def last_point_query(registry: Registry, messages: Sequence[tuple[str, bytes | s
             if isinstance(record, Reading) and device is not None:
                 measurement = READING_MEASUREMENT[device.kind]
                 return (
-                    f"SELECT * FROM \"{measurement}\" WHERE \"device\" = '{device.id}'"
+                    f'SELECT * FROM "{measurement}" WHERE "device" = \'{device.id}\''
                     f" AND time = {time_ns(record.time)}"
                 )
     raise SystemExit("the burst has no reading to stop the clock on")
