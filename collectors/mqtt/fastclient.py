@@ -5,17 +5,27 @@ Why: on the 2-core test machine paho-mqtt's receive path costs about 20 µs of e
 ``Message`` with topic validation, one PUBACK packet queued and written per message, and an event-loop turn
 per message). At the 25,000 messages/s the gateway is meant to store, that alone would be half of the CPU
 a Python process has. So this module keeps aiomqtt (and paho under it) for everything that is protocol
-*state* (connect, subscribe, keepalive, QoS 2, publishing, reconnect) and takes over only the hot path:
+*state* (connect, subscribe, keepalive, publishing, reconnect) and takes over only the hot path:
 
 1. **Reading.** The socket is read in large chunks here, and the byte stream is split into MQTT packets by
-   ``split_packets``. QoS 0 and QoS 1 PUBLISH packets (MQTT 3.1.1 has no properties to parse) become
-   ``Delivery`` tuples at once; every other packet (CONNACK, SUBACK, PINGRESP, QoS 2 PUBLISH and its
-   handshake, ...) is handed whole to paho's own packet handler, exactly as if paho had read it.
-2. **Acknowledging.** The PUBACKs of a whole chunk go out as one write (paho's output queue, written at
-   once), after the chunk's messages are in the inbox; so the broker's in-flight window keeps streaming.
-3. **Delivery.** ``queue_type`` (a public aiomqtt parameter) is an inbox that collects messages into a list
+   ``split_packets``. PUBLISH packets (MQTT 3.1.1 has no properties to parse) become ``Delivery`` tuples
+   at once; every other packet (CONNACK, SUBACK, PINGRESP, ...) is handed whole to paho's own packet
+   handler, exactly as if paho had read it.
+2. **Acknowledging.** The acknowledgements of a whole chunk (PUBACK for QoS 1, PUBREC and PUBCOMP for
+   QoS 2) go out as one write, in stream order, after the chunk's messages are in the inbox; so the
+   broker's in-flight window keeps streaming.
+3. **QoS 2** is received as MQTT 3.1.1 §4.3.3 allows ("method A"): the message is delivered when its
+   PUBLISH arrives and its packet id is kept until the broker's PUBREL, so a resent PUBLISH with that id
+   is acknowledged but not delivered twice. The ids are kept by the collector across reconnects of a
+   persistent session (``qos2_received``), so exactly once holds within a gateway run; across a gateway
+   restart a message whose PUBREC the broker never got is delivered again (at least once, never lost).
+   Why not paho's QoS 2: paho delivers at PUBREL and keeps its state in the paho client, which aiomqtt
+   makes anew for every connection; a connection lost between PUBREC and PUBREL left the broker to resend
+   only the PUBREL, which the new client answered without ever delivering the message. It also cost
+   paho's per-message overhead and an event-loop turn per answer.
+4. **Delivery.** ``queue_type`` (a public aiomqtt parameter) is an inbox that collects messages into a list
    and wakes one consumer per batch instead of once per message.
-4. **Back-pressure.** Reading pauses while the inbox holds more than a high watermark (QoS 1 messages are
+5. **Back-pressure.** Reading pauses while the inbox holds more than a high watermark (QoS 1 messages are
    acknowledged as they are read, so an unbounded inbox would be the only buffer); paused, the broker's
    in-flight window fills and the broker holds the rest (Mosquitto: ``max_queued_messages``).
 
@@ -47,6 +57,7 @@ CHUNK = 256 * 1024
 
 _PUBLISH = 0x30
 _PUBACK = 0x40
+_PUBREL = 0x62  # type 6 with its mandatory flags 0010
 
 
 class Delivery(NamedTuple):
@@ -67,17 +78,26 @@ class Packet(NamedTuple):
 
 
 def split_packets(
-    buf: bytes, deliveries: list[Delivery], acks: list[int], others: list[tuple[int, Packet]]
+    buf: bytes,
+    deliveries: list[Delivery],
+    acks: list[bytes],
+    others: list[tuple[int, Packet]],
+    qos2_received: set[int] | None = None,
 ) -> int:
     """Split ``buf`` into MQTT packets; returns how many bytes were consumed (whole packets only).
 
-    QoS 0/1 PUBLISH packets are appended to ``deliveries`` (and the packet id of each QoS 1 one to
-    ``acks``); any other packet goes to ``others`` with its position in ``deliveries``, so that the caller
-    can hand it to paho in stream order. The tail of an incomplete packet is left for the next read.
+    PUBLISH packets are appended to ``deliveries``, and the acknowledgements they need to ``acks``, as
+    packets in stream order: PUBACK for QoS 1; for QoS 2 (only when ``qos2_received`` is given) PUBREC, with
+    the packet id added to ``qos2_received`` and the message not delivered again while its id is there;
+    a PUBREL removes the id and is answered with PUBCOMP. Any other packet (and QoS 2 without
+    ``qos2_received``) goes to ``others`` with its position in ``deliveries``, so that the caller can hand
+    it to paho in stream order. The tail of an incomplete packet is left for the next read.
     """
     n = len(buf)
     pos = 0
     append = deliveries.append
+    fast_qos2 = qos2_received is not None
+    received: set[int] = qos2_received if qos2_received is not None else set()
     while pos + 2 <= n:
         first = buf[pos]
         # Remaining length: 1 to 4 bytes, 7 bits each, least significant first (MQTT 3.1.1 §2.2.3).
@@ -99,22 +119,28 @@ def split_packets(
         if end > n:
             return pos
         qos = (first >> 1) & 3
-        if first & 0xF0 == _PUBLISH and qos < 2:
+        if first & 0xF0 == _PUBLISH and (qos < 2 or fast_qos2):
             topic_end = i + 2 + ((buf[i] << 8) | buf[i + 1])
             topic = buf[i + 2 : topic_end].decode("utf-8", "replace")
-            if qos:
-                acks.append((buf[topic_end] << 8) | buf[topic_end + 1])
+            if qos == 1:
+                acks.append(b"\x40\x02" + buf[topic_end : topic_end + 2])
                 topic_end += 2
+            elif qos:  # QoS 2: PUBREC now; delivered unless this id was delivered and not yet released
+                acks.append(b"\x50\x02" + buf[topic_end : topic_end + 2])
+                packet_id = (buf[topic_end] << 8) | buf[topic_end + 1]
+                topic_end += 2
+                if packet_id in received:
+                    pos = end
+                    continue
+                received.add(packet_id)
             append(Delivery(topic, buf[topic_end:end], qos, bool(first & 1)))
+        elif first == _PUBREL and length == 2 and fast_qos2:
+            received.discard((buf[i] << 8) | buf[i + 1])
+            acks.append(b"\x70\x02" + buf[i:end])  # PUBCOMP
         else:
             others.append((len(deliveries), Packet(first, list(buf[pos + 1 : i]), buf[i:end])))
         pos = end
     return pos
-
-
-def pubacks(packet_ids: list[int]) -> bytes:
-    """The PUBACK packets for ``packet_ids``, back to back (MQTT 3.1.1 §3.4)."""
-    return b"".join([b"\x40\x02" + mid.to_bytes(2, "big") for mid in packet_ids])
 
 
 class BatchInbox(asyncio.Queue[Delivery]):
@@ -181,7 +207,12 @@ class FastClient(aiomqtt.Client):
     """
 
     def __init__(
-        self, *args: Any, high_watermark: int = 20_000, low_watermark: int = 5_000, **kwargs: Any
+        self,
+        *args: Any,
+        high_watermark: int = 20_000,
+        low_watermark: int = 5_000,
+        qos2_received: set[int] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, queue_type=BatchInbox, **kwargs)  # type: ignore[arg-type]
         inbox = self._queue
@@ -196,6 +227,9 @@ class FastClient(aiomqtt.Client):
         self._tail: bytes = b""  # the start of a packet whose rest has not arrived yet
         # MQTT 5 PUBLISH packets carry properties: leave those sessions to paho's reader.
         self.fast_path: bool = self._client._protocol != paho.MQTTv5
+        #: Ids of QoS 2 messages delivered and not yet released by the broker (see the module docstring);
+        #: pass the same set to the next connection of a persistent session.
+        self.qos2_received: set[int] = qos2_received if qos2_received is not None else set()
 
     # -- reading ----------------------------------------------------------------------------------------
 
@@ -237,9 +271,9 @@ class FastClient(aiomqtt.Client):
         """Split ``buf`` into packets, deliver the messages, acknowledge them; False if the session ended."""
         client = self._client
         deliveries: list[Delivery] = []
-        acks: list[int] = []
+        acks: list[bytes] = []
         others: list[tuple[int, Packet]] = []
-        used = split_packets(buf, deliveries, acks, others)
+        used = split_packets(buf, deliveries, acks, others, self.qos2_received)
         self._tail = buf[used:]
         client._last_bytes_received = time.monotonic()  # paho's keepalive bookkeeping
         if not others:
@@ -254,11 +288,11 @@ class FastClient(aiomqtt.Client):
                     return False
             self.inbox.extend(deliveries[start:])
         if acks:
-            self._send_acks(pubacks(acks))
+            self._send_acks(b"".join(acks))
         return True
 
     def _send_acks(self, blob: bytes) -> None:
-        """Write PUBACKs now, not on a later loop turn: the broker sends at most its in-flight window
+        """Write acknowledgements now, not on a later loop turn: the broker sends at most its in-flight window
         (Mosquitto: ``max_inflight_messages``) ahead of our PUBACKs, and a loop turn can wait behind a whole
         batch being decoded and stored, so the window would run dry and the broker idle.
 
@@ -310,7 +344,7 @@ class FastClient(aiomqtt.Client):
             return
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        """Messages paho delivers itself (QoS 2, MQTT 5) take the same shape as the fast path's."""
+        """Messages paho delivers itself (MQTT 5 sessions) take the same shape as the fast path's."""
         self.inbox.put_nowait(
             Delivery(message.topic, bytes(message.payload), message.qos, bool(message.retain))
         )

@@ -75,6 +75,8 @@ class MqttCollector:
             for sub in config.subscriptions
         ]
         self._topic_cache: dict[str, Decoder | None] = {}
+        #: QoS 2 packet ids delivered and not yet released, for the whole persistent session (FastClient).
+        self._qos2_received: set[int] = set()
         #: Decoders whose format wants each message answered (GB/T 45839 appendix D), with the answer.
         self._acking: dict[Decoder, bytes] = {
             dec: ack for _, dec in self._routes if (ack := getattr(dec, "ack_payload", None)) is not None
@@ -116,6 +118,9 @@ class MqttCollector:
             max_inflight_messages=1000,
             high_watermark=cfg.inbox_high_watermark,
             low_watermark=min(cfg.inbox_low_watermark, cfg.inbox_high_watermark - 1),
+            # A persistent session keeps its QoS 2 state on the broker across reconnects, and so do we: a
+            # message delivered before the connection dropped is not delivered again when it is resent.
+            qos2_received=None if cfg.clean_session else self._qos2_received,
         )
 
     async def run(self) -> None:
