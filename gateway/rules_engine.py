@@ -15,8 +15,9 @@ so that re-grading an estate costs microseconds and re-grading all 2,000 estates
 second; the store stays the record. The store writes of a batch share one transaction, and the hazard and
 alarm changes it announces wait for its commit (``_store_batch``). A batch the store rolls back is not
 forgotten: the device rules have moved on, so the next batch makes the store agree with them again for what
-the lost batch touched, and writes again the alarms and signal history it lost (``_redo``). Only devices with
-a running timer are ticked every second; the offline check for every other device runs on a slower sweep.
+the lost batch touched, and writes again the alarms, signal history and grade history it lost (``_redo``).
+Only devices with a running timer are ticked every second; the offline check for every other device runs on
+a slower sweep.
 
 Nothing here reads the wall clock: ``clock`` is injected (the scenario clock in tests and demos).
 """
@@ -83,24 +84,28 @@ SIGNAL_BACKLOG_MAX = 100_000
 class _Writes:
     """Store writes for device events that ``_redo`` can do again: the (device, signal) pairs whose hazard
     was opened or closed (what the rule says now is written: ``_reconcile``), smoke alarm events (no rule
-    state holds them: the event itself is kept, in arrival order) and signal-history rows (oldest first)."""
+    state holds them: the event itself is kept, in arrival order), signal-history rows and grade-history
+    rows (oldest first; the grade itself was published when it changed, only its history row is late)."""
 
     pairs: set[tuple[str, SignalKind]] = field(default_factory=set)
     alarms: list[_AlarmEvent] = field(default_factory=list)
     signal_rows: list[dict[str, Any]] = field(default_factory=list)
+    grade_rows: list[dict[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.pairs or self.alarms or self.signal_rows)
+        return bool(self.pairs or self.alarms or self.signal_rows or self.grade_rows)
 
     def add(self, other: _Writes) -> None:
         """Append ``other``'s, which came later."""
         self.pairs |= other.pairs
         self.alarms.extend(other.alarms)
         self.signal_rows.extend(other.signal_rows)
-        if len(self.signal_rows) > SIGNAL_BACKLOG_MAX:  # a store that keeps failing: keep the newest
-            dropped = len(self.signal_rows) - SIGNAL_BACKLOG_MAX
-            log.error("hazard store still failing: %d signal changes dropped from the history", dropped)
-            del self.signal_rows[:dropped]
+        self.grade_rows.extend(other.grade_rows)
+        for rows, what in ((self.signal_rows, "signal changes"), (self.grade_rows, "grade changes")):
+            if len(rows) > SIGNAL_BACKLOG_MAX:  # a store that keeps failing: keep the newest
+                dropped = len(rows) - SIGNAL_BACKLOG_MAX
+                log.error("hazard store still failing: %d %s dropped from the history", dropped, what)
+                del rows[:dropped]
 
 
 def _store_failure(exc: Exception) -> bool:
@@ -350,7 +355,7 @@ class RuleEngine:
                 self._redo_due.add(writes)
                 self._redo_backoff_s = min(max(1.0, 2 * self._redo_backoff_s), REDO_BACKOFF_MAX_S)
                 self._redo_at = now + timedelta(seconds=self._redo_backoff_s)
-            elif unannounced or writes.signal_rows:  # it wrote, and the store took it: it works again
+            elif unannounced or writes.signal_rows or writes.grade_rows:  # it wrote, and the store took it
                 self._redo_backoff_s, self._redo_at = 0.0, now
             if failed:
                 assert batch is not None
@@ -392,6 +397,10 @@ class RuleEngine:
         if due.signal_rows:
             self._signal_rows[:0] = due.signal_rows
             due.signal_rows = []
+        if due.grade_rows:
+            backlog_rows, due.grade_rows = due.grade_rows, []
+            for row in backlog_rows:
+                self._write_grade_row(row)
         if due.pairs and not self._reindex_due:
             pending, due.pairs = due.pairs, set()
             for device_id, signal in sorted(pending):
@@ -765,28 +774,24 @@ class RuleEngine:
     def _record_grade(self, grade: Grade, previous: str | None, now: datetime) -> None:
         self.counters.grade_changes += 1
         payload = grade_payload(grade, self.policy)
-        try:
-            self.store.record_grade(
-                {
-                    "estate_id": grade.estate_id,
-                    "at": now,
-                    "colour": grade.colour,
-                    "level": grade.level,
-                    "previous": previous,
-                    "rule": grade.rule,
-                    "reasons": payload["reasons"],
-                    "red_items": list(grade.red_items),
-                    "yellow_items": list(grade.yellow_items),
-                    "missing_green": list(grade.missing_green),
-                    "tolerated": list(grade.tolerated),
-                    "open_hazards": grade.open_hazards,
-                    "stale": grade.stale,
-                    "policy": grade.policy,
-                }
-            )
-        except Exception:
-            self.counters.store_errors += 1
-            log.exception("could not record the grade of %s", grade.estate_id)
+        self._write_grade_row(
+            {
+                "estate_id": grade.estate_id,
+                "at": now,
+                "colour": grade.colour,
+                "level": grade.level,
+                "previous": previous,
+                "rule": grade.rule,
+                "reasons": payload["reasons"],
+                "red_items": list(grade.red_items),
+                "yellow_items": list(grade.yellow_items),
+                "missing_green": list(grade.missing_green),
+                "tolerated": list(grade.tolerated),
+                "open_hazards": grade.open_hazards,
+                "stale": grade.stale,
+                "policy": grade.policy,
+            }
+        )
         self.points.append(self._grade_point(grade, now))
         payload["previous"] = previous
         self.updates.publish(RuleUpdate("grade", grade.estate_id, now, payload))
@@ -795,6 +800,18 @@ class RuleEngine:
         if previous is not None and previous != grade.colour:
             log.info("estate %s: %s -> %s (%s)", grade.estate_id, previous, grade.colour, grade.summary)
         self._points_ready.set()
+
+    def _write_grade_row(self, row: dict[str, Any]) -> None:
+        """Add a row to the grade history (``/api/estates/{id}/grade-history``, reports). A store failure
+        keeps it for ``_redo``: the grade was published all the same, and its history must not get a hole."""
+        if self._writes is not None:
+            self._writes.grade_rows.append(row)
+        try:
+            self.store.record_grade(row)
+        except Exception as exc:
+            self.counters.store_errors += 1
+            log.exception("could not record the grade of %s", row["estate_id"])
+            self._lose(exc, _Writes(grade_rows=[row]))
 
     def _grade_point(self, grade: Grade, now: datetime) -> Point:
         # The estate's coordinates ride along (fields, left out when the registry has none), so that a map

@@ -383,3 +383,40 @@ def test_the_signal_history_of_a_rolled_back_batch_is_written_by_the_next_one(en
     history = env.engine.store.signal_history(hydrant.id)
     assert [(s.signal, s.active) for s in history] == [(LOW.value, True)]
     assert history[0].at == T0 + timedelta(minutes=25), "the time the rule decided, not the time written"
+
+
+# -- a grade change whose history row cannot be written ------------------------------------------------------
+
+
+def test_a_grade_change_whose_history_row_fails_is_written_by_the_next_batch(env: Env) -> None:
+    """The hazard's batch committed; then the store is locked for exactly the grade-history write. The
+    grade is published all the same, and its history row is written by the next batch, with its own time."""
+    hydrant = env.device("E001", "hydrant")
+    low_pressure_pending(env, hydrant)
+    store = env.engine.store
+    real_record_grade = store.record_grade
+    tried: list[str] = []
+
+    def record_grade_while_locked(values: dict[str, Any]) -> int:
+        with env.lock():  # a real "database is locked", on this write only
+            tried.append(values["colour"])
+            return real_record_grade(values)
+
+    store.record_grade = record_grade_while_locked  # type: ignore[method-assign]
+    errors = env.engine.counters.store_errors
+    env.clock.advance(minutes=1)
+    changed_at = env.clock()
+    env.report(hydrant, pressure_mpa=0.03)  # past the hold: hazard opened and committed, grade -> yellow
+    store.record_grade = real_record_grade  # type: ignore[method-assign]
+    assert tried == ["yellow"]
+    assert env.engine.counters.store_errors == errors + 1
+    assert env.open_hazards(hydrant) == [(LOW.value, "reported")]
+    assert env.grade("E001") == "yellow", "the grade itself is published"
+    assert [g.colour for g in store.grade_history("E001")] == ["green"], "the row is missing for now"
+
+    env.tick(seconds=1)  # the next batch writes it
+    history = store.grade_history("E001")
+    assert [(g.colour, g.previous) for g in history] == [("yellow", "green"), ("green", None)]
+    assert history[0].at == changed_at
+    env.tick(seconds=1)
+    assert len(store.grade_history("E001")) == 2, "written once"
