@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -108,6 +111,65 @@ class _Writes:
                 del rows[:dropped]
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _json_object(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1 and "$datetime" in obj:
+        return datetime.fromisoformat(obj["$datetime"])
+    return obj
+
+
+def save_writes(path: Path, writes: _Writes) -> None:
+    """Keep ``writes`` on disk (atomically: a crash leaves the old file or the new one, never half of one)."""
+    data = {
+        "pairs": sorted([device_id, signal.value] for device_id, signal in writes.pairs),
+        "alarms": [
+            {"device": device.id, "event": event.model_dump(mode="json"), "received": received}
+            for device, event, received in writes.alarms
+        ],
+        "signal_rows": writes.signal_rows,
+        "grade_rows": writes.grade_rows,
+    }
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w", encoding="utf-8") as file:
+        json.dump(data, file, default=_json_default)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, path)
+
+
+def load_writes(path: Path, devices: dict[str, Device]) -> _Writes:
+    """Read what ``save_writes`` kept; entries for devices no longer in the registry are left out (logged)."""
+    data = json.loads(path.read_text(encoding="utf-8"), object_hook=_json_object)
+    writes = _Writes()
+    unknown: set[str] = set()
+    for device_id, signal in data.get("pairs", []):
+        if device_id in devices:
+            writes.pairs.add((device_id, SignalKind(signal)))
+        else:
+            unknown.add(device_id)
+    for alarm in data.get("alarms", []):
+        device = devices.get(alarm["device"])
+        if device is None:
+            unknown.add(alarm["device"])
+            continue
+        writes.alarms.append((device, DeviceEvent.model_validate(alarm["event"]), alarm["received"]))
+    writes.signal_rows = list(data.get("signal_rows", []))
+    writes.grade_rows = list(data.get("grade_rows", []))
+    if unknown:
+        log.warning(
+            "%s: left out writes for %d devices no longer in the registry: %s",
+            path,
+            len(unknown),
+            ", ".join(sorted(unknown)[:10]),
+        )
+    return writes
+
+
 def _store_failure(exc: Exception) -> bool:
     """A database error (the call wrote nothing and may work later), not a refusal such as
     ``TransitionError`` (which would be refused again)."""
@@ -153,7 +215,10 @@ class RuleEngine:
         topic_prefix: str = "firegw",
         grade_repeat_s: float = 300.0,
         offline_sweep_s: float = 30.0,
+        redo_path: Path | None = None,
     ) -> None:
+        """``redo_path``: a file where what the store lost is kept until it is written again (``_redo``), so
+        that a restart during a store outage does not lose it; read back at start-up. None: memory only."""
         self.registry = registry
         self.policy = policy
         self.store = store
@@ -225,6 +290,9 @@ class RuleEngine:
         #: When ``_redo`` may next try, and the back-off that set it (0 while the store works).
         self._redo_at = now
         self._redo_backoff_s = 0.0
+        self._redo_path = redo_path
+        #: ``_redo_due`` changed since it was last kept in ``redo_path``.
+        self._redo_dirty = False
         self._last_event_time: datetime | None = None
         #: Per estate, the last time any of its devices was heard (start-up for a silent estate).
         self._last_heard: dict[str, datetime] = {e: now for e in self.estate_devices}
@@ -236,6 +304,18 @@ class RuleEngine:
         self._last_sweep = now
         self._last_repeat = now
         self._restore(now)
+        if redo_path is not None and redo_path.exists():
+            self._redo_due = load_writes(redo_path, self.devices)
+            due = self._redo_due
+            log.warning(
+                "%s: %d alarm events, %d device signals, %d signal and %d grade changes that the hazard store"
+                " lost before the restart wait to be written again",
+                redo_path,
+                len(due.alarms),
+                len(due.pairs),
+                len(due.signal_rows),
+                len(due.grade_rows),
+            )
 
     # -- start-up --------------------------------------------------------------------------------------
 
@@ -353,6 +433,7 @@ class RuleEngine:
                 for name, value in counted.items():
                     setattr(self.counters, name, value)
                 self._redo_due.add(writes)
+                self._redo_dirty = True
                 self._redo_backoff_s = min(max(1.0, 2 * self._redo_backoff_s), REDO_BACKOFF_MAX_S)
                 self._redo_at = now + timedelta(seconds=self._redo_backoff_s)
             elif unannounced or writes.signal_rows or writes.grade_rows:  # it wrote, and the store took it
@@ -372,6 +453,8 @@ class RuleEngine:
             else:
                 for announce in unannounced:
                     announce()
+            if self._redo_dirty:
+                self._keep_redo()
 
     def _lose(self, exc: Exception, lost: _Writes) -> None:
         """A call for a device event failed. Inside a batch nothing more is needed: a database error fails
@@ -379,6 +462,21 @@ class RuleEngine:
         ``TransitionError``), keep what the call was to write for ``_redo``."""
         if self._writes is None and _store_failure(exc):
             self._redo_due.add(lost)
+            self._keep_redo()
+
+    def _keep_redo(self) -> None:
+        """Keep ``_redo_due`` in ``redo_path`` while it holds anything; remove the file once it is empty."""
+        self._redo_dirty = False
+        path = self._redo_path
+        if path is None:
+            return
+        try:
+            if self._redo_due:
+                save_writes(path, self._redo_due)
+            else:
+                path.unlink(missing_ok=True)
+        except OSError as exc:  # the disk: what waits is still held in memory
+            log.error("cannot keep the hazard store's backlog in %s: %s", path, exc)
 
     def _redo(self, now: datetime, affected: set[str]) -> None:
         """First in a batch, write again what the store lost (``_redo_due``): alarm events in the order they
@@ -390,6 +488,8 @@ class RuleEngine:
         index could not be read back (``_reindex_due``): it is what they are compared with.
         """
         due = self._redo_due
+        if due:
+            self._redo_dirty = True  # taken into this batch: kept again if it fails, the file goes if not
         if due.alarms:
             backlog, due.alarms = due.alarms, []
             for device, event, received in backlog:

@@ -420,3 +420,52 @@ def test_a_grade_change_whose_history_row_fails_is_written_by_the_next_batch(env
     assert history[0].at == changed_at
     env.tick(seconds=1)
     assert len(store.grade_history("E001")) == 2, "written once"
+
+
+# -- a restart while the store is down -----------------------------------------------------------------------
+
+
+def test_what_the_store_lost_survives_a_gateway_restart(tmp_path: Path) -> None:
+    """The store fails, and the gateway stops before it comes back: the alarm (and the signal history)
+    that waited in memory are kept in ``redo_path`` and written by the restarted engine's first batch,
+    with the time the alarm arrived. Once written, the file is gone."""
+    registry = generate_fleet(
+        estates=2, smoke_per_estate=10, hydrants_per_estate=2, cameras_per_estate=1, modbus_share=0.0, seed=5
+    )
+    clock = FakeClock()
+    path = tmp_path / "hazards.sqlite"
+    redo = tmp_path / "rules-redo.json"
+
+    def start() -> Env:
+        store = HazardStore(f"sqlite:///{path}?timeout=0.05")
+        engine = RuleEngine(registry, load_policy(), store, clock=clock, redo_path=redo)
+        return Env(engine, clock, registry, path)
+
+    first = start()
+    first.heartbeat_all()
+    detector = first.device("E002", "smoke_detector")
+    hydrant = first.device("E001", "hydrant")
+    clock.advance(minutes=3)
+    with first.lock():
+        received = first.event(detector, EventType.ALARM)
+        first.report(hydrant, pressure_mpa=0.03)  # 0.35 -> 0.03 MPa: a sudden drop, a signal-history row
+        assert first.engine.store.alarms() == []
+        assert redo.exists(), "kept on disk as soon as the batch was rolled back"
+        first.engine.store.close()  # the gateway stops (or is killed) while the store is down
+    assert first.engine.store.alarms() == []
+
+    clock.advance(minutes=1)
+    second = start()  # the store works again
+    assert second.engine._redo_due.alarms, "read back at start-up"
+    second.tick(seconds=1)
+    (alarm,) = second.engine.store.alarms()
+    assert alarm.device_id == detector.id
+    assert alarm.received_at == received
+    assert [u.data["action"] for u in second.updates("alarm", detector)] == ["raise"]
+    signals = second.engine.store.signal_history(hydrant.id)
+    assert [(s.signal, s.active, s.at) for s in signals] == [
+        (SignalKind.HYDRANT_PRESSURE_DROP.value, True, received)
+    ]
+    assert not redo.exists(), "nothing waits any more"
+    second.tick(seconds=1)
+    assert len(second.engine.store.alarms()) == 1, "written once"
