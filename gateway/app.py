@@ -98,6 +98,7 @@ def build_engine(config: GatewayConfig, registry: Registry, clock: Callable[[], 
         publisher=publisher,
         topic_prefix=rules.topic_prefix,
         grade_repeat_s=rules.grade_repeat_s,
+        store_sync_s=rules.store_sync_s,
         redo_path=config.gateway.data_dir / "rules-redo.json",
     )
 

@@ -110,6 +110,9 @@ class RulesSection(Section):
     #: Every estate's grade is repeated to the telemetry store this often, so "grade now" panels always
     #: find a recent point.
     grade_repeat_s: float = Field(default=300.0, gt=0)
+    #: How often the engine reads back what other gateways on the same store changed (hazards filed or
+    #: closed through their API, complaints, fires), so that its grades follow; 0 turns it off.
+    store_sync_s: float = Field(default=30.0, ge=0)
     #: Publish grades (retained), hazard changes and alarms to the MQTT broker under this prefix.
     publish: bool = True
     topic_prefix: str = "firegw"

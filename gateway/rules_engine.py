@@ -54,7 +54,16 @@ from gateway.schema import (
     rule_point,
 )
 from gateway.sinks.base import Point
-from gateway.store import AlarmRecord, Batch, BatchFailed, HazardRecord, HazardStore, NotFound
+from gateway.store import (
+    AlarmRecord,
+    Batch,
+    BatchFailed,
+    FireRecord,
+    GradeChangeRecord,
+    HazardRecord,
+    HazardStore,
+    NotFound,
+)
 from rules.device_rules import DeviceRules
 from rules.grading import Grade, GradeInputs, OpenHazard, grade_estate
 from rules.lifecycle import (
@@ -81,6 +90,9 @@ _ROLLED_BACK_COUNTERS = ("hazards_opened", "hazards_auto_closed", "alarms_raised
 REDO_BACKOFF_MAX_S = 8.0
 #: Signal-history rows kept for a store that keeps failing; beyond this the oldest are dropped (and logged).
 SIGNAL_BACKLOG_MAX = 100_000
+#: ``sync_from_store`` reads changes written up to this long before its last run: gateway clocks differ a
+#: little, and a transaction may commit after a sync that started later than its writes.
+STORE_SYNC_MARGIN_S = 300.0
 
 
 @dataclass(slots=True)
@@ -170,6 +182,13 @@ def load_writes(path: Path, devices: dict[str, Device]) -> _Writes:
     return writes
 
 
+def _same_grade(stored: GradeChangeRecord, grade: Grade) -> bool:
+    """A recorded grade says what ``grade`` says: same colour, same red and yellow items."""
+    return stored.colour == grade.colour and sorted(stored.red_items + stored.yellow_items) == sorted(
+        grade.red_items + grade.yellow_items
+    )
+
+
 def _store_failure(exc: Exception) -> bool:
     """A database error (the call wrote nothing and may work later), not a refusal such as
     ``TransitionError`` (which would be refused again)."""
@@ -200,6 +219,8 @@ class EngineCounters:
     escalations: int = 0
     store_errors: int = 0
     regrades: int = 0
+    #: ``sync_from_store`` runs that found another gateway's changes.
+    store_syncs: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -216,9 +237,13 @@ class RuleEngine:
         grade_repeat_s: float = 300.0,
         offline_sweep_s: float = 30.0,
         redo_path: Path | None = None,
+        store_sync_s: float = 30.0,
     ) -> None:
         """``redo_path``: a file where what the store lost is kept until it is written again (``_redo``), so
-        that a restart during a store outage does not lose it; read back at start-up. None: memory only."""
+        that a restart during a store outage does not lose it; read back at start-up. None: memory only.
+
+        ``store_sync_s``: how often ``tick`` reads back what other gateways on the same store changed
+        (``sync_from_store``); 0 turns it off."""
         self.registry = registry
         self.policy = policy
         self.store = store
@@ -227,6 +252,7 @@ class RuleEngine:
         self.topic_prefix = topic_prefix
         self.grade_repeat_s = grade_repeat_s
         self.offline_sweep_s = offline_sweep_s
+        self.store_sync_s = store_sync_s
         self.counters = EngineCounters()
         self.updates: Broadcast[RuleUpdate] = Broadcast()
         #: Points for the telemetry store, drained by ``run`` (the rule hook is synchronous).
@@ -303,6 +329,11 @@ class RuleEngine:
         self.estate_status: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         self._last_sweep = now
         self._last_repeat = now
+        #: Ids of the complaints and fires counted in ``complaint_times`` and ``fire_times``.
+        self._complaint_ids: set[int] = set()
+        self._fire_ids: set[int] = set()
+        #: ``sync_from_store`` has read everything changed before this (start-up read it all).
+        self._synced_at = now
         self._restore(now)
         if redo_path is not None and redo_path.exists():
             self._redo_due = load_writes(redo_path, self.devices)
@@ -333,20 +364,16 @@ class RuleEngine:
                 self._refresh_status(hazard.device_id)
         year_ago = now - timedelta(days=max((c.window.days for c in self.policy.counted), default=365))
         for complaint in self.store.complaints(since=year_ago):
-            self.complaint_times[complaint.estate_id].append(complaint.received_at)
+            self._count_complaint(complaint.id, complaint.estate_id, complaint.received_at)
         for fire in self.store.fires(since=year_ago):
-            self.fire_times[fire.estate_id].append((fire.occurred_at, fire.fatal or fire.high_impact))
+            self._count_fire(fire)
         previous = self.store.latest_grades()
         for estate in self.registry.estates:
             grade = self._grade(estate.id, now)
             last = previous.get(estate.id)
             self.grades[estate.id] = grade
             self.estate_version[estate.id] += 1
-            if (
-                last is None
-                or last.colour != grade.colour
-                or sorted(last.red_items + last.yellow_items) != sorted(grade.red_items + grade.yellow_items)
-            ):
+            if last is None or not _same_grade(last, grade):
                 self._record_grade(grade, last.colour if last else None, now)
 
     def _index_open(self, hazard: HazardRecord) -> None:
@@ -614,12 +641,78 @@ class RuleEngine:
             self._record_signals()
         if affected:
             self._regrade(affected, now)
+        if self.store_sync_s > 0 and (now - self._synced_at).total_seconds() >= self.store_sync_s:
+            self.sync_from_store(now)
         if (now - self._last_repeat).total_seconds() >= self.grade_repeat_s:
             # On a fixed grid (not "now"), so a late tick does not push every later repeat back with it.
             step = timedelta(seconds=self.grade_repeat_s)
             while self._last_repeat + step <= now:
                 self._last_repeat += step
             self.regrade_all(now, repeat=True)
+
+    def sync_from_store(self, now: datetime) -> set[str]:
+        """Take in what other gateways on the same store changed: hazards filed, stepped or closed through
+        their API or by their device rules, complaints and fires entered there. Re-grades the estates that
+        changed and returns them.
+
+        The engine indexes open hazards and counted records in memory (grading reads them thousands of
+        times a second); with one store for many gateways that index would otherwise only learn of another
+        gateway's changes at a restart. What changed is read by its write time, from ``STORE_SYNC_MARGIN_S``
+        before the last sync (gateway clocks differ a little, and a transaction can commit after a sync
+        that began later than its writes); what is read twice is recognised and changes nothing. A grade
+        that another gateway already recorded is not recorded again (``grade_changes`` would show it twice);
+        it is still published, and identical retained MQTT messages are harmless.
+        """
+        since = self._synced_at - timedelta(seconds=STORE_SYNC_MARGIN_S)
+        try:
+            changed = self.store.hazards_updated_since(since)
+            complaints = self.store.complaints(recorded_since=since)
+            fires = self.store.fires(recorded_since=since)
+        except SQLAlchemyError as exc:
+            log.warning("could not read other gateways' changes from the hazard store (%s); retrying", exc)
+            return set()
+        self._synced_at = now
+        affected: set[str] = set()
+        known = self.estate_devices.keys() | self._estate_tags.keys()
+        for hazard in changed:
+            if hazard.estate_id not in known:
+                continue
+            current = self.open_records.get(hazard.estate_id, {}).get(hazard.id)
+            if hazard.is_open:
+                if current != hazard:
+                    self._index_open(hazard)
+                    affected.add(hazard.estate_id)
+            elif current is not None:
+                self._unindex(hazard)
+                affected.add(hazard.estate_id)
+        for complaint in complaints:
+            if complaint.estate_id in known and complaint.id not in self._complaint_ids:
+                self._count_complaint(complaint.id, complaint.estate_id, complaint.received_at)
+                affected.add(complaint.estate_id)
+        for fire in fires:
+            if fire.estate_id in known and fire.id not in self._fire_ids:
+                self._count_fire(fire)
+                affected.add(fire.estate_id)
+        if affected:
+            self.counters.store_syncs += 1
+            self._regrade(affected, now, recorded=self._recorded_grades(affected))
+        return affected
+
+    def _recorded_grades(self, estates: set[str]) -> dict[str, GradeChangeRecord]:
+        """The latest recorded grade of each of ``estates`` (another gateway may have recorded it)."""
+        try:
+            latest = self.store.latest_grades()
+        except SQLAlchemyError:
+            return {}
+        return {estate: latest[estate] for estate in estates if estate in latest}
+
+    def _count_complaint(self, complaint_id: int, estate_id: str, received_at: datetime) -> None:
+        self._complaint_ids.add(complaint_id)
+        self.complaint_times[estate_id].append(received_at)
+
+    def _count_fire(self, fire: FireRecord) -> None:
+        self._fire_ids.add(fire.id)
+        self.fire_times[fire.estate_id].append((fire.occurred_at, fire.fatal or fire.high_impact))
 
     async def run(self, sink_write: Callable[[list[Point]], Any], tick_interval_s: float = 1.0) -> None:
         """Tick every ``tick_interval_s`` on the injected clock, and hand rule-layer points to the telemetry
@@ -843,14 +936,21 @@ class RuleEngine:
         self.counters.regrades += 1
         return grade_estate(inputs, self.policy, now)
 
-    def _regrade(self, estates: set[str], now: datetime) -> None:
+    def _regrade(
+        self, estates: set[str], now: datetime, *, recorded: dict[str, GradeChangeRecord] | None = None
+    ) -> None:
+        """Re-grade ``estates``; a changed grade is recorded, published and announced. ``recorded``: the
+        latest grade rows another gateway may have written (``sync_from_store``): a grade the store already
+        holds is published but not recorded again."""
         for estate_id in estates:
             grade = self._grade(estate_id, now)
             previous = self.grades.get(estate_id)
             self.grades[estate_id] = grade
             self.estate_version[estate_id] += 1
             if previous is None or previous.key != grade.key:
-                self._record_grade(grade, previous.colour if previous else None, now)
+                stored = recorded.get(estate_id) if recorded else None
+                write_row = stored is None or not _same_grade(stored, grade)
+                self._record_grade(grade, previous.colour if previous else None, now, write_row=write_row)
 
     def regrade_all(self, now: datetime, *, repeat: bool = False) -> int:
         """Re-derive every estate's grade (counted records age out of their windows); with ``repeat``, also
@@ -871,27 +971,30 @@ class RuleEngine:
         self._points_ready.set()
         return changed
 
-    def _record_grade(self, grade: Grade, previous: str | None, now: datetime) -> None:
+    def _record_grade(
+        self, grade: Grade, previous: str | None, now: datetime, *, write_row: bool = True
+    ) -> None:
         self.counters.grade_changes += 1
         payload = grade_payload(grade, self.policy)
-        self._write_grade_row(
-            {
-                "estate_id": grade.estate_id,
-                "at": now,
-                "colour": grade.colour,
-                "level": grade.level,
-                "previous": previous,
-                "rule": grade.rule,
-                "reasons": payload["reasons"],
-                "red_items": list(grade.red_items),
-                "yellow_items": list(grade.yellow_items),
-                "missing_green": list(grade.missing_green),
-                "tolerated": list(grade.tolerated),
-                "open_hazards": grade.open_hazards,
-                "stale": grade.stale,
-                "policy": grade.policy,
-            }
-        )
+        if write_row:
+            self._write_grade_row(
+                {
+                    "estate_id": grade.estate_id,
+                    "at": now,
+                    "colour": grade.colour,
+                    "level": grade.level,
+                    "previous": previous,
+                    "rule": grade.rule,
+                    "reasons": payload["reasons"],
+                    "red_items": list(grade.red_items),
+                    "yellow_items": list(grade.yellow_items),
+                    "missing_green": list(grade.missing_green),
+                    "tolerated": list(grade.tolerated),
+                    "open_hazards": grade.open_hazards,
+                    "stale": grade.stale,
+                    "policy": grade.policy,
+                }
+            )
         self.points.append(self._grade_point(grade, now))
         payload["previous"] = previous
         self.updates.publish(RuleUpdate("grade", grade.estate_id, now, payload))
@@ -1184,7 +1287,7 @@ class RuleEngine:
             reporter=reporter,
             now=now,
         )
-        self.complaint_times[estate_id].append(received_at)
+        self._count_complaint(record.id, estate_id, received_at)
         self._regrade({estate_id}, now)
         return record
 
@@ -1210,7 +1313,7 @@ class RuleEngine:
             recorded_by=recorded_by,
             now=now,
         )
-        self.fire_times[estate_id].append((occurred_at, fatal or high_impact))
+        self._count_fire(record)
         self._regrade({estate_id}, now)
         return record
 
@@ -1239,7 +1342,7 @@ class RuleEngine:
         )
         self._alarm_changed(alarm, now, action.value)
         if fire is not None:
-            self.fire_times[fire.estate_id].append((fire.occurred_at, fire.fatal or fire.high_impact))
+            self._count_fire(fire)
             self._regrade({fire.estate_id}, now)
         return alarm
 

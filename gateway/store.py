@@ -132,6 +132,8 @@ hazards = Table(
         postgresql_where=Column("closed_at").is_(None) & Column("device_id").is_not(None),
     ),
     Index("hazards_open_by_estate", "estate_id", "closed_at"),
+    #: ``hazards_updated_since``: what other gateways changed (the rule engine's store sync).
+    Index("hazards_by_update", "updated_at"),
 )
 
 hazard_transitions = Table(
@@ -481,6 +483,10 @@ class HazardStore:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
+        # create_all adds tables, not the indexes a later version added to an existing table.
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(self.engine, checkfirst=True)
         #: The batch of the calling thread, if any (report threads read the store while the loop writes).
         self._local = threading.local()
 
@@ -819,6 +825,12 @@ class HazardStore:
         with self._tx() as conn:
             return [_hazard(r) for r in conn.execute(query).mappings()]
 
+    def hazards_updated_since(self, since: datetime) -> list[HazardRecord]:
+        """Hazards opened, stepped or closed at or after ``since`` (by any gateway on this store)."""
+        query = select(hazards).where(hazards.c.updated_at >= since).order_by(hazards.c.id)
+        with self._tx() as conn:
+            return [_hazard(r) for r in conn.execute(query).mappings()]
+
     def open_hazards(self) -> list[HazardRecord]:
         """Every open hazard (for the engine's in-memory index at start-up)."""
         with self._tx() as conn:
@@ -867,13 +879,20 @@ class HazardStore:
             return dataclasses.replace(record, id=_new_id(result))
 
     def complaints(
-        self, estate_ids: Sequence[str] | None = None, since: datetime | None = None
+        self,
+        estate_ids: Sequence[str] | None = None,
+        since: datetime | None = None,
+        *,
+        recorded_since: datetime | None = None,
     ) -> list[ComplaintRecord]:
+        """Complaints received at or after ``since``, or recorded (entered) at or after ``recorded_since``."""
         query = select(complaints)
         if estate_ids is not None:
             query = query.where(complaints.c.estate_id.in_(list(estate_ids)))
         if since is not None:
             query = query.where(complaints.c.received_at >= since)
+        if recorded_since is not None:
+            query = query.where(complaints.c.recorded_at >= recorded_since)
         with self._tx() as conn:
             rows = conn.execute(query.order_by(complaints.c.received_at)).mappings()
             return [ComplaintRecord(**dict(r)) for r in rows]
@@ -908,13 +927,20 @@ class HazardStore:
         return FireRecord(id=_new_id(result), **values)
 
     def fires(
-        self, estate_ids: Sequence[str] | None = None, since: datetime | None = None
+        self,
+        estate_ids: Sequence[str] | None = None,
+        since: datetime | None = None,
+        *,
+        recorded_since: datetime | None = None,
     ) -> list[FireRecord]:
+        """Fires that occurred at or after ``since``, or recorded at or after ``recorded_since``."""
         query = select(fires)
         if estate_ids is not None:
             query = query.where(fires.c.estate_id.in_(list(estate_ids)))
         if since is not None:
             query = query.where(fires.c.occurred_at >= since)
+        if recorded_since is not None:
+            query = query.where(fires.c.recorded_at >= recorded_since)
         with self._tx() as conn:
             rows = conn.execute(query.order_by(fires.c.occurred_at)).mappings()
             return [

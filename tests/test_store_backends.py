@@ -178,3 +178,58 @@ def test_an_engine_restarts_on_a_store_another_engine_filled(store_url: str) -> 
     history = second.store.grade_history("E001")
     assert [h.colour for h in reversed(history)][:2] == ["green", "yellow"]
     second.store.close()
+
+
+def test_gateways_on_one_store_take_in_each_others_changes(store_url: str) -> None:
+    """Two gateways, one store: a hazard filed through one gateway's API, its closing through the other's,
+    and a complaint entered at the first reach the other's grades at its next store sync (``store_sync_s``),
+    not only at a restart; and a grade change is recorded once, by the gateway that made it."""
+    registry = generate_fleet(
+        estates=2, smoke_per_estate=4, hydrants_per_estate=2, cameras_per_estate=0, modbus_share=0.0, seed=2
+    )
+    now = [T0]
+
+    def gateway() -> RuleEngine:
+        return RuleEngine(
+            registry, load_policy(), HazardStore(store_url), clock=lambda: now[0], store_sync_s=30
+        )
+
+    a, b = gateway(), gateway()
+    hazard = a.file_hazard(
+        estate_id="E001", criterion="R2", location="3号楼", description="违规设置夹层住人", reporter="巡查员"
+    )
+    assert a.grades["E001"].colour == "red"
+    assert b.grades["E001"].colour == "green", "b has not synced yet"
+    now[0] += timedelta(seconds=10)
+    b.tick(now[0])
+    assert b.grades["E001"].colour == "green", "not before store_sync_s"
+    now[0] += timedelta(seconds=25)
+    b.tick(now[0])
+    assert b.grades["E001"].colour == "red"
+    assert str(hazard.id) in {h for r in b.grades["E001"].reasons for h in r.hazard_ids}
+    assert [g.colour for g in b.store.grade_history("E001")] == ["red", "green"], "recorded once"
+
+    b.step_hazard(hazard.id, HazardAction.CLOSE, actor="主管", reason="重复上报")
+    assert b.grades["E001"].colour == "green"
+    b.add_complaint(
+        estate_id="E002",
+        received_at=now[0] - timedelta(days=2),
+        channel="12345",
+        description="",
+        reporter="x",
+    )
+    assert b.grades["E002"].yellow_items == ("Y14",)
+    now[0] += timedelta(seconds=31)
+    a.tick(now[0])
+    assert a.grades["E001"].colour == "green"
+    assert a.open_records["E001"] == {}
+    assert a.grades["E002"].yellow_items == ("Y14",)
+    assert [g.colour for g in a.store.grade_history("E001")] == ["green", "red", "green"]
+    assert len(a.store.grade_history("E002")) == 2
+    # Read again (the sync looks back a few minutes): nothing changes twice.
+    now[0] += timedelta(seconds=31)
+    a.tick(now[0])
+    assert len(a.complaint_times["E002"]) == 1
+    assert a.counters.store_syncs == 1
+    a.store.close()
+    b.store.close()
