@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench bench-rules services clean
+.PHONY: demo test lint typecheck pytest bench bench-cpu bench-rules services clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ test: lint typecheck pytest  ## the whole suite: lint, types, tests against real
 
 bench: $(STAMP) services  ## ingest benchmark: bare paho vs the gateway, real Mosquitto + InfluxDB
 	$(BIN)/python bench/ingest_bench.py $(ARGS)
+
+bench-cpu: $(STAMP)  ## ingest CPU per message by stage, in-process (ARGS="--compare HEAD~1" for a before/after)
+	$(BIN)/python bench/ingest_cpu_bench.py $(ARGS)
 
 bench-rules: $(STAMP) services  ## rule-layer benchmark: alarm and grade latency under load, re-grading a city
 	$(BIN)/python bench/rules_bench.py $(ARGS)
