@@ -332,8 +332,12 @@ class RuleEngine:
         #: Ids of the complaints and fires counted in ``complaint_times`` and ``fire_times``.
         self._complaint_ids: set[int] = set()
         self._fire_ids: set[int] = set()
-        #: ``sync_from_store`` has read everything changed before this (start-up read it all).
+        #: ``sync_from_store`` has read everything changed before this (start-up read it all), and last
+        #: tried at ``_sync_tried_at`` (a store that is down is tried again every ``store_sync_s``, not every
+        #: tick); ``_sync_failing`` keeps the log to one line per outage.
         self._synced_at = now
+        self._sync_tried_at = now
+        self._sync_failing = False
         self._restore(now)
         if redo_path is not None and redo_path.exists():
             self._redo_due = load_writes(redo_path, self.devices)
@@ -641,7 +645,7 @@ class RuleEngine:
             self._record_signals()
         if affected:
             self._regrade(affected, now)
-        if self.store_sync_s > 0 and (now - self._synced_at).total_seconds() >= self.store_sync_s:
+        if self.store_sync_s > 0 and (now - self._sync_tried_at).total_seconds() >= self.store_sync_s:
             self.sync_from_store(now)
         if (now - self._last_repeat).total_seconds() >= self.grade_repeat_s:
             # On a fixed grid (not "now"), so a late tick does not push every later repeat back with it.
@@ -664,13 +668,23 @@ class RuleEngine:
         it is still published, and identical retained MQTT messages are harmless.
         """
         since = self._synced_at - timedelta(seconds=STORE_SYNC_MARGIN_S)
+        self._sync_tried_at = now
         try:
             changed = self.store.hazards_updated_since(since)
             complaints = self.store.complaints(recorded_since=since)
             fires = self.store.fires(recorded_since=since)
         except SQLAlchemyError as exc:
-            log.warning("could not read other gateways' changes from the hazard store (%s); retrying", exc)
+            if not self._sync_failing:
+                self._sync_failing = True
+                log.warning(
+                    "cannot read other gateways' changes from the hazard store (%s); retrying every %.0f s",
+                    exc,
+                    self.store_sync_s,
+                )
             return set()
+        if self._sync_failing:
+            self._sync_failing = False
+            log.info("reading other gateways' changes from the hazard store works again")
         self._synced_at = now
         affected: set[str] = set()
         known = self.estate_devices.keys() | self._estate_tags.keys()

@@ -15,6 +15,7 @@ once the store works, announced once, and never twice.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -469,3 +470,29 @@ def test_what_the_store_lost_survives_a_gateway_restart(tmp_path: Path) -> None:
     assert not redo.exists(), "nothing waits any more"
     second.tick(seconds=1)
     assert len(second.engine.store.alarms()) == 1, "written once"
+
+
+def test_a_store_that_cannot_be_read_is_synced_every_store_sync_s_and_logged_once(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reading back other gateways' changes (``sync_from_store``) while the store refuses even reads: tried
+    every ``store_sync_s``, not every tick, with one warning for the outage and one line when it ends."""
+    tried: list[datetime] = []
+    real = env.engine.store.hazards_updated_since
+
+    def counted(since: datetime) -> list[Any]:
+        tried.append(env.clock())
+        return real(since)
+
+    env.engine.store.hazards_updated_since = counted  # type: ignore[method-assign]
+    caplog.set_level(logging.INFO, logger="gateway.rules_engine")
+    caplog.clear()
+    with env.lock(reads=True):
+        for _ in range(95):
+            env.tick(seconds=1)
+    warnings = [r for r in caplog.records if "other gateways' changes" in r.getMessage()]
+    assert len(tried) == 3, "at +30, +60 and +90 s"
+    assert len(warnings) == 1
+    env.tick(seconds=30)
+    assert len(tried) == 4
+    assert any("works again" in r.getMessage() for r in caplog.records)
