@@ -340,12 +340,30 @@ class RuleEngine:
         self._sync_failing = False
         self._restore(now)
         if redo_path is not None and redo_path.exists():
-            self._redo_due = load_writes(redo_path, self.devices)
+            self._load_redo(redo_path)
+
+    def _load_redo(self, path: Path) -> None:
+        """Take up the backlog a previous run kept in ``path``. A file that cannot be read (a disk error, a
+        hand edit) is moved aside, named in the log, and the gateway starts without it."""
+        try:
+            self._redo_due = load_writes(path, self.devices)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            aside = path.with_name(f"{path.name}.unreadable")
+            with contextlib.suppress(OSError):
+                os.replace(path, aside)
+            log.error(
+                "cannot read the hazard store's backlog from %s (%s); moved to %s, starting without it",
+                path,
+                exc,
+                aside,
+            )
+            return
+        if self._redo_due:
             due = self._redo_due
             log.warning(
                 "%s: %d alarm events, %d device signals, %d signal and %d grade changes that the hazard store"
                 " lost before the restart wait to be written again",
-                redo_path,
+                path,
                 len(due.alarms),
                 len(due.pairs),
                 len(due.signal_rows),

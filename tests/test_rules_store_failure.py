@@ -496,3 +496,21 @@ def test_a_store_that_cannot_be_read_is_synced_every_store_sync_s_and_logged_onc
     env.tick(seconds=30)
     assert len(tried) == 4
     assert any("works again" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unreadable_backlog_file_is_moved_aside_and_the_engine_starts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = generate_fleet(
+        estates=1, smoke_per_estate=2, hydrants_per_estate=1, cameras_per_estate=0, modbus_share=0.0, seed=5
+    )
+    redo = tmp_path / "rules-redo.json"
+    # Damaged (a disk error, a hand edit): writes themselves are atomic.
+    redo.write_text('{"alarms": [{"device": "SD-E001-01", "event": {"type": "alarm"')
+    store = HazardStore(f"sqlite:///{tmp_path / 'hazards.sqlite'}")
+    engine = RuleEngine(registry, load_policy(), store, clock=FakeClock(), redo_path=redo)
+    assert not engine._redo_due
+    assert not redo.exists()
+    assert (tmp_path / "rules-redo.json.unreadable").exists(), "kept for a person to look at"
+    assert any("cannot read the hazard store's backlog" in r.getMessage() for r in caplog.records)
+    store.close()
