@@ -152,6 +152,8 @@ class Gateway:
             live=self.live,
             rules=rules,
             clock=clock,
+            clock_ahead_max_s=config.gateway.device_clock_ahead_max_s,
+            device_time_floor=config.gateway.device_time_floor,
         )
         self.mqtt = MqttCollector(config.mqtt, self.pipeline)
         modbus_devices = self.registry.modbus_devices()
@@ -287,6 +289,7 @@ class Gateway:
             "rejects": float(s.rejects_total),
             "seq_gaps": float(s.seq_gaps),
             "seq_missing": float(s.seq_missing),
+            "clock_corrected": float(s.clock_corrected),
             "task_restarts": float(sum(s.task_restarts.values())),
             "mqtt_connected": self.mqtt.stats.connected,
             "mqtt_messages": float(self.mqtt.stats.messages),

@@ -13,10 +13,19 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 from collectors.base import decoder_names
 from collectors.mqtt.config import MqttConfig
+from gateway.models import DEVICE_TIME_FLOOR
 
 
 class ConfigError(ValueError):
@@ -38,6 +47,10 @@ class GatewaySection(Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: How often gateway counters are written to the telemetry store.
     stats_interval_s: float = Field(default=10.0, gt=0)
+    #: A device time further ahead of the gateway's than this, or before ``device_time_floor``, is a wrong
+    #: device clock: the record is stored at the gateway's receive time instead (gateway/pipeline.py).
+    device_clock_ahead_max_s: float = Field(default=900.0, gt=0)
+    device_time_floor: AwareDatetime = DEVICE_TIME_FLOOR
 
 
 class InfluxV1(Section):

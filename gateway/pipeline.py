@@ -1,7 +1,16 @@
 """The pipeline: validated records in, fanned out to device state, the live feed, the rules hook and the sink.
 
 It implements ``collectors.base.Ingest``. Per record it resolves the device (unknown devices are rejected
-with their raw payload), tracks the device's state and sequence gaps, and turns the record into a point.
+with their raw payload), checks the device's clock, tracks the device's state and sequence gaps, and turns
+the record into a point.
+
+A device clock that cannot be right (before ``device_time_floor``: a clock reset to 1970 or 2000 after a
+battery change; or more than ``clock_ahead_max_s`` ahead of the gateway: local time sent as UTC) would put
+the record where nobody looks (InfluxDB retention refuses it, and then the batch around it; "now" panels
+miss it; a hazard would say "since 2000-01-01"). Such a record is kept, at the gateway's receive time, with
+the device's offset as ``device_clock_offset_s`` (a metric, or an event attribute), and counted
+(``clock_corrected``); the device is named in the log once. Records from the same device corrected in
+one batch get times 1 µs apart, so none overwrites another in InfluxDB.
 Priority events (alarms, faults) go to the live feed before anything is written, and are flagged so the sink
 sends them ahead of telemetry batches. A record that cannot be handled never takes valid neighbours down:
 everything per record is guarded, and the sink write is one call per batch.
@@ -13,12 +22,12 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
 from collectors.base import RejectReason
 from gateway.deadletter import DeadLetterStore
-from gateway.models import Device, DeviceEvent, MetricValue, Reading, Record, utc_now
+from gateway.models import DEVICE_TIME_FLOOR, Device, DeviceEvent, MetricValue, Reading, Record, utc_now
 from gateway.registry import Registry
 from gateway.schema import device_tags, event_point, reading_point
 from gateway.sinks.base import Point, TelemetrySink
@@ -48,6 +57,10 @@ class DeviceState:
     last_seq: int | None = None
     seq_gaps: int = 0
     comm_ok: bool = True
+    #: The device clock's offset from the gateway's (seconds) when it was last found wrong, and the last
+    #: time given to one of its records instead (``Pipeline`` docstring).
+    clock_offset_s: float | None = None
+    clock_corrected_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +114,9 @@ class LiveFeed(Broadcast[LiveEvent]):
 
 
 SEQ_WRAP = 2**32
+#: Devices named in the log for a wrong clock, at most (then only counted).
+_CLOCK_LOG_MAX = 1000
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class Pipeline:
@@ -114,8 +130,13 @@ class Pipeline:
         live: LiveFeed | None = None,
         rules: RulesHook | None = None,
         clock: Callable[[], datetime] = utc_now,
+        clock_ahead_max_s: float = 900.0,
+        device_time_floor: datetime = DEVICE_TIME_FLOOR,
     ) -> None:
         self.registry = registry
+        self.clock_ahead_max = timedelta(seconds=clock_ahead_max_s)
+        self.device_time_floor = device_time_floor
+        self._clock_logged: set[str] = set()
         self.sink = sink
         self.deadletters = deadletters
         self.stats = stats or GatewayStats()
@@ -158,6 +179,8 @@ class Pipeline:
         now = self.clock()
         stats = self.stats
         resolve = self._by_wire_id.get
+        ahead_limit = now + self.clock_ahead_max
+        floor = self.device_time_floor
         points: list[Point] = []
         accepted: list[tuple[Device, Record]] = []
         for index, record in enumerate(records):
@@ -176,6 +199,8 @@ class Pipeline:
                 continue
             tags = self._tags[device.id]
             state = self.devices[device.id]
+            if record.time > ahead_limit or record.time < floor:
+                record = self._correct_clock(device, state, record, now)
             state.last_seen = now
             state.last_time = record.time
             state.messages += 1
@@ -208,6 +233,29 @@ class Pipeline:
                 log.exception("rules hook failed on a batch of %d records", len(accepted))
         if points:
             await self.sink.write(points)
+
+    def _correct_clock(self, device: Device, state: DeviceState, record: Record, now: datetime) -> Record:
+        """The record at the gateway's time, with the device's clock offset (see the module docstring)."""
+        offset = (record.time - now).total_seconds()
+        last = state.clock_corrected_at
+        corrected = now if last is None or now > last else last + _MICROSECOND
+        state.clock_offset_s, state.clock_corrected_at = offset, corrected
+        self.stats.clock_corrected += 1
+        if device.id not in self._clock_logged and len(self._clock_logged) < _CLOCK_LOG_MAX:
+            self._clock_logged.add(device.id)
+            log.warning(
+                "device %s: its clock says %s, %.0f s from the gateway's; its records are stored at the"
+                " gateway's receive time (with device_clock_offset_s) until its clock is set right"
+                " (NTP, or the carrier's network time)",
+                device.id,
+                record.time.isoformat(),
+                offset,
+            )
+        if isinstance(record, Reading):
+            metrics = {**record.metrics, "device_clock_offset_s": offset}
+            return record.model_copy(update={"time": corrected, "metrics": metrics})
+        attributes = {**record.attributes, "device_clock_offset_s": offset}
+        return record.model_copy(update={"time": corrected, "attributes": attributes})
 
     def _track_seq(self, state: DeviceState, seq: int) -> None:
         last = state.last_seq

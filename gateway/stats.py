@@ -38,6 +38,8 @@ class GatewayStats:
     rejects: Counter[str] = field(default_factory=Counter)
     seq_gaps: int = 0
     seq_missing: int = 0
+    #: Records whose device clock could not be right, stored at the gateway's receive time (``Pipeline``).
+    clock_corrected: int = 0
     task_restarts: Counter[str] = field(default_factory=Counter)
     records_rate: RateMeter = field(default_factory=RateMeter)
 
