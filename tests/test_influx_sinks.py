@@ -25,7 +25,7 @@ from services import InfluxService, free_port
 from gateway.sinks.base import Point, SinkError
 from gateway.sinks.buffer import DurableBuffer
 from gateway.sinks.buffered import BufferedSink
-from gateway.sinks.influx import InfluxV1Sink, InfluxV2Sink
+from gateway.sinks.influx import InfluxV1Sink, InfluxV2Sink, classify_status
 from gateway.sinks.lineprotocol import encode
 
 T0 = 1763856000000000000
@@ -428,3 +428,57 @@ async def test_priority_points_are_not_starved_by_a_steady_telemetry_stream(
         stop.set()
         await writer
     assert waited < 0.5, f"the alarm waited {waited:.2f} s behind telemetry"
+
+
+@pytest.mark.services
+async def test_a_point_beyond_retention_costs_that_point_not_its_batch(
+    influxdb: InfluxService, tmp_path: Path
+) -> None:
+    """A database with a 400-day retention (as docker-compose sets up) and a batch holding one point from
+    2000-01-01: InfluxDB stores the others and answers 400 "partial write: points beyond retention policy
+    dropped=1". The batch's bytes go to the dead letters, but only that point counts as lost."""
+    db = "retained_400d"
+    influxdb.query(f'CREATE DATABASE "{db}" WITH DURATION 400d NAME "year"', post=True)
+    dead: list[tuple[bytes, SinkError]] = []
+    ancient = Point("telemetry", {"device": "SD-9"}, {"battery": 80.0}, 946_684_800_000_000_000)
+    try:
+        async with buffered(
+            influxdb.url, db, tmp_path / "buf", on_dead_letter=lambda b, e: dead.append((b, e))
+        ) as sink:
+            recent = points(99, start=0)
+            await sink.write([*recent[:50], ancient, *recent[50:]])
+            await wait_until(lambda: sink.counters()["buffered_points"] == 0, 10, "the batch handled")
+            counters = sink.counters()
+        assert influxdb.count_points(db, "telemetry") == 99
+        assert counters["points_written"] == 99
+        assert counters["dead_lettered_points"] == 1
+        assert counters["dead_lettered_batches"] == 1
+        ((body, error),) = dead
+        assert error.dropped == 1
+        assert "beyond retention policy" in str(error)
+        assert "stored the rest of the batch" in str(error)
+        assert encode([ancient]) in body
+    finally:
+        influxdb.drop_database(db)
+
+
+async def test_v2_partial_write_answer_says_how_many_points_were_dropped(recorder: Recorder) -> None:
+    """InfluxDB 2.x answers a partial write with 422 (no InfluxDB 2 can run here: the recording server
+    answers as one does)."""
+    recorder.statuses = [422]
+    sink = InfluxV2Sink(recorder.url, "org", "bucket", "token", timeout_s=2.0)
+    try:
+        with pytest.raises(SinkError) as caught:
+            await sink.write(points(3))
+    finally:
+        await sink.close()
+    assert caught.value.dropped is None, "no 'partial write' in the scripted answer: nothing known stored"
+    error = classify_status(
+        422,
+        '{"code":"unprocessable entity","message":"failure writing points to database: partial write:'
+        ' points beyond retention policy dropped=2"}',
+        hints={},
+    )
+    assert error.dropped == 2
+    assert not error.retryable
+    assert not error.keep

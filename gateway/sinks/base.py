@@ -38,10 +38,15 @@ class SinkError(Exception):
     a 400 batch can never succeed and goes to the dead-letter store.
     """
 
-    def __init__(self, message: str, *, retryable: bool, keep: bool | None = None) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool, keep: bool | None = None, dropped: int | None = None
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.keep = retryable if keep is None else keep
+        #: A partial write: the server stored the batch but for this many points (InfluxDB answers 400 or 422
+        #: "partial write: ... dropped=N"). None: nothing of the batch was stored.
+        self.dropped = dropped
 
 
 class TelemetrySink(Protocol):

@@ -414,14 +414,31 @@ class BufferedSink:
         return backoff.next_delay()
 
     def _dead_letter(self, record: BufferedRecord, error: SinkError) -> None:
-        self.dead_lettered_points += record.points
+        """A batch the server refused for good goes to the dead-letter store with its bytes. After a partial
+        write (``error.dropped``) the server stored all but the dropped points: those are counted as
+        written, and only the dropped ones as dead-lettered (the whole batch's bytes are kept, since the
+        server does not say which lines it dropped)."""
+        dropped = record.points if error.dropped is None else min(error.dropped, record.points)
+        self.points_written += record.points - dropped
+        self.dead_lettered_points += dropped
         self.dead_lettered_batches += 1
-        log.error(
-            "%s rejected a batch of %d points permanently (%s); it goes to the dead-letter store",
-            self.inner.name,
-            record.points,
-            error,
-        )
+        if error.dropped is None:
+            log.error(
+                "%s rejected a batch of %d points permanently (%s); it goes to the dead-letter store",
+                self.inner.name,
+                record.points,
+                error,
+            )
+        else:
+            log.error(
+                "%s stored %d of a batch of %d points and dropped %d (%s); the batch goes to the dead-letter"
+                " store",
+                self.inner.name,
+                record.points - dropped,
+                record.points,
+                dropped,
+                error,
+            )
         if self.on_dead_letter is not None:
             main = self._main_loop
             if self._drain_loop_ref is not None and main is not None and not main.is_closed():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import gzip as gzip_module
+import re
 from typing import Any
 
 import aiohttp
@@ -33,7 +34,8 @@ def classify_status(status: int, detail: str, *, hints: dict[int, str]) -> SinkE
     - 429 and 5xx: the server is overloaded or unwell; retry with back-off.
     - 400: the batch itself is bad (line protocol, a field type conflict); it will never succeed, so it is
       not kept (it goes to the dead-letter store). InfluxDB stores the valid points of a partially bad
-      batch anyway.
+      batch anyway, and says how many it dropped ("partial write: ... dropped=N", also 422 on 2.x): that
+      count is on the error (``SinkError.dropped``), so only those points are counted as lost.
     - 401/403/404: credentials or a missing database/bucket. Retrying blindly does not help, but fixing the
       configuration does, so the batch is kept.
     - 413: the body exceeds the server's limit; not kept (dead-lettered with its bytes), see the hint.
@@ -41,12 +43,27 @@ def classify_status(status: int, detail: str, *, hints: dict[int, str]) -> SinkE
     """
     detail = detail.strip()[:_DETAIL_CHARS]
     hint = hints.get(status, "")
+    dropped = _partial_dropped(detail) if status in (400, 422) else None
+    if dropped is not None and not hint:
+        hint = "InfluxDB stored the rest of the batch; the dropped points are in the dead-lettered bytes"
     message = f"HTTP {status}: {detail or 'no detail'}" + (f" -> {hint}" if hint else "")
     if status == 429 or status >= 500:
         return SinkError(message, retryable=True)
     if status in (401, 403, 404):
         return SinkError(message, retryable=False, keep=True)
-    return SinkError(message, retryable=False, keep=False)
+    return SinkError(message, retryable=False, keep=False, dropped=dropped)
+
+
+_DROPPED = re.compile(r"\bdropped=(\d+)")
+
+
+def _partial_dropped(detail: str) -> int | None:
+    """How many points a "partial write" answer says were dropped (InfluxDB 1.x 400, 2.x 422: the others
+    were stored), or None when the answer is no partial write."""
+    if "partial write" not in detail:
+        return None
+    match = _DROPPED.search(detail)
+    return int(match.group(1)) if match else None
 
 
 def connection_error(url: str, exc: BaseException, timeout_s: float) -> SinkError:
