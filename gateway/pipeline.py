@@ -57,8 +57,8 @@ class DeviceState:
     last_seq: int | None = None
     seq_gaps: int = 0
     comm_ok: bool = True
-    #: The device clock's offset from the gateway's (seconds) when it was last found wrong, and the last
-    #: time given to one of its records instead (``Pipeline`` docstring).
+    #: The device clock's offset from the gateway's (seconds) while it is wrong (None once a record comes
+    #: with a plausible time), and the last time given to one of its records instead (``Pipeline``).
     clock_offset_s: float | None = None
     clock_corrected_at: datetime | None = None
 
@@ -201,6 +201,8 @@ class Pipeline:
             state = self.devices[device.id]
             if record.time > ahead_limit or record.time < floor:
                 record = self._correct_clock(device, state, record, now)
+            elif state.clock_offset_s is not None:
+                state.clock_offset_s = None  # its clock was set right
             state.last_seen = now
             state.last_time = record.time
             state.messages += 1

@@ -89,6 +89,11 @@ async def test_a_reset_clock_is_stored_at_the_receive_time_with_its_offset(
     clock.advance(seconds=1)
     await pipeline.submit([heartbeat(detector, reset, 3)], source="test")
     assert sink.points[-1].time_ns == time_ns(T0 + timedelta(seconds=1))
+    # Its clock is set right: its own time again, and no offset on the device any more.
+    clock.advance(seconds=1)
+    await pipeline.submit([heartbeat(detector, clock(), 4)], source="test")
+    assert "device_clock_offset_s" not in sink.points[-1].fields
+    assert pipeline.devices[detector.id].clock_offset_s is None
 
 
 async def test_a_clock_running_ahead_is_corrected_beyond_the_limit_only(

@@ -73,6 +73,7 @@ def device_out(device: Device, services: ApiServices) -> DeviceOut:
         metrics=dict(state.metrics) if state else {},
         messages=state.messages if state else 0,
         seq_gaps=state.seq_gaps if state else 0,
+        clock_offset_s=state.clock_offset_s if state else None,
         limits=limits,
     )
 

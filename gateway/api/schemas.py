@@ -250,6 +250,11 @@ class DeviceOut(Out):
     metrics: dict[str, Any]
     messages: int
     seq_gaps: int
+    clock_offset_s: float | None = Field(
+        default=None,
+        description="the device clock's offset from the gateway's (seconds) while it is wrong"
+        " (its records are then stored at the receive time); null: its clock looks right",
+    )
     #: The thresholds in force for charts (pressure_min_mpa/pressure_max_mpa for hydrants).
     limits: dict[str, float] = Field(default_factory=dict)
 
