@@ -235,6 +235,7 @@ async def test_a_failed_hydrant_turns_its_tile_yellow(ui: Ui) -> None:
     await ui.shot(page, "03-estate-page")
     await page.goto(ui.base + "/#/device/HY-E001-02")
     await expect(page.get_by_text("hydrant_low_pressure").first).to_be_visible(timeout=15_000)
+    await expect(page.locator("#clock-wrong")).to_have_count(0)  # its clock is right: no warning shown
     await ui.shot(page, "04-device-page")
     assert page.errors == []  # type: ignore[attr-defined]
 

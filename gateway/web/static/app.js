@@ -21,7 +21,7 @@ const TEXT = {
     reporter: "上报人", submit: "提交", deadline: "整改期限", state: "状态", overdue: "已逾期", source: "来源",
     responsible: "责任单位", reason: "说明", evidence: "整改凭证", actions: "操作", history: "处理记录",
     actor: "操作人", time: "时间", "only open": "仅未销号", "only overdue": "仅逾期", device: "设备", kind: "类型",
-    online: "在线", signals: "当前信号", "last messages": "最近消息", "state history": "状态历史",
+    online: "在线", signals: "当前信号", "clock wrong": "设备时钟有误（按接收时间存储），偏差", seconds: "秒", "last messages": "最近消息", "state history": "状态历史",
     "rejected payloads": "被拒绝的报文", pressure: "水压 (MPa)", battery: "电量 (%)", signal: "信号 (dBm)",
     placard: "公示牌", "monthly report": "月度报表", month: "月份", company: "物业公司", download: "下载",
     username: "用户名", password: "密码", login: "登录", "login failed": "登录失败", since: "自",
@@ -48,7 +48,8 @@ const TEXT = {
     deadline: "Deadline", state: "State", overdue: "Overdue", source: "Source", responsible: "Responsible party",
     reason: "Reason", evidence: "Evidence", actions: "Actions", history: "History", actor: "Actor", time: "Time",
     "only open": "Open only", "only overdue": "Overdue only", device: "Device", kind: "Kind", online: "Online",
-    signals: "Active signals", "last messages": "Last messages", "state history": "State history",
+    signals: "Active signals", "clock wrong": "Device clock wrong (stored at receive time), off by", seconds: "s",
+    "last messages": "Last messages", "state history": "State history",
     "rejected payloads": "Rejected payloads", pressure: "Pressure (MPa)", battery: "Battery (%)",
     signal: "Signal (dBm)", placard: "Placard", "monthly report": "Monthly report", month: "Month",
     company: "Property company", download: "Download", username: "Username", password: "Password",
@@ -531,7 +532,8 @@ async function viewDevice(id) {
   view().innerHTML = `<h1>${esc(d.id)} <span class="muted">${esc(t("kind." + d.kind))} · <a href="#/estate/${encodeURIComponent(d.estate_id)}">${esc(d.estate_id)}</a> · ${esc(d.location)}</span></h1>
     <div class="card"><b>${esc(t("online"))}:</b> ${d.online === false ? `<b class="error">✗</b>` : "✓"}
       · ${esc(t("signals"))}: ${d.active_signals.map((s) => esc(`${s.signal} ${s.detail}`)).join("; ") || "—"}
-      · ${esc(fmtTime(d.last_seen))} · ${esc(JSON.stringify(d.metrics))}</div>
+      · ${esc(fmtTime(d.last_seen))} · ${esc(JSON.stringify(d.metrics))}
+      ${d.clock_offset_s == null ? "" : `<div class="error" id="clock-wrong">${esc(t("clock wrong"))} ${esc(Math.round(d.clock_offset_s).toLocaleString())} ${esc(t("seconds"))}</div>`}</div>
     <div class="grid2"><div><h2>${esc(t("last messages"))}</h2>
       <table><tr><th>${esc(t("time"))}</th><th></th><th></th></tr>${recent.map((p) => `<tr><td>${esc(fmtTime(p.time))}</td><td>${esc(p.measurement)}</td><td>${esc(JSON.stringify(p.fields))}</td></tr>`).join("")}</table></div>
     <div><h2>${esc(t("state history"))}</h2>
