@@ -98,7 +98,11 @@ def build_engine(config: GatewayConfig, registry: Registry, clock: Callable[[], 
         publisher=publisher,
         topic_prefix=rules.topic_prefix,
         grade_repeat_s=rules.grade_repeat_s,
-        store_sync_s=rules.store_sync_s,
+        store_sync_s=(
+            rules.store_sync_s
+            if rules.store_sync_s is not None
+            else (0.0 if store_url.startswith("sqlite") else 30.0)
+        ),
         redo_path=config.gateway.data_dir / "rules-redo.json",
     )
 

@@ -92,7 +92,7 @@ REDO_BACKOFF_MAX_S = 8.0
 SIGNAL_BACKLOG_MAX = 100_000
 #: ``sync_from_store`` reads changes written up to this long before its last run: gateway clocks differ a
 #: little, and a transaction may commit after a sync that started later than its writes.
-STORE_SYNC_MARGIN_S = 300.0
+STORE_SYNC_MARGIN_S = 120.0
 
 
 @dataclass(slots=True)
@@ -687,8 +687,22 @@ class RuleEngine:
         """
         since = self._synced_at - timedelta(seconds=STORE_SYNC_MARGIN_S)
         self._sync_tried_at = now
+        known = self.estate_devices.keys() | self._estate_tags.keys()
         try:
-            changed = self.store.hazards_updated_since(since)
+            # Most of what changed is this gateway's own writes, already in the index with the same
+            # ``updated_at``: only the others are fetched whole.
+            to_fetch: list[int] = []
+            closed: list[HazardRecord] = []
+            for version in self.store.hazards_updated_since(since):
+                if version.estate_id not in known:
+                    continue
+                current = self.open_records.get(version.estate_id, {}).get(version.id)
+                if version.is_open:
+                    if current is None or current.updated_at != version.updated_at:
+                        to_fetch.append(version.id)
+                elif current is not None:
+                    closed.append(current)
+            changed = self.store.hazards_by_id(to_fetch)
             complaints = self.store.complaints(recorded_since=since)
             fires = self.store.fires(recorded_since=since)
         except SQLAlchemyError as exc:
@@ -705,18 +719,18 @@ class RuleEngine:
             log.info("reading other gateways' changes from the hazard store works again")
         self._synced_at = now
         affected: set[str] = set()
-        known = self.estate_devices.keys() | self._estate_tags.keys()
+        for hazard in closed:  # closed elsewhere: the indexed record says what to take out
+            self._unindex(hazard)
+            affected.add(hazard.estate_id)
         for hazard in changed:
-            if hazard.estate_id not in known:
-                continue
-            current = self.open_records.get(hazard.estate_id, {}).get(hazard.id)
             if hazard.is_open:
-                if current != hazard:
-                    self._index_open(hazard)
-                    affected.add(hazard.estate_id)
-            elif current is not None:
-                self._unindex(hazard)
-                affected.add(hazard.estate_id)
+                self._index_open(hazard)
+            else:  # closed between the two reads
+                current = self.open_records.get(hazard.estate_id, {}).get(hazard.id)
+                if current is None:
+                    continue
+                self._unindex(current)
+            affected.add(hazard.estate_id)
         for complaint in complaints:
             if complaint.estate_id in known and complaint.id not in self._complaint_ids:
                 self._count_complaint(complaint.id, complaint.estate_id, complaint.received_at)

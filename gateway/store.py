@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -334,6 +334,15 @@ class ComplaintRecord:
     description: str
     reporter: str
     recorded_at: datetime
+
+
+class HazardVersion(NamedTuple):
+    """Which hazard changed when (``HazardStore.hazards_updated_since``)."""
+
+    id: int
+    estate_id: str
+    updated_at: datetime
+    is_open: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -825,9 +834,25 @@ class HazardStore:
         with self._tx() as conn:
             return [_hazard(r) for r in conn.execute(query).mappings()]
 
-    def hazards_updated_since(self, since: datetime) -> list[HazardRecord]:
-        """Hazards opened, stepped or closed at or after ``since`` (by any gateway on this store)."""
-        query = select(hazards).where(hazards.c.updated_at >= since).order_by(hazards.c.id)
+    def hazards_updated_since(self, since: datetime) -> list[HazardVersion]:
+        """(id, estate, updated_at, open) of every hazard opened, stepped or closed at or after ``since``, by
+        any gateway on this store: a few columns, so that finding what another gateway changed among what
+        this one wrote itself stays cheap (``hazards_by_id`` fetches the whole records)."""
+        query = (
+            select(hazards.c.id, hazards.c.estate_id, hazards.c.updated_at, hazards.c.closed_at)
+            .where(hazards.c.updated_at >= since)
+            .order_by(hazards.c.id)
+        )
+        with self._tx() as conn:
+            return [
+                HazardVersion(row.id, row.estate_id, row.updated_at, row.closed_at is None)
+                for row in conn.execute(query)
+            ]
+
+    def hazards_by_id(self, ids: Sequence[int]) -> list[HazardRecord]:
+        if not ids:
+            return []
+        query = select(hazards).where(hazards.c.id.in_(list(ids))).order_by(hazards.c.id)
         with self._tx() as conn:
             return [_hazard(r) for r in conn.execute(query).mappings()]
 

@@ -233,3 +233,21 @@ def test_gateways_on_one_store_take_in_each_others_changes(store_url: str) -> No
     assert a.counters.store_syncs == 1
     a.store.close()
     b.store.close()
+
+
+def test_store_sync_is_on_by_default_for_a_shared_store_only(store_url: str, tmp_path: Path) -> None:
+    """SQLite is one gateway's own file: nothing to read back. PostgreSQL is there to be shared."""
+    from gateway.app import build_engine
+    from gateway.config import parse_config
+
+    registry = generate_fleet(
+        estates=1, smoke_per_estate=2, hydrants_per_estate=1, cameras_per_estate=0, modbus_share=0.0, seed=2
+    )
+    base = {"gateway": {"data_dir": str(tmp_path)}, "rules": {"store_url": store_url, "publish": False}}
+    engine = build_engine(parse_config(base, base=tmp_path), registry, clock=lambda: T0)
+    assert engine.store_sync_s == (0.0 if store_url.startswith("sqlite") else 30.0)
+    engine.store.close()
+    base["rules"]["store_sync_s"] = 5  # type: ignore[index]
+    engine = build_engine(parse_config(base, base=tmp_path), registry, clock=lambda: T0)
+    assert engine.store_sync_s == 5
+    engine.store.close()
