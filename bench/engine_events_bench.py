@@ -33,9 +33,6 @@ import io
 import json
 import pstats
 import statistics
-import subprocess
-import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Sequence
@@ -43,10 +40,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from revisions import FakeClock, code_tree, interleaved
+
 # ``--tree DIR`` (used by ``--compare``) benchmarks the code in DIR instead of this checkout's.
-TREE = Path(sys.argv[sys.argv.index("--tree") + 1]).resolve() if "--tree" in sys.argv else ROOT
-sys.path.insert(0, str(TREE))
+TREE = code_tree()
 
 if TYPE_CHECKING:
     from gateway.models import Device, Record
@@ -56,14 +53,6 @@ if TYPE_CHECKING:
 BATCH = 500
 T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 HAZARD_EVENTS = ("alarm", "alarm_clear", "fault", "fault_clear", "tamper", "tamper_clear")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def fleet() -> Registry:
@@ -123,7 +112,7 @@ def run_pass(
     from rules.policy import load_policy
 
     with tempfile.TemporaryDirectory() as tmp:
-        clock = FakeClock()
+        clock = FakeClock(T0)
         store = HazardStore(f"sqlite:///{Path(tmp) / 'hazards.sqlite'}")
         engine = RuleEngine(registry, load_policy(None), store, clock=clock)
         updates = engine.updates.subscribe()
@@ -198,31 +187,14 @@ def report(result: dict[str, Any], label: str = "") -> None:
 
 
 def compare(rev: str, per_device: int, repeat: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True)
-        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(tmp, filter="data")
-        trees = {rev: tmp, "this checkout": str(ROOT)}
-        results: dict[str, dict[str, Any]] = {}
-        for i in range(repeat):
-            for label, tree in trees.items():
-                print(f"run {i + 1}/{repeat}: {label}", file=sys.stderr)
-                command = [sys.executable, __file__, "--tree", tree, "--json", "--repeat", "1"]
-                out = subprocess.run(
-                    [*command, "--per-device", str(per_device)],
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                )
-                run = json.loads(out.stdout)
-                if label in results:
-                    results[label]["full"] += run["full"]
-                    results[label]["quiet"] += run["quiet"]
-                else:
-                    results[label] = run
+    def merge(into: dict[str, Any], run: dict[str, Any]) -> None:
+        into["full"] += run["full"]
+        into["quiet"] += run["quiet"]
+
+    results = interleaved(__file__, rev, ["--per-device", str(per_device)], repeat, merge)
     for label, result in results.items():
         report(result, label)
-    before, after = (summary(results[label]) for label in trees)
+    before, after = (summary(result) for result in results.values())
     print(
         f"-- {rev} / this checkout: per event {before['ms_per_event'] / after['ms_per_event']:.1f}x, "
         f"per change {before['ms_per_change'] / after['ms_per_change']:.1f}x, "

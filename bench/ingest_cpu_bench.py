@@ -41,19 +41,16 @@ import io
 import json
 import pstats
 import statistics
-import subprocess
-import sys
-import tarfile
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from revisions import FakeClock, code_tree, interleaved
+
 # ``--tree DIR`` (used by ``--compare``) benchmarks the code in DIR instead of this checkout's.
-TREE = Path(sys.argv[sys.argv.index("--tree") + 1]).resolve() if "--tree" in sys.argv else ROOT
-sys.path.insert(0, str(TREE))
+TREE = code_tree()
 
 if TYPE_CHECKING:
     from gateway.registry import Registry
@@ -61,14 +58,6 @@ if TYPE_CHECKING:
 T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 STAGES = ("decode", "pipeline", "ticks", "encode")
 SPOOL_POINTS = 10_000  # the buffered sink's default batch_max_points
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class EncodingSink:
@@ -144,7 +133,7 @@ def run_pass(registry: Registry, messages: list[Any], profile: cProfile.Profile 
             gc_time[0] += time.perf_counter() - gc_time[1]
 
     with tempfile.TemporaryDirectory() as tmp:
-        clock = FakeClock()
+        clock = FakeClock(T0)
         store = HazardStore(f"sqlite:///{Path(tmp) / 'hazards.sqlite'}")
         engine = RuleEngine(registry, load_policy(None), store, clock=clock)
         sink = EncodingSink()
@@ -244,26 +233,14 @@ def report(result: dict[str, Any], label: str = "") -> None:
 
 
 def compare(rev: str, args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True)
-        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(tmp, filter="data")
-        trees = {rev: tmp, "this checkout": str(ROOT)}
-        results: dict[str, dict[str, Any]] = {}
-        for i in range(args.repeat):
-            for label, tree in trees.items():
-                print(f"pass {i + 1}/{args.repeat}: {label}", file=sys.stderr)
-                command = [sys.executable, __file__, "--tree", tree, "--json", "--repeat", "1"]
-                command += ["--devices", str(args.devices), "--per-device", str(args.per_device)]
-                out = subprocess.run(command, check=True, capture_output=True, text=True)
-                run = json.loads(out.stdout)
-                if label in results:
-                    results[label]["runs"] += run["runs"]
-                else:
-                    results[label] = run
+    def merge(into: dict[str, Any], run: dict[str, Any]) -> None:
+        into["runs"] += run["runs"]
+
+    passes = ["--devices", str(args.devices), "--per-device", str(args.per_device)]
+    results = interleaved(__file__, rev, passes, args.repeat, merge)
     for label, result in results.items():
         report(result, label)
-    before, after = (summary(results[label]) for label in trees)
+    before, after = (summary(result) for result in results.values())
     ratios = ", ".join(
         f"{stage} {before[stage] / after[stage]:.2f}x" for stage in (*STAGES, "total") if after[stage] > 0
     )
