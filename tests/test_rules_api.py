@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from clock import FakeClock
+from readings import healthy_readings
 
 from gateway.api import ApiServices, create_app
 from gateway.auth.service import AuthService
@@ -63,13 +64,7 @@ class Env:
     def heartbeat_all(self) -> None:
         """Every device reports (keeps the offline rule quiet while the clock jumps)."""
         now = self.clock()
-        items = []
-        for device in self.registry.devices:
-            metrics: dict[str, Any] = {"battery_pct": 90.0}
-            if device.kind.value == "hydrant":
-                metrics["pressure_mpa"] = 0.35
-            items.append((device, Reading(device_id=device.id, time=now, metrics=metrics)))
-        self.engine.on_records(items, now)
+        self.engine.on_records(healthy_readings(self.registry, now), now)
 
 
 def make_registry() -> Registry:

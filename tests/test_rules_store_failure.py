@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from clock import T0, FakeClock
+from readings import healthy_readings
 
 from gateway.models import Device, DeviceEvent, EventType, MetricValue, Reading
 from gateway.registry import Registry
@@ -67,13 +68,7 @@ class Env:
     def heartbeat_all(self) -> None:
         """Every device reports (keeps the offline rule quiet)."""
         now = self.clock()
-        items = []
-        for device in self.registry.devices:
-            metrics: dict[str, Any] = {"battery_pct": 90.0}
-            if device.kind.value == "hydrant":
-                metrics["pressure_mpa"] = 0.35
-            items.append((device, Reading(device_id=device.id, time=now, metrics=metrics)))
-        self.engine.on_records(items, now)
+        self.engine.on_records(healthy_readings(self.registry, now), now)
 
     def grade(self, estate: str) -> str:
         return self.engine.grades[estate].colour
