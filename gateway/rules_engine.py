@@ -571,36 +571,30 @@ class RuleEngine:
             self._writes.pairs.add((device_id, signal))
         rule = self.rules[device_id].rules.get(signal)  # dict.get: a rule never touched is inactive
         hazard_id = self._open_by_signal.get((device_id, signal.value))
+        active = rule is not None and rule.active
+        if active:
+            if hazard_id is not None:
+                return
+            since = now
+        else:
+            hazard = None if hazard_id is None else self.open_records.get(device.estate_id, {}).get(hazard_id)
+            if hazard is None or hazard.source != "device":
+                return
+            since = hazard.since
+        change = SignalChange(
+            device_id=device_id,
+            estate_id=device.estate_id,
+            signal=signal,
+            active=active,
+            at=now,
+            since=(rule.since if rule else None) or since,
+            detail=rule.detail if rule else "",
+            value=rule.value if rule else None,
+        )
         try:
-            if rule is not None and rule.active:
-                if hazard_id is not None:
-                    return
-                change = SignalChange(
-                    device_id=device_id,
-                    estate_id=device.estate_id,
-                    signal=signal,
-                    active=True,
-                    at=now,
-                    since=rule.since or now,
-                    detail=rule.detail,
-                    value=rule.value,
-                )
+            if active:
                 self._open_device_hazard(device, change, criteria, now)
             else:
-                open_here = self.open_records.get(device.estate_id, {})
-                hazard = None if hazard_id is None else open_here.get(hazard_id)
-                if hazard is None or hazard.source != "device":
-                    return
-                change = SignalChange(
-                    device_id=device_id,
-                    estate_id=device.estate_id,
-                    signal=signal,
-                    active=False,
-                    at=now,
-                    since=(rule.since if rule else None) or hazard.since,
-                    detail=rule.detail if rule else "",
-                    value=rule.value if rule else None,
-                )
                 self._auto_close(device, change, now)
         except Exception as exc:
             self.counters.store_errors += 1
