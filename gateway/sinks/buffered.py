@@ -161,9 +161,10 @@ class BufferedSink:
         batch: under a steady stream the pipeline refills ``_pending`` as fast as it is appended, and this
         loop would otherwise hold alarms back until ingestion paused."""
         async with self._flush_lock:
-            await self._store_priority_pending()
-            while self._pending:
+            while True:
                 await self._store_priority_pending()
+                if not self._pending:
+                    return
                 batch = self._pending[: self.batch_max_points]
                 del self._pending[: self.batch_max_points]
                 if not await self._store(batch, priority=False):
