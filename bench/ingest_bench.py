@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -212,7 +213,8 @@ def run_gateway(
         # ".idle.txt": also sample waiting threads; ".gil.txt": only the thread holding the GIL (Python CPU)
         suffix = "." + ".".join(profile.split(".")[-2:])
         extra = {".idle.txt": ["--idle"], ".gil.txt": ["--gil"]}.get(suffix, [])
-        profiled = ["py-spy", "record", "-r", "250", *extra, "-f", "raw", "-o", profile, "--", *firegw]
+        py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"  # the venv's first
+        profiled = [py_spy, "record", "-r", "250", *extra, "-f", "raw", "-o", profile, "--", *firegw]
     elif profile:
         profiled = [sys.executable, "-m", "cProfile", "-o", profile, *firegw[1:]]
     # 1. create the persistent session, then stop the gateway
