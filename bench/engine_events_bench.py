@@ -46,9 +46,9 @@ from revisions import FakeClock, code_tree, interleaved
 TREE = code_tree()
 
 if TYPE_CHECKING:
+    from gateway.casework.engine import RuleEngine
+    from gateway.ingest.registry import Registry
     from gateway.models import Device, Record
-    from gateway.registry import Registry
-    from gateway.rules_engine import RuleEngine
 
 BATCH = 500
 T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
@@ -72,9 +72,10 @@ def decode(registry: Registry, per_device: int) -> tuple[int, list[tuple[Device,
     """The burst as the pipeline hands it to the rule hook: (device, record) pairs, in arrival order."""
     import paho.mqtt.client as paho
 
-    from collectors.base import Decoder, make_decoder
+    from collectors.base import Decoder
+    from collectors.decoders import make_decoder
     from collectors.mqtt.config import DEFAULT_SUBSCRIPTIONS
-    from simulators.publisher import make_burst
+    from simulators.burst import make_burst
 
     routes = [(sub.topic, make_decoder(sub.decoder, sub.options)) for sub in DEFAULT_SUBSCRIPTIONS]
     by_topic: dict[str, Decoder | None] = {}
@@ -107,7 +108,7 @@ def run_pass(
 ) -> tuple[float, int, RuleEngine]:
     """Feed ``items`` to a fresh engine on a fresh store. Returns the seconds spent in ``on_records``, the
     hazard and alarm changes the engine announced, and the engine."""
-    from gateway.rules_engine import RuleEngine
+    from gateway.casework.engine import RuleEngine
     from gateway.store import HazardStore
     from rules.policy import load_policy
 
@@ -115,7 +116,7 @@ def run_pass(
         clock = FakeClock(T0)
         store = HazardStore(f"sqlite:///{Path(tmp) / 'hazards.sqlite'}")
         engine = RuleEngine(registry, load_policy(None), store, clock=clock)
-        updates = engine.updates.subscribe()
+        updates = engine.outbox.updates.subscribe()
         spent = 0.0
         changes = 0
         for start in range(0, len(items), BATCH):

@@ -37,9 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from collectors.mqtt.transport import MAX_BATCH  # noqa: E402
-from gateway.registry import Registry, registry_to_toml  # noqa: E402
+from gateway.ingest.registry import Registry, registry_to_toml  # noqa: E402
+from simulators.burst import make_burst  # noqa: E402
 from simulators.fleet import generate_fleet  # noqa: E402
-from simulators.publisher import make_burst  # noqa: E402
 from tests.services import InfluxService, MosquittoService  # noqa: E402
 
 MEASUREMENTS = ("smoke_detector", "hydrant", "camera", "device_event")
@@ -71,7 +71,7 @@ PUBLISHER = textwrap.dedent(
     """
     import sys, json, time
     sys.path.insert(0, sys.argv[3])
-    from simulators.publisher import burst
+    from simulators.burst import burst
     with open(sys.argv[4], "rb") as fh:
         messages = [(t, p.encode("latin-1")) for t, p in json.load(fh)]
     t0 = time.perf_counter()
@@ -148,10 +148,10 @@ def last_point_query(registry: Registry, messages: Sequence[tuple[str, bytes | s
     fault, which take the priority lane), decoded with the gateway's own decoders."""
     import paho.mqtt.client as paho
 
-    from collectors.base import make_decoder
+    from collectors.decoders import make_decoder
     from collectors.mqtt.config import DEFAULT_SUBSCRIPTIONS
+    from gateway.ingest.schema import READING_MEASUREMENT, time_ns
     from gateway.models import Reading
-    from gateway.schema import READING_MEASUREMENT, time_ns
 
     routes = [(sub.topic, make_decoder(sub.decoder, sub.options)) for sub in DEFAULT_SUBSCRIPTIONS]
     for topic, payload in reversed(messages):

@@ -53,7 +53,7 @@ from revisions import FakeClock, code_tree, interleaved
 TREE = code_tree()
 
 if TYPE_CHECKING:
-    from gateway.registry import Registry
+    from gateway.ingest.registry import Registry
 
 T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 STAGES = ("decode", "pipeline", "ticks", "encode")
@@ -77,7 +77,7 @@ class EncodingSink:
             self.encode()
 
     def encode(self) -> None:
-        from gateway.sinks.lineprotocol import encode_counted
+        from gateway.ingest.sinks.lineprotocol import encode_counted
 
         t = time.perf_counter()
         body, count = encode_counted(self.pending)
@@ -111,9 +111,9 @@ def run_pass(registry: Registry, messages: list[Any], profile: cProfile.Profile 
     """Feed ``messages`` through a fresh collector, pipeline and engine. Returns seconds per stage."""
     from collectors.mqtt.config import MqttConfig
     from collectors.mqtt.transport import MAX_BATCH, MqttCollector
-    from gateway.deadletter import DeadLetterStore
-    from gateway.pipeline import Pipeline
-    from gateway.rules_engine import RuleEngine
+    from gateway.casework.engine import RuleEngine
+    from gateway.ingest.deadletter import DeadLetterStore
+    from gateway.ingest.pipeline import Pipeline
     from gateway.store import HazardStore
     from rules.policy import load_policy
 
@@ -189,7 +189,7 @@ def run_pass(registry: Registry, messages: list[Any], profile: cProfile.Profile 
 
 def measure(devices: int, per_device: int, repeat: int, profile: bool) -> dict[str, Any]:
     from collectors.mqtt.fastclient import Delivery
-    from simulators.publisher import make_burst
+    from simulators.burst import make_burst
 
     registry = fleet(devices)
     burst = make_burst(registry, messages_per_device=per_device, seed=42)

@@ -11,7 +11,7 @@ neither shares the gateway's event loop or GIL:
 
 - the background publisher: ordinary telemetry (smoke-detector heartbeats, hydrant readings at a steady
   healthy pressure) at ``--rate`` messages/s, QoS 1, paced every 2 ms on a plain socket with the frame
-  helpers of the raw burst engine (simulators/publisher.py);
+  helpers of the raw burst engine (simulators/burst.py);
 - the probe: publishes the measured events with paho-mqtt (QoS 1), recording ``time.time()`` just before
   each ``publish`` call; it also runs a plain paho subscriber on the events' own topics (the raw broker round
   trip: the floor any MQTT consumer pays) and a subscriber on ``firegw/estates/+/grade`` and
@@ -24,12 +24,12 @@ Events, ``--event-rate`` per second of each kind, interleaved:
   healthy reading: device hazards, estate green -> yellow) and 0.35 MPa (they close themselves: yellow ->
   green). Toggles of one estate are ``--live-estates`` / ``--event-rate`` s apart, so each is a distinct
   grade change. Measured: publish -> the retained grade message at the MQTT subscriber (**b**); publish ->
-  the grade update on ``engine.updates`` in-process (the gateway's own share of (b)).
+  the grade update on ``engine.outbox.updates`` in-process (the gateway's own share of (b)).
 - smoke alarms, each from its own detector (an open alarm counts once per detector until it is closed):
   publish -> the alarm on the live feed (**a**), measured in-process on both feeds that the control room's
   SSE stream ``/api/live`` merges, as an SSE client would see them (the time a subscriber task gets the
-  item): ``engine.updates`` kind ``alarm`` (the alarm record opened in the hazard store; the target) and
-  ``gateway.live`` (the device event). Also publish -> the alarm event on MQTT.
+  item): ``engine.outbox.updates`` kind ``alarm`` (the alarm record opened in the hazard store; the target)
+  and ``gateway.live`` (the device event). Also publish -> the alarm event on MQTT.
 
 Phases: baseline (the same events, no background load), then loaded (background at ``--rate``, after
 ``--warmup`` s). Times are ``time.time()`` in the probe and in this process: one clock, one machine. Also
@@ -81,8 +81,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gateway.ingest.registry import Registry  # noqa: E402
 from gateway.models import Device, DeviceEvent, DeviceKind, EventType, Reading, Record  # noqa: E402
-from gateway.registry import Registry  # noqa: E402
 from simulators.fleet import generate_fleet  # noqa: E402
 
 TARGET_MS = 100.0
@@ -145,7 +145,7 @@ class CpuMeter:
 
 def run_background(host: str, port: int, rate: float, plan_path: str) -> None:
     """Telemetry at ``rate`` msg/s, QoS 1, paced every 2 ms; prints ``sent acked time`` every 0.25 s."""
-    from simulators.publisher import _AckReader, _connect_packet, _remaining_length
+    from simulators.burst import _AckReader, _connect_packet, _remaining_length
 
     plan = json.loads(Path(plan_path).read_text())
     devices: list[tuple[bytes, str, bool]] = [(f"fire/smoke/{d}/up".encode(), d, True) for d in plan["smoke"]]
@@ -496,7 +496,7 @@ async def run_phase(probe: asyncio.subprocess.Process, name: str) -> dict[str, A
 async def part_live(args: argparse.Namespace) -> dict[str, Any]:
     from gateway.app import Gateway
     from gateway.config import parse_config
-    from gateway.sinks.sqlite import SqliteSink
+    from gateway.ingest.sinks.sqlite import SqliteSink
     from tests.services import MosquittoService
 
     t_build = time.perf_counter()
@@ -550,7 +550,7 @@ async def part_live(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(0.05)
             watch = Watch()
             tasks.append(asyncio.create_task(watch.live(gateway.live.subscribe())))
-            tasks.append(asyncio.create_task(watch.updates(engine.updates.subscribe())))
+            tasks.append(asyncio.create_task(watch.updates(engine.outbox.updates.subscribe())))
             tasks.append(asyncio.create_task(watch.lag()))
             here = os.path.abspath(__file__)
             probe = await asyncio.create_subprocess_exec(
@@ -659,7 +659,7 @@ async def part_live(args: argparse.Namespace) -> dict[str, Any]:
                 "grade_changes": engine.counters.grade_changes,
                 "alarms_raised": engine.counters.alarms_raised,
                 "store_errors": engine.counters.store_errors,
-                "feed_dropped": gateway.live.dropped + engine.updates.dropped,
+                "feed_dropped": gateway.live.dropped + engine.outbox.updates.dropped,
                 "publisher_dropped": publisher.dropped,
             }
             probe.stdin.write(b"quit\n")  # type: ignore[union-attr]
@@ -689,8 +689,8 @@ def run_registry(estates: int, trace: bool) -> None:
     """Builds the city, times the engine's whole-city operations; prints one JSON line."""
     import tracemalloc
 
+    from gateway.casework.engine import RuleEngine
     from gateway.models import utc_now
-    from gateway.rules_engine import RuleEngine
     from gateway.store import HazardStore
     from rules.policy import load_policy
 
@@ -745,7 +745,7 @@ def run_registry(estates: int, trace: bool) -> None:
         early: list[tuple[Device, Record]] = []
         items: list[tuple[Device, Record]] = []
         for i, estate in enumerate(registry.estates):
-            devices = [engine.devices[d] for d in engine.estate_devices[estate.id]]
+            devices = [engine.fleet.devices[d] for d in engine.fleet.estate_devices[estate.id]]
             smoke = [d for d in devices if d.kind is DeviceKind.SMOKE_DETECTOR]
             hydrants = [d for d in devices if d.kind is DeviceKind.HYDRANT]
             if i % 4 == 0:  # 1..6 faulty detectors of 80: up to 4 within the 95 % tolerance, more beyond it
@@ -756,13 +756,13 @@ def run_registry(estates: int, trace: bool) -> None:
                 early.append((h, Reading(device_id=h.id, time=now, metrics={"pressure_mpa": 0.02})))
                 items.append((h, Reading(device_id=h.id, time=now, metrics={"pressure_mpa": 0.02})))
             if i % 7 == 5:
-                engine.file_hazard(
+                engine.hazards.file(
                     estate_id=estate.id, criterion=("Y3", "R4", "G7")[i % 3], location="",
                     description="bench", reporter="bench", now=now,
                 )  # fmt: skip
             if i % 13 == 0:
                 for _ in range(1 + i % 3):
-                    engine.add_complaint(
+                    engine.incidents.add_complaint(
                         estate_id=estate.id, received_at=now - timedelta(days=30), channel="12345",
                         description="bench", reporter="bench", now=now,
                     )  # fmt: skip
@@ -770,9 +770,9 @@ def run_registry(estates: int, trace: bool) -> None:
         engine.on_records(items, now)
         out["setup_s"] = time.perf_counter() - t
         m3 = mark()
-        out["open_hazards"] = sum(len(v) for v in engine.open.values())
+        out["open_hazards"] = sum(len(v) for v in engine.index.open.values())
         colours: dict[str, int] = defaultdict(int)
-        for grade in engine.grades.values():
+        for grade in engine.grader.grades.values():
             colours[grade.colour] += 1
         out["colours"] = dict(colours)
         log_progress(
@@ -783,14 +783,14 @@ def run_registry(estates: int, trace: bool) -> None:
         times = []
         for _ in range(5):
             t = time.perf_counter()
-            engine.regrade_all(now)
+            engine.grader.regrade_all(now)
             times.append(time.perf_counter() - t)
         out["regrade_s"] = times
         t = time.perf_counter()
-        engine.regrade_all(now, repeat=True)
+        engine.grader.regrade_all(now, repeat=True)
         out["regrade_repeat_s"] = time.perf_counter() - t
-        out["repeat_points"] = len(engine.points)
-        engine.points.clear()
+        out["repeat_points"] = len(engine.outbox.points)
+        engine.outbox.points.clear()
         t = time.perf_counter()
         engine.tick(now + timedelta(seconds=engine.offline_sweep_s + 1))
         out["sweep_s"] = time.perf_counter() - t
@@ -799,8 +799,8 @@ def run_registry(estates: int, trace: bool) -> None:
         # toggle (0.35 -> 0.02 MPa: low pressure + sudden drop, two hazards, a grade change; and back), and
         # a smoke alarm (an alarm record).
         log_progress("  per-event engine cost ...")
-        hydrants = [engine.devices[d] for d in sorted(probes)]
-        detectors = [engine.devices[f"SD-{h.estate_id}-0010"] for h in hydrants]
+        hydrants = [engine.fleet.devices[d] for d in sorted(probes)]
+        detectors = [engine.fleet.devices[f"SD-{h.estate_id}-0010"] for h in hydrants]
         toggle_ms: list[float] = []
         alarm_ms: list[float] = []
         changes0 = engine.counters.grade_changes
@@ -855,9 +855,9 @@ def part_city(args: argparse.Namespace) -> dict[str, Any]:
 ROWS = (
     ("raw", "raw broker round trip (plain paho subscriber)"),
     ("alarm_live", "(a) alarm on the live feed: gateway.live device event"),
-    ("alarm_updates", "(a) alarm on the live feed: engine.updates 'alarm'"),
+    ("alarm_updates", "(a) alarm on the live feed: engine.outbox.updates 'alarm'"),
     ("alarm_mqtt", "    alarm event on MQTT firegw/estates/+/alarms"),
-    ("grade_inproc", "    grade change on engine.updates (in-process)"),
+    ("grade_inproc", "    grade change on engine.outbox.updates (in-process)"),
     ("grade_mqtt", "(b) grade retained on MQTT firegw/estates/+/grade"),
 )
 

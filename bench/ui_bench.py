@@ -53,7 +53,7 @@ import httpx  # noqa: E402
 import paho.mqtt.client as mqtt  # noqa: E402
 from playwright.async_api import Browser, Page, async_playwright  # noqa: E402
 
-from gateway.registry import Registry, registry_to_toml  # noqa: E402
+from gateway.ingest.registry import Registry, registry_to_toml  # noqa: E402
 from simulators.fleet import generate_fleet  # noqa: E402
 from tests.services import MosquittoService  # noqa: E402
 
@@ -403,11 +403,11 @@ async def part_board(args: argparse.Namespace) -> dict[str, Any]:
     import uvicorn
 
     from gateway.api import ApiServices, create_app
-    from gateway.deadletter import DeadLetterStore
+    from gateway.casework.engine import RuleEngine
+    from gateway.ingest.deadletter import DeadLetterStore
+    from gateway.ingest.pipeline import Pipeline
+    from gateway.ingest.sinks.sqlite import SqliteSink
     from gateway.models import utc_now
-    from gateway.pipeline import Pipeline
-    from gateway.rules_engine import RuleEngine
-    from gateway.sinks.sqlite import SqliteSink
     from gateway.store import HazardStore
     from rules.policy import load_policy
 
@@ -430,7 +430,7 @@ async def part_board(args: argparse.Namespace) -> dict[str, Any]:
                     registry, load_policy(), HazardStore(f"sqlite:///{work / 'h.sqlite'}"), clock=utc_now
                 )
                 for i, estate in enumerate(registry.estates[::7]):  # some estates with hazards and reasons
-                    engine.file_hazard(
+                    engine.hazards.file(
                         estate_id=estate.id,
                         criterion=("Y3", "R4", "G7")[i % 3],
                         location="",

@@ -1,16 +1,20 @@
-"""The contract every decoder follows, and the name -> decoder registry.
+"""The contract between decoders, transports and the pipeline: reject reasons, ``DecodeError``, ``Decoder``
+and ``Ingest``.
 
 A decoder is pure: ``decode(topic, payload)`` returns canonical records or raises ``DecodeError`` with a
 machine-readable reason. It never touches the network, the clock or storage, so it can be golden-file tested
 byte for byte. Device identities it returns are the *wire* identity (topic segment, serial or IMEI); the
 gateway's registry resolves them.
+
+Which decoders exist is not decided here but in the table of ``collectors.decoders``, which imports each
+decoder; this module imports none, so every decoder can import it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from gateway.models import Record
 
@@ -46,47 +50,6 @@ class Decoder(Protocol):
     name: str
 
     def decode(self, topic: str, payload: bytes) -> list[Record]: ...
-
-
-DecoderFactory = Callable[[Mapping[str, Any]], Decoder]
-
-_DECODERS: dict[str, DecoderFactory] = {}
-
-
-def register_decoder(name: str) -> Callable[[DecoderFactory], DecoderFactory]:
-    """Class/function decorator: make a decoder available by ``name`` in configuration."""
-
-    def wrap(factory: DecoderFactory) -> DecoderFactory:
-        if name in _DECODERS:
-            raise ValueError(f"decoder {name!r} registered twice")
-        _DECODERS[name] = factory
-        return factory
-
-    return wrap
-
-
-def decoder_names() -> list[str]:
-    load_builtin_decoders()
-    return sorted(_DECODERS)
-
-
-def make_decoder(name: str, options: Mapping[str, Any] | None = None) -> Decoder:
-    load_builtin_decoders()
-    try:
-        factory = _DECODERS[name]
-    except KeyError:
-        known = ", ".join(sorted(_DECODERS))
-        raise ValueError(f"unknown decoder {name!r}; known decoders: {known}") from None
-    return factory(options or {})
-
-
-def load_builtin_decoders() -> None:
-    """Import the built-in decoder folders so that they register themselves."""
-    import collectors.camera
-    import collectors.ctwing
-    import collectors.gbt45839
-    import collectors.hydrant_json
-    import collectors.smoke_json  # noqa: F401
 
 
 class Ingest(Protocol):

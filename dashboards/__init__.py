@@ -1,2 +1,2 @@
-"""Grafana dashboards as code (``boards.py``), generated to ``json/`` and provisioned from ``provisioning/``;
-``firegw dashboards generate|check|push`` (``cli.py``). See docs/dashboards.md."""
+"""Grafana dashboards as code (``boards/``, one module per board), generated to ``json/`` and provisioned
+from ``provisioning/``; ``firegw dashboards generate|check|push`` (``cli.py``). See docs/dashboards.md."""

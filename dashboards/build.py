@@ -2,7 +2,7 @@
 
 ``dashboards/json/*.json`` is what docker-compose provisions and what ``firegw dashboards push`` sends.
 It is generated, never edited: ``firegw dashboards generate`` rewrites it, ``firegw dashboards check``
-(and the tests) fail when it differs from what the code produces, so a change to ``boards.py`` without a
+(and the tests) fail when it differs from what the code produces, so a change to ``boards/`` without a
 regenerate cannot be committed unnoticed.
 
 ``problems`` is the structural check shared by ``check`` and the tests. Grafana publishes no standalone JSON
@@ -75,7 +75,7 @@ class Generated:
 
 
 def generate_all() -> list[Generated]:
-    """Every dashboard, built fresh from ``boards.py``."""
+    """Every dashboard, built fresh from ``boards/``."""
     return [Generated(name, to_dict(build())) for name, build in BOARDS.items()]
 
 
@@ -108,7 +108,7 @@ def stale(out_dir: Path = JSON_DIR) -> list[str]:
         if not path.exists():
             out.append(f"{path}: missing")
         elif path.read_text(encoding="utf-8") != board.text:
-            out.append(f"{path}: differs from what dashboards/boards.py generates")
+            out.append(f"{path}: differs from what dashboards/boards/ generates")
     out += [f"{p}: no dashboard generates it" for p in sorted(out_dir.glob("*.json")) if p.name not in wanted]
     return out
 

@@ -1,6 +1,6 @@
 """``firegw dashboards generate|check|push``.
 
-firegw dashboards generate [--out DIR]        write dashboards/json/*.json from dashboards/boards.py
+firegw dashboards generate [--out DIR]        write dashboards/json/*.json from dashboards/boards/
 firegw dashboards check [--out DIR]           exit 1 when the committed JSON is stale or invalid
 firegw dashboards push --grafana-url URL (--token T | --basic-auth USER:PASS) [--influx-url URL ...]
                                               folder, datasource and dashboards into a running Grafana
@@ -27,7 +27,7 @@ def add_dashboards_parser(subparsers: Any) -> None:
     )
     sub = p.add_subparsers(dest="dashboards_command", required=True)
 
-    g = sub.add_parser("generate", help="write dashboards/json/*.json from dashboards/boards.py")
+    g = sub.add_parser("generate", help="write dashboards/json/*.json from dashboards/boards/")
     g.add_argument("--out", type=Path, default=None, help="output folder (default: dashboards/json)")
     g.set_defaults(func=cmd_generate)
 

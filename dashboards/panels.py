@@ -3,7 +3,7 @@
 Each helper returns a grafana-foundation-sdk panel builder already pointed at the firegw datasource, with
 the house style (Chinese title with the English beside it, a description saying what the panel answers and
 where its numbers come from, "0" or "—" instead of "No data" where that is the honest reading). The boards
-in ``boards.py`` stay a readable list of questions and queries.
+in ``boards/`` stay a readable list of questions and queries.
 
 ``Board`` does the layout itself rather than through the SDK's ``with_panel`` auto-placement, which checks
 for overflow only after placing a panel (a 12-wide panel at x=18 ends past the 24-column grid); here every

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from dashboards.boards import FOLDER_TITLE, FOLDER_UID
+from dashboards.boards.frame import FOLDER_TITLE, FOLDER_UID
 from dashboards.build import Generated, generate_all
 from dashboards.influxql import DATASOURCE_TYPE, DATASOURCE_UID
 

@@ -23,20 +23,20 @@ from collectors.modbus.poller import ModbusPoller
 from collectors.mqtt import MqttCollector
 from gateway.auth.service import AuthService
 from gateway.auth.store import AuthStore
+from gateway.casework.engine import RuleEngine
+from gateway.casework.publisher import MqttPublisher
 from gateway.config import GatewayConfig, InfluxV1, InfluxV2, SqliteStorage
-from gateway.deadletter import DeadLetterStore
+from gateway.ingest.deadletter import DeadLetterStore
+from gateway.ingest.pipeline import LiveFeed, Pipeline, RulesHook
+from gateway.ingest.registry import Registry, load_registry
+from gateway.ingest.schema import STATS_MEASUREMENT, time_ns
+from gateway.ingest.sinks.base import FieldValue, Point, TelemetrySink
+from gateway.ingest.sinks.buffer import DurableBuffer
+from gateway.ingest.sinks.buffered import BufferedSink
+from gateway.ingest.sinks.influx import InfluxV1Sink, InfluxV2Sink
+from gateway.ingest.sinks.sqlite import SqliteSink
+from gateway.ingest.stats import GatewayStats
 from gateway.models import utc_now
-from gateway.pipeline import LiveFeed, Pipeline, RulesHook
-from gateway.publisher import MqttPublisher
-from gateway.registry import Registry, load_registry
-from gateway.rules_engine import RuleEngine
-from gateway.schema import STATS_MEASUREMENT, time_ns
-from gateway.sinks.base import FieldValue, Point, TelemetrySink
-from gateway.sinks.buffer import DurableBuffer
-from gateway.sinks.buffered import BufferedSink
-from gateway.sinks.influx import InfluxV1Sink, InfluxV2Sink
-from gateway.sinks.sqlite import SqliteSink
-from gateway.stats import GatewayStats
 from gateway.store import HazardStore
 from rules.policy import load_policy
 
@@ -138,7 +138,7 @@ class Gateway:
         self.publisher: MqttPublisher | None = None
         if rules is None and config.rules.enabled:
             rules = self.engine = build_engine(config, self.registry, clock)
-            self.publisher = self.engine.publisher
+            self.publisher = self.engine.outbox.publisher
         #: Accounts for the API and UI, in the hazard store's database (None: accounts disabled or no API).
         self.auth: AuthService | None = None
         if config.api.enabled and config.auth.enabled:
@@ -207,7 +207,7 @@ class Gateway:
     async def _serve_api(self) -> None:
         """Serve the HTTP API on this event loop; ``api_port`` says where once it listens (port 0 = any)."""
         from gateway.api import ApiServices, create_app
-        from gateway.telemetry_query import reader_for
+        from gateway.ingest.telemetry_query import reader_for
 
         app = create_app(
             ApiServices(

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import ConfigError, GatewayConfig, load_config
-from gateway.registry import RegistryError, load_registry, registry_to_toml
+from gateway.ingest.registry import RegistryError, load_registry, registry_to_toml
 from rules.policy import PolicyError
 
 
@@ -125,7 +125,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     _setup_logging("INFO" if args.verbose else "WARNING")
-    from simulators.scenario import run_scenario_against_broker
+    from simulators.scenarios.simulate import run_scenario_against_broker
 
     host, port = args.broker
 
@@ -172,7 +172,7 @@ def cmd_registry_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_deadletters(args: argparse.Namespace) -> int:
-    from gateway.deadletter import DeadLetterStore
+    from gateway.ingest.deadletter import DeadLetterStore
 
     config = load_config(args.config)
     store = DeadLetterStore(config.gateway.data_dir / "dead_letters.sqlite")
@@ -228,7 +228,7 @@ def cmd_grades(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     url = config.rules.store_url or f"sqlite:///{config.gateway.data_dir / 'hazards.sqlite'}"
     store = HazardStore(url)
-    latest = store.latest_grades()
+    latest = store.grades.latest()
     if not latest:
         print("no grades recorded yet (has the gateway run with [rules] enabled?)")
         return 0

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from collectors.base import decoder_names
+from collectors.decoders import decoder_names
 from collectors.mqtt.config import MqttConfig
 from gateway.models import DEVICE_TIME_FLOOR
 
@@ -48,7 +48,7 @@ class GatewaySection(Section):
     #: How often gateway counters are written to the telemetry store.
     stats_interval_s: float = Field(default=10.0, gt=0)
     #: A device time further ahead of the gateway's than this, or before ``device_time_floor``, is a wrong
-    #: device clock: the record is stored at the gateway's receive time instead (gateway/pipeline.py).
+    #: device clock: the record is stored at the gateway's receive time instead (gateway/ingest/pipeline.py).
     device_clock_ahead_max_s: float = Field(default=900.0, gt=0)
     device_time_floor: AwareDatetime = DEVICE_TIME_FLOOR
 

@@ -20,8 +20,8 @@ from rich.panel import Panel
 from rich.table import Table
 
 from gateway.app import Gateway
+from gateway.ingest.sinks.buffered import BufferedSink
 from gateway.models import utc_now
-from gateway.sinks.buffered import BufferedSink
 
 RECENT_WINDOW = timedelta(minutes=10)
 

@@ -26,16 +26,16 @@ from gateway.auth.service import AuthService
 from gateway.config import parse_config
 from gateway.console import live_summary, summary_line
 from gateway.embedded_broker import EmbeddedBroker, free_port
+from gateway.ingest.registry import Registry
 from gateway.models import utc_now
-from gateway.registry import Registry
 from simulators.clock import SimClock
-from simulators.scenario import (
-    ScenarioStats,
-    load_scenario,
+from simulators.scenarios.loading import load_scenario
+from simulators.scenarios.simulate import (
     run_scenario_against_broker,
     start_modbus_servers,
     stop_modbus_servers,
 )
+from simulators.scenarios.stats import ScenarioStats
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +207,7 @@ def grades_line(gateway: Gateway) -> str:
         return "grades: rule layer disabled"
     counts: dict[str, int] = {}
     flagged = []
-    for estate_id, grade in sorted(engine.grades.items()):
+    for estate_id, grade in sorted(engine.grader.grades.items()):
         counts[grade.colour] = counts.get(grade.colour, 0) + 1
         if grade.reasons:
             flagged.append(f"{estate_id}: {grade.summary}")

@@ -27,7 +27,7 @@ def _require_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(_require_utc)]
 
 #: Device times before this are a reset clock, not a reading from the past (NB-IoT detectors restart at
-#: 1970-01-01 or 2000-01-01 after a battery change); see ``gateway.pipeline``.
+#: 1970-01-01 or 2000-01-01 after a battery change); see ``gateway.ingest.pipeline``.
 DEVICE_TIME_FLOOR = datetime(2020, 1, 1, tzinfo=UTC)
 
 

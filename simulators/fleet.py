@@ -19,8 +19,8 @@ import math
 import random
 from collections.abc import Sequence
 
+from gateway.ingest.registry import Registry
 from gateway.models import Building, Device, DeviceKind, Estate, ModbusAddress
-from gateway.registry import Registry
 
 CITY = "临江市"
 #: Fictional city centre; estates are scattered within ~15 km.

@@ -8,38 +8,42 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 from services import InfluxService, MosquittoService, PostgresService, ServiceError
+
+ServiceT = TypeVar("ServiceT", MosquittoService, InfluxService, PostgresService)
+
+
+def _session_service(make: Callable[[], ServiceT]) -> Iterator[ServiceT]:
+    """The body of a session fixture: make and start a service, hand it over, close it at the end.
+
+    A service that cannot be made or started (no binary, a server that does not come up) fails the tests
+    that use it with the server's log and no traceback.
+    """
+    try:
+        service = make()
+        service.start()
+    except ServiceError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield service
+    finally:
+        service.close()
 
 
 @pytest.fixture(scope="session")
 def mosquitto() -> Iterator[MosquittoService]:
     """A private Mosquitto on 127.0.0.1 and a free port (``.host``, ``.port``; ``stop()``/``start()``)."""
-    try:
-        service = MosquittoService()
-        service.start()
-    except ServiceError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield service
-    finally:
-        service.close()
+    yield from _session_service(MosquittoService)
 
 
 @pytest.fixture(scope="session")
 def influxdb() -> Iterator[InfluxService]:
     """A private InfluxDB 1.x on free ports (``.url``, ``query()``, ``count_points()``, ``stop()``, ...)."""
-    try:
-        service = InfluxService()
-        service.start()
-    except ServiceError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield service
-    finally:
-        service.close()
+    yield from _session_service(InfluxService)
 
 
 @pytest.fixture
@@ -57,12 +61,4 @@ def influx_db_name(influxdb: InfluxService, request: pytest.FixtureRequest) -> I
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresService]:
     """A private PostgreSQL (the hazard store's option for many gateways), started once per session."""
-    try:
-        service = PostgresService()
-        service.start()
-    except ServiceError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield service
-    finally:
-        service.close()
+    yield from _session_service(PostgresService)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from gateway.ingest.registry import Registry
 from gateway.models import Device, Reading
-from gateway.registry import Registry
 
 
 def healthy_readings(registry: Registry, now: datetime) -> list[tuple[Device, Reading]]:

@@ -77,13 +77,18 @@ atexit.register(_stop_all)
 
 
 class _Service:
-    """A server process with its own temporary directory, restartable on the same ports."""
+    """A server process with its own temporary directory, restartable on the same ports.
+
+    ``binary`` is the server's path; ``user``, when a subclass sets it, is the system user it runs as.
+    """
 
     name = "service"
 
     def __init__(self, binary: str) -> None:
-        self.binary = find_binary(binary)
+        self.binary = binary
         self.host = "127.0.0.1"
+        self.port = free_port()
+        self.user: str | None = None
         self.workdir = Path(tempfile.mkdtemp(prefix=f"firegw-{self.name}-"))
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -111,6 +116,7 @@ class _Service:
         stderr = open(self.workdir / "stderr.log", "ab")  # noqa: SIM115
         try:
             # PDEATHSIG fires when the *thread* that forked exits; only the main thread lives long enough.
+            # With ``user`` set, the child changes user before it calls preexec_fn, so the signal stays set.
             in_main = threading.current_thread() is threading.main_thread()
             self.process = subprocess.Popen(
                 self.command(),
@@ -119,6 +125,7 @@ class _Service:
                 stdout=stdout,
                 stderr=stderr,
                 env=self._env(),
+                user=self.user,
                 preexec_fn=_die_with_parent if in_main else None,
             )
         finally:
@@ -197,8 +204,7 @@ class MosquittoService(_Service):
     name = "mosquitto"
 
     def __init__(self, *, persistence: bool = False, max_queued_messages: int = 1_000_000) -> None:
-        super().__init__("mosquitto")
-        self.port = free_port()
+        super().__init__(find_binary("mosquitto"))
         self.persistence = persistence
         self.max_queued_messages = max_queued_messages
         self.config_path = self.workdir / "mosquitto.conf"
@@ -255,8 +261,7 @@ class InfluxService(_Service):
     name = "influxdb"
 
     def __init__(self) -> None:
-        super().__init__("influxd")
-        self.port = free_port()
+        super().__init__(find_binary("influxd"))
         self.rpc_port = free_port()
         while self.rpc_port == self.port:
             self.rpc_port = free_port()
@@ -431,12 +436,7 @@ class PostgresService(_Service):
     name = "postgres"
 
     def __init__(self) -> None:
-        self.binary = _postgres_bin("postgres")
-        self.host = "127.0.0.1"
-        self.workdir = Path(tempfile.mkdtemp(prefix="firegw-postgres-"))
-        self.process = None
-        self.starts = 0
-        self.port = free_port()
+        super().__init__(_postgres_bin("postgres"))
         self.user = "postgres" if os.geteuid() == 0 else None
         self.data = self.workdir / "data"
         if self.user is not None:
@@ -467,31 +467,6 @@ class PostgresService(_Service):
             "-c", "synchronous_commit=off",
             "-c", "full_page_writes=off",
         ]  # fmt: skip
-
-    def start(self, timeout_s: float = 20.0) -> None:
-        if self.running:
-            return
-        if self.user is None:
-            super().start(timeout_s)
-            return
-        # Same as the base class, but as the postgres user (Popen sets the user before exec).
-        stdout = open(self.workdir / "stdout.log", "ab")  # noqa: SIM115
-        stderr = open(self.workdir / "stderr.log", "ab")  # noqa: SIM115
-        try:
-            self.process = subprocess.Popen(
-                self.command(), cwd=self.workdir, stdout=stdout, stderr=stderr, user=self.user
-            )
-        finally:
-            stdout.close()
-            stderr.close()
-        _live.add(self)
-        self.starts += 1
-        deadline = time.monotonic() + timeout_s
-        while not self.ready():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise ServiceError(f"postgres did not start\n{self.logs()}")
-            time.sleep(0.05)
 
     def ready(self) -> bool:
         try:

@@ -44,12 +44,12 @@ from gateway.api import ApiServices, create_app
 from gateway.auth import passwords
 from gateway.auth.service import AuthService
 from gateway.auth.store import AuthStore, sessions, users
-from gateway.deadletter import DeadLetterStore
+from gateway.casework.engine import RuleEngine
+from gateway.ingest.deadletter import DeadLetterStore
+from gateway.ingest.pipeline import LiveEvent, Pipeline
+from gateway.ingest.registry import Registry
+from gateway.ingest.sinks.sqlite import SqliteSink
 from gateway.models import DeviceEvent, EventType
-from gateway.pipeline import LiveEvent, Pipeline
-from gateway.registry import Registry
-from gateway.rules_engine import RuleEngine
-from gateway.sinks.sqlite import SqliteSink
 from gateway.store import HazardStore
 from rules.lifecycle import HazardAction
 from rules.policy import load_policy
@@ -177,7 +177,7 @@ class World:
 
     def raise_alarm(self, estate: str) -> int:
         """A new open alarm in ``estate``, from a detector that has none open."""
-        busy = {a.device_id for a in self.engine.store.alarms(open_only=True, limit=10_000)}
+        busy = {a.device_id for a in self.engine.store.alarms.find(open_only=True, limit=10_000)}
         detector = next(
             d
             for d in self.registry.devices
@@ -187,10 +187,10 @@ class World:
         self.engine.on_records(
             [(detector, DeviceEvent(device_id=detector.id, time=now, type=EventType.ALARM))], now
         )
-        return self.engine.store.alarms(open_only=True, device_id=detector.id)[0].id
+        return self.engine.store.alarms.find(open_only=True, device_id=detector.id)[0].id
 
     def file(self, estate: str, text: str = "") -> int:
-        return self.engine.file_hazard(
+        return self.engine.hazards.file(
             estate_id=estate,
             criterion="Y9",
             location="1号楼",
@@ -235,14 +235,14 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             w.tokens[account.username] = auth.create_token(account.username, label="test")[1]
         for estate in ESTATES:
             w.hazards[estate] = w.file(estate)
-            engine.add_complaint(
+            engine.incidents.add_complaint(
                 estate_id=estate,
                 received_at=T0 - timedelta(days=1),
                 channel="12345",
                 description=f"{estate} complaint",
                 reporter="setup",
             )
-            engine.add_fire(
+            engine.incidents.add_fire(
                 estate_id=estate,
                 occurred_at=T0 - timedelta(days=2),
                 fatal=False,
@@ -629,7 +629,7 @@ async def test_hazard_actions_need_their_permission(world: World) -> None:
         for action, (steps, extra, permission) in HAZARD_ACTIONS.items():
             hid = world.file(estate)
             for s in steps:
-                world.engine.step_hazard(hid, HazardAction(s), actor="setup")
+                world.engine.hazards.step(hid, HazardAction(s), actor="setup")
             before = world.engine.store.counts()
             body = {"action": action, "actor": "someone else", **extra}
             r = await world.http.post(f"/api/hazards/{hid}/transitions", json=body, headers=headers)

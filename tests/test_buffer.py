@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.sinks.buffer import FRAME, BufferedRecord, BufferLockedError, DurableBuffer
+from gateway.ingest.sinks.buffer import FRAME, BufferedRecord, BufferLockedError, DurableBuffer
 
 
 def rec(i: int, size: int = 100) -> bytes:
@@ -122,7 +122,7 @@ def test_torn_last_record_is_truncated_with_a_warning(
     size = segment.stat().st_size
     os.truncate(segment, size - (FRAME.size + 100) + cut)  # the last record keeps only `cut` bytes
 
-    with caplog.at_level(logging.WARNING, logger="gateway.sinks.buffer"):
+    with caplog.at_level(logging.WARNING, logger="gateway.ingest.sinks.buffer"):
         reopened = DurableBuffer(tmp_path)
     assert "truncating" in caplog.text
     assert reopened.truncated_bytes == cut
@@ -143,7 +143,7 @@ def test_corrupt_last_record_fails_crc_and_is_truncated(
     data = bytearray(segment.read_bytes())
     data[-5] ^= 0xFF  # a payload byte of the last record: same length, wrong CRC
     segment.write_bytes(bytes(data))
-    with caplog.at_level(logging.WARNING, logger="gateway.sinks.buffer"):
+    with caplog.at_level(logging.WARNING, logger="gateway.ingest.sinks.buffer"):
         reopened = DurableBuffer(tmp_path)
     assert "CRC" in caplog.text
     assert [number(r) for r in drain(reopened)] == [0, 1]

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from gateway.config import ConfigError, InfluxV2, load_config, parse_config
+from gateway.ingest.registry import RegistryError, load_registry, registry_from_mapping, registry_to_toml
 from gateway.models import DeviceKind
-from gateway.registry import RegistryError, load_registry, registry_from_mapping, registry_to_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""Golden-file tests for the MQTT payload decoders, and the contract every registered decoder passes.
+"""Golden-file tests for the MQTT payload decoders, and the contract every decoder in the table passes.
 
 Each folder ``tests/golden/<decoder>/<case>/`` holds the exact bytes a device sends (``payload.json``), the
 topic (``topic.txt``), optional decoder options (``options.json``) and what must come out (``expected.json``).
@@ -31,7 +31,8 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from collectors.base import DecodeError, RejectReason, decoder_names, make_decoder  # noqa: E402
+from collectors.base import DecodeError, RejectReason  # noqa: E402
+from collectors.decoders import decoder_names, make_decoder  # noqa: E402
 from gateway.models import DeviceEvent, Reading  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden"

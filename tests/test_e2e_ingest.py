@@ -9,18 +9,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import wait_until
 
 from gateway.app import Gateway
 from gateway.config import GatewayConfig, parse_config
-from gateway.registry import Registry
+from gateway.ingest.registry import Registry
+from simulators.burst import burst, make_burst
 from simulators.fleet import generate_fleet
-from simulators.publisher import burst, make_burst
 
 pytestmark = pytest.mark.services
 
@@ -63,14 +63,6 @@ async def running(gateway: Gateway) -> AsyncIterator[Gateway]:
 
 def stored(influxdb: Any, db: str) -> int:
     return sum(influxdb.count_points(db, m) for m in DEVICE_MEASUREMENTS)
-
-
-async def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(0.25)
 
 
 async def publish(mosquitto: Any, messages: list[tuple[str, bytes]]) -> None:
@@ -132,7 +124,7 @@ async def test_bad_input_is_rejected_counted_and_kept_without_losing_valid_neigh
 
 
 def gateway_deadletters(tmp_path: Path) -> list[dict[str, Any]]:
-    from gateway.deadletter import DeadLetterStore
+    from gateway.ingest.deadletter import DeadLetterStore
 
     store = DeadLetterStore(tmp_path / "data" / "dead_letters.sqlite")
     try:

@@ -14,19 +14,20 @@ import base64
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 from services import InfluxService, free_port
+from waiting import wait_until
 
-from gateway.sinks.base import Point, SinkError
-from gateway.sinks.buffer import DurableBuffer
-from gateway.sinks.buffered import BufferedSink
-from gateway.sinks.influx import InfluxV1Sink, InfluxV2Sink, classify_status
-from gateway.sinks.lineprotocol import encode
+from gateway.ingest.sinks.base import Point, SinkError
+from gateway.ingest.sinks.buffer import DurableBuffer
+from gateway.ingest.sinks.buffered import BufferedSink
+from gateway.ingest.sinks.influx import InfluxV1Sink, InfluxV2Sink, classify_status
+from gateway.ingest.sinks.lineprotocol import encode
 
 T0 = 1763856000000000000
 
@@ -43,14 +44,6 @@ def points(n: int, *, start: int = 0, measurement: str = "telemetry", priority: 
         )
         for i in range(n)
     ]
-
-
-async def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 # -- a recording HTTP server ---------------------------------------------------------------------------------
@@ -153,10 +146,20 @@ STATUS_CASES = [
 ]
 
 
+def influx_sink(kind: str, url: str, **options: float) -> InfluxV1Sink | InfluxV2Sink:
+    """A v1 (database "db") or v2 (org "o", bucket "b", token "t") sink writing to ``url``."""
+    if kind == "v1":
+        return InfluxV1Sink(url, "db", **options)
+    return InfluxV2Sink(url, org="o", bucket="b", token="t", **options)
+
+
 @pytest.mark.parametrize(("status", "retryable", "keep"), STATUS_CASES)
-async def test_v2_status_mapping(recorder: Recorder, status: int, retryable: bool, keep: bool) -> None:
+@pytest.mark.parametrize("kind", ["v1", "v2"])
+async def test_status_mapping(
+    recorder: Recorder, kind: str, status: int, retryable: bool, keep: bool
+) -> None:
     recorder.statuses = [status]
-    sink = InfluxV2Sink(recorder.url, org="o", bucket="b", token="t")
+    sink = influx_sink(kind, recorder.url)
     try:
         with pytest.raises(SinkError) as caught:
             await sink.write(points(1))
@@ -164,18 +167,6 @@ async def test_v2_status_mapping(recorder: Recorder, status: int, retryable: boo
         await sink.close()
     assert (caught.value.retryable, caught.value.keep) == (retryable, keep)
     assert f"HTTP {status}" in str(caught.value)
-
-
-@pytest.mark.parametrize(("status", "retryable", "keep"), STATUS_CASES)
-async def test_v1_status_mapping(recorder: Recorder, status: int, retryable: bool, keep: bool) -> None:
-    recorder.statuses = [status]
-    sink = InfluxV1Sink(recorder.url, "firegw")
-    try:
-        with pytest.raises(SinkError) as caught:
-            await sink.write(points(1))
-    finally:
-        await sink.close()
-    assert (caught.value.retryable, caught.value.keep) == (retryable, keep)
 
 
 async def test_v1_request_shape_with_credentials_and_retention_policy(recorder: Recorder) -> None:
@@ -194,14 +185,9 @@ async def test_v1_request_shape_with_credentials_and_retention_policy(recorder: 
 
 @pytest.mark.parametrize("kind", ["v1", "v2"])
 async def test_connection_refused_and_timeout_are_retryable(recorder: Recorder, kind: str) -> None:
-    def make(url: str) -> InfluxV1Sink | InfluxV2Sink:
-        if kind == "v1":
-            return InfluxV1Sink(url, "db", timeout_s=0.3)
-        return InfluxV2Sink(url, org="o", bucket="b", token="t", timeout_s=0.3)
-
-    refused = make(f"http://127.0.0.1:{free_port()}")
+    refused = influx_sink(kind, f"http://127.0.0.1:{free_port()}", timeout_s=0.3)
     recorder.delay_s = 0.8
-    slow = make(recorder.url)
+    slow = influx_sink(kind, recorder.url, timeout_s=0.3)
     try:
         for sink, words in ((refused, "cannot reach"), (slow, "no answer")):
             with pytest.raises(SinkError, match=words) as caught:
@@ -330,7 +316,7 @@ async def test_missing_database_is_kept_and_resumes_once_created(
 ) -> None:
     db = f"created_later_{time.monotonic_ns()}"
     try:
-        with caplog.at_level(logging.ERROR, logger="gateway.sinks.buffered"):
+        with caplog.at_level(logging.ERROR, logger="gateway.ingest.sinks.buffered"):
             async with buffered(influxdb.url, db, tmp_path / "buf") as sink:
                 await sink.write(points(300))
                 await wait_until(lambda: sink.counters()["write_errors_config"] >= 2, 10, "config errors")

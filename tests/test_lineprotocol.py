@@ -13,9 +13,9 @@ import time
 import pytest
 from services import InfluxService
 
-from gateway.sinks.base import FieldValue, Point
-from gateway.sinks.influx import InfluxV1Sink
-from gateway.sinks.lineprotocol import encode, encode_counted, encode_point
+from gateway.ingest.sinks.base import FieldValue, Point
+from gateway.ingest.sinks.influx import InfluxV1Sink
+from gateway.ingest.sinks.lineprotocol import encode, encode_counted, encode_point
 
 T = 1763856000123456789
 
@@ -164,13 +164,18 @@ ROUND_TRIP_POINTS = [
 ]
 
 
-@pytest.mark.services
-async def test_round_trip_through_real_influxdb(influxdb: InfluxService, influx_db_name: str) -> None:
-    sink = InfluxV1Sink(influxdb.url, influx_db_name)
+async def write_to_influxdb(influxdb: InfluxService, db: str, points: list[Point]) -> None:
+    """Encode ``points`` and write them to the real InfluxDB with the v1 sink."""
+    sink = InfluxV1Sink(influxdb.url, db)
     try:
-        await sink.write(ROUND_TRIP_POINTS)
+        await sink.write(points)
     finally:
         await sink.close()
+
+
+@pytest.mark.services
+async def test_round_trip_through_real_influxdb(influxdb: InfluxService, influx_db_name: str) -> None:
+    await write_to_influxdb(influxdb, influx_db_name, ROUND_TRIP_POINTS)
     rows = influxdb.rows('SELECT * FROM "fire alarm,test" GROUP BY *', influx_db_name)
     assert len(rows) == len(ROUND_TRIP_POINTS)
     by_time = {row["time"]: row for row in rows}
@@ -195,11 +200,7 @@ async def test_unrepresentable_tag_text_does_not_break_the_batch(
         Point("m", {"t": "two\nlines"}, {"v": 2.0}, T + 1),
         Point("m", {"t": "plain"}, {"v": 3.0}, T + 2),
     ]
-    sink = InfluxV1Sink(influxdb.url, influx_db_name)
-    try:
-        await sink.write(points)
-    finally:
-        await sink.close()
+    await write_to_influxdb(influxdb, influx_db_name, points)
     rows = influxdb.rows('SELECT "v", "t" FROM "m"', influx_db_name)
     assert [row["v"] for row in rows] == [1, 2, 3]
     assert rows[0]["t"] == "ends"

@@ -12,94 +12,29 @@ import asyncio
 import contextlib
 import itertools
 import sys
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from waiting import wait_until
 
 _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
+from fake_ingest import FakeIngest  # noqa: E402
+
 from collectors.base import RejectReason  # noqa: E402
 from collectors.modbus import ConnectionState, ModbusPoller  # noqa: E402
-from gateway.models import (  # noqa: E402
-    Device,
-    DeviceEvent,
-    DeviceKind,
-    EventType,
-    ModbusAddress,
-    Reading,
-    Record,
-)
+from gateway.models import Device, DeviceKind, EventType, ModbusAddress, Reading  # noqa: E402
 from simulators.modbus_server import HydrantModbusSimulator  # noqa: E402
 
 NOW = datetime(2025, 11, 23, 8, 0, tzinfo=UTC)
 
 
-@dataclass
-class Rejected:
-    reason: RejectReason
-    detail: str
-    source: str
-    device_id: str | None
-    raw: bytes | None
-    at: float
-
-
-@dataclass
-class RecordingIngest:
-    """The pipeline side of ``collectors.base.Ingest``, recording what the poller hands over and when."""
-
-    records: list[tuple[float, Record]] = field(default_factory=list)
-    rejects: list[Rejected] = field(default_factory=list)
-    fail_next_submits: int = 0
-
-    async def submit(
-        self,
-        records: list[Record],
-        *,
-        source: str,
-        origins: Sequence[tuple[str, bytes]] | None = None,
-    ) -> None:
-        assert source == "modbus"
-        if self.fail_next_submits:
-            self.fail_next_submits -= 1
-            raise RuntimeError("pipeline hiccup (injected by the test)")
-        now = time.monotonic()
-        self.records.extend((now, r) for r in records)
-
-    def reject(
-        self,
-        reason: RejectReason,
-        detail: str,
-        *,
-        source: str,
-        device_id: str | None = None,
-        raw: bytes | None = None,
-        topic: str | None = None,
-    ) -> None:
-        assert topic is None
-        self.rejects.append(Rejected(reason, detail, source, device_id, raw, time.monotonic()))
-
-    def readings(self, device_id: str) -> list[Reading]:
-        return [r for _, r in self.records if isinstance(r, Reading) and r.device_id == device_id]
-
-    def reading_times(self, device_id: str) -> list[float]:
-        return [t for t, r in self.records if isinstance(r, Reading) and r.device_id == device_id]
-
-    def events(self, device_id: str, kind: EventType | None = None) -> list[DeviceEvent]:
-        return [
-            r
-            for _, r in self.records
-            if isinstance(r, DeviceEvent) and r.device_id == device_id and (kind is None or r.type == kind)
-        ]
-
-    def rejects_for(self, device_id: str) -> list[Rejected]:
-        return [r for r in self.rejects if r.device_id == device_id]
+def modbus_ingest() -> FakeIngest:
+    return FakeIngest("modbus", with_topics=False)
 
 
 def hydrant(device_id: str, port: int, unit: int, interval: float = 0.1) -> Device:
@@ -113,7 +48,7 @@ def hydrant(device_id: str, port: int, unit: int, interval: float = 0.1) -> Devi
 
 def fast_poller(
     devices: list[Device],
-    ingest: RecordingIngest,
+    ingest: FakeIngest,
     *,
     request_timeout_s: float = 1.0,
     clock: Callable[[], datetime] = lambda: NOW,
@@ -128,14 +63,6 @@ def fast_poller(
         backoff_max_s=0.2,
         connect_timeout_s=0.5,
     )
-
-
-async def until(condition: Callable[[], bool], within: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within} s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 @contextlib.asynccontextmanager
@@ -166,10 +93,10 @@ async def sim() -> AsyncIterator[HydrantModbusSimulator]:
 async def test_readings_arrive_with_the_sensor_values(sim: HydrantModbusSimulator) -> None:
     sim.add_unit(1, pressure_mpa=0.352, battery_pct=95, status=0b1010, temperature_c=-10.5)
     sim.set_unit(1, uptime_s=3600)
-    ingest = RecordingIngest()
+    ingest = modbus_ingest()
     poller = fast_poller([hydrant("HY-1", sim.port, 1)], ingest)
     async with running(poller):
-        await until(lambda: len(ingest.readings("HY-1")) >= 1, what="a reading")
+        await wait_until(lambda: len(ingest.readings("HY-1")) >= 1, what="a reading")
         first = ingest.readings("HY-1")[0]
         assert first.time == NOW
         uptime = first.metrics.pop("uptime_s")
@@ -185,7 +112,9 @@ async def test_readings_arrive_with_the_sensor_values(sim: HydrantModbusSimulato
             "temperature_c": -10.5,
         }
         sim.set_unit(1, pressure_mpa=0.12, status=0)
-        await until(lambda: ingest.readings("HY-1")[-1].metrics["pressure_mpa"] == 0.12, what="new pressure")
+        await wait_until(
+            lambda: ingest.readings("HY-1")[-1].metrics["pressure_mpa"] == 0.12, what="new pressure"
+        )
         assert ingest.readings("HY-1")[-1].metrics["leak"] is False
     assert ingest.events("HY-1") == []
     assert ingest.rejects == []
@@ -196,10 +125,10 @@ async def test_readings_arrive_with_the_sensor_values(sim: HydrantModbusSimulato
 
 async def test_out_of_range_values_are_rejected_not_stored(sim: HydrantModbusSimulator) -> None:
     sim.add_unit(1, pressure_mpa=65.535)  # 0xFFFF: the classic "no value" marker
-    ingest = RecordingIngest()
+    ingest = modbus_ingest()
     poller = fast_poller([hydrant("HY-1", sim.port, 1)], ingest)
     async with running(poller):
-        await until(lambda: len(ingest.rejects) >= 2, what="rejects")
+        await wait_until(lambda: len(ingest.rejects) >= 2, what="rejects")
     assert ingest.readings("HY-1") == []
     assert ingest.events("HY-1") == []  # the unit answers: no comm fault
     assert {r.reason for r in ingest.rejects} == {RejectReason.OUT_OF_RANGE}
@@ -215,7 +144,7 @@ async def test_silent_unit_faults_once_and_costs_only_its_own_slot(sim: HydrantM
     sim.add_unit(1)
     sim.add_unit(2)
     sim.set_unit_silent(2, True)
-    ingest = RecordingIngest()
+    ingest = modbus_ingest()
     devices = [hydrant("HY-OK", sim.port, 1, interval), hydrant("HY-DEAD", sim.port, 2, interval)]
     poller = fast_poller(devices, ingest, request_timeout_s=timeout)
     async with running(poller):
@@ -240,11 +169,11 @@ async def test_silent_unit_faults_once_and_costs_only_its_own_slot(sim: HydrantM
         assert poller.gateway_stats[f"127.0.0.1:{sim.port}"].connects == 1
 
         sim.set_unit_silent(2, False)
-        await until(lambda: len(ingest.readings("HY-DEAD")) >= 1, what="the unit answering again")
+        await wait_until(lambda: len(ingest.readings("HY-DEAD")) >= 1, what="the unit answering again")
     restored = ingest.events("HY-DEAD", EventType.COMM_RESTORED)
     assert len(restored) == 1
     # comm_restored comes before the first reading after the outage.
-    mine = [r for _, r in ingest.records if r.device_id == "HY-DEAD"]
+    mine = ingest.of("HY-DEAD")
     first_reading = next(i for i, r in enumerate(mine) if isinstance(r, Reading))
     assert mine[first_reading - 1] == restored[0]
     assert poller.unit_stats["HY-DEAD"].comm_ok is True
@@ -253,10 +182,10 @@ async def test_silent_unit_faults_once_and_costs_only_its_own_slot(sim: HydrantM
 async def test_exception_response_faults_with_its_code(sim: HydrantModbusSimulator) -> None:
     sim.add_unit(3)
     sim.set_unit_exception(3, 11)  # gateway: target device failed to respond
-    ingest = RecordingIngest()
+    ingest = modbus_ingest()
     poller = fast_poller([hydrant("HY-3", sim.port, 3)], ingest)
     async with running(poller):
-        await until(lambda: len(ingest.rejects) >= 3, what="three failed polls")
+        await wait_until(lambda: len(ingest.rejects) >= 3, what="three failed polls")
         assert [e.attributes for e in ingest.events("HY-3", EventType.COMM_FAULT)] == [
             {"reason": "exception_11"}
         ]
@@ -264,7 +193,9 @@ async def test_exception_response_faults_with_its_code(sim: HydrantModbusSimulat
         assert "exception code 11" in ingest.rejects[0].detail
         assert ingest.readings("HY-3") == []
         sim.set_unit_exception(3, None)
-        await until(lambda: len(ingest.readings("HY-3")) >= 1, what="a reading after the exception clears")
+        await wait_until(
+            lambda: len(ingest.readings("HY-3")) >= 1, what="a reading after the exception clears"
+        )
     assert len(ingest.events("HY-3", EventType.COMM_RESTORED)) == 1
     assert poller.unit_stats["HY-3"].fault_reason is None
 
@@ -276,7 +207,7 @@ async def test_dead_gateway_does_not_delay_another_gateway(sim: HydrantModbusSim
     await other.start()
     try:
         sim.add_unit(1)
-        ingest = RecordingIngest()
+        ingest = modbus_ingest()
         devices = [hydrant("HY-SLOW", other.port, 1, 0.1), hydrant("HY-FAST", sim.port, 1, 0.1)]
         poller = fast_poller(devices, ingest, request_timeout_s=0.8)
         async with running(poller):
@@ -297,14 +228,14 @@ async def test_power_cycled_gateway_faults_then_recovers(sim: HydrantModbusSimul
     sim.add_unit(2, pressure_mpa=0.4)
     port = sim.port
     gateway = f"127.0.0.1:{port}"
-    ingest = RecordingIngest()
+    ingest = modbus_ingest()
     devices = [hydrant("HY-A", port, 1), hydrant("HY-B", port, 2)]
     poller = fast_poller(devices, ingest, request_timeout_s=0.3)
     async with running(poller):
-        await until(lambda: all(ingest.readings(d) for d in ("HY-A", "HY-B")), what="first readings")
+        await wait_until(lambda: all(ingest.readings(d) for d in ("HY-A", "HY-B")), what="first readings")
 
         await sim.stop()
-        await until(
+        await wait_until(
             lambda: all(ingest.events(d, EventType.COMM_FAULT) for d in ("HY-A", "HY-B")),
             what="comm_fault for both units",
         )
@@ -324,11 +255,13 @@ async def test_power_cycled_gateway_faults_then_recovers(sim: HydrantModbusSimul
         sim.set_unit(1, pressure_mpa=0.31)
         await sim.start()  # same port: the simulator keeps the port it bound first
         assert sim.port == port
-        await until(
+        await wait_until(
             lambda: all(ingest.events(d, EventType.COMM_RESTORED) for d in ("HY-A", "HY-B")),
             what="comm_restored for both units",
         )
-        await until(lambda: ingest.readings("HY-A")[-1].metrics["pressure_mpa"] == 0.31, what="fresh values")
+        await wait_until(
+            lambda: ingest.readings("HY-A")[-1].metrics["pressure_mpa"] == 0.31, what="fresh values"
+        )
     stats = poller.gateway_stats[gateway]
     assert (stats.connects, stats.disconnects >= 1, stats.task_restarts) == (2, True, 0)
     for device_id in ("HY-A", "HY-B"):
@@ -342,14 +275,14 @@ async def test_gateway_down_at_start_then_comes_up() -> None:
     port = sim.port
     await sim.stop()
     sim.add_unit(5)
-    ingest = RecordingIngest()
+    ingest = modbus_ingest()
     poller = fast_poller([hydrant("HY-5", port, 5)], ingest)
     async with running(poller):
-        await until(lambda: bool(ingest.events("HY-5", EventType.COMM_FAULT)), what="comm_fault")
+        await wait_until(lambda: bool(ingest.events("HY-5", EventType.COMM_FAULT)), what="comm_fault")
         assert ingest.events("HY-5")[0].attributes == {"reason": "disconnected"}
         await sim.start()
         try:
-            await until(lambda: bool(ingest.readings("HY-5")), what="a reading once the gateway is up")
+            await wait_until(lambda: bool(ingest.readings("HY-5")), what="a reading once the gateway is up")
         finally:
             await sim.stop()
     assert len(ingest.events("HY-5", EventType.COMM_RESTORED)) == 1
@@ -357,10 +290,10 @@ async def test_gateway_down_at_start_then_comes_up() -> None:
 
 async def test_crashed_poll_task_is_restarted_and_counted(sim: HydrantModbusSimulator) -> None:
     sim.add_unit(1)
-    ingest = RecordingIngest(fail_next_submits=1)
+    ingest = FakeIngest("modbus", with_topics=False, fail_next_submits=1)
     poller = fast_poller([hydrant("HY-1", sim.port, 1)], ingest)
     async with running(poller):
-        await until(lambda: bool(ingest.readings("HY-1")), what="readings after the restart")
+        await wait_until(lambda: bool(ingest.readings("HY-1")), what="readings after the restart")
     stats = poller.gateway_stats[f"127.0.0.1:{sim.port}"]
     assert stats.task_restarts == 1
     assert "pipeline hiccup" in stats.last_error
@@ -369,10 +302,12 @@ async def test_crashed_poll_task_is_restarted_and_counted(sim: HydrantModbusSimu
 async def test_all_units_silent_reopens_the_connection(sim: HydrantModbusSimulator) -> None:
     sim.add_unit(1)
     sim.set_unit_silent(1, True)
-    ingest = RecordingIngest()
+    ingest = modbus_ingest()
     poller = fast_poller([hydrant("HY-1", sim.port, 1, 0.05)], ingest, request_timeout_s=0.1)
     async with running(poller):
-        await until(lambda: poller.gateway_stats[f"127.0.0.1:{sim.port}"].connects >= 2, what="a reconnect")
+        await wait_until(
+            lambda: poller.gateway_stats[f"127.0.0.1:{sim.port}"].connects >= 2, what="a reconnect"
+        )
     stats = poller.gateway_stats[f"127.0.0.1:{sim.port}"]
     assert stats.silent_reconnects >= 1
     # Still a timeout, reported once: reopening the connection is not a new fault.
@@ -383,7 +318,7 @@ async def test_all_units_silent_reopens_the_connection(sim: HydrantModbusSimulat
 
 
 def test_configuration_errors_fail_at_construction() -> None:
-    ingest = RecordingIngest()
+    ingest = modbus_ingest()
     with pytest.raises(ValueError, match="both claim unit 1"):
         ModbusPoller([hydrant("A", 1502, 1), hydrant("B", 1502, 1)], ingest)
     bad_map = hydrant("C", 1502, 2).model_copy(

@@ -1,7 +1,7 @@
 """The MQTT transport against a real Mosquitto: batched delivery, broker power-cycle, topic routing.
 
-The collector feeds a small recording Ingest defined here (the test's own collaborator, not a stand-in for
-an external system); the broker is real.
+The collector feeds a recording Ingest (``tests/fake_ingest.py``, the test's own collaborator, not a
+stand-in for an external system); the broker is real.
 """
 
 from __future__ import annotations
@@ -9,46 +9,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
+from fake_ingest import FakeIngest
+from waiting import wait_until
 
 from collectors.base import RejectReason
 from collectors.mqtt import MqttCollector, MqttConfig, MqttSubscription
 from collectors.mqtt.fastclient import Delivery, Packet, split_packets
 from gateway.models import Record
-from simulators.publisher import burst
+from simulators.burst import burst
 
 pytestmark = pytest.mark.services
 
 
-class RecordingIngest:
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-        self.rejects: list[tuple[RejectReason, str, str | None]] = []
-        self.batches = 0
-
-    async def submit(
-        self, records: list[Record], *, source: str, origins: Sequence[tuple[str, bytes]] | None = None
-    ) -> None:
-        assert origins is not None
-        assert len(origins) == len(records)
-        self.batches += 1
-        self.records.extend(records)
-
-    def reject(
-        self,
-        reason: RejectReason,
-        detail: str,
-        *,
-        source: str,
-        device_id: str | None = None,
-        raw: bytes | None = None,
-        topic: str | None = None,
-    ) -> None:
-        self.rejects.append((reason, detail, topic))
+def mqtt_ingest() -> FakeIngest:
+    return FakeIngest("mqtt", with_topics=True)
 
 
 def heartbeat(i: int) -> tuple[str, bytes]:
@@ -57,15 +35,19 @@ def heartbeat(i: int) -> tuple[str, bytes]:
     return f"fire/smoke/{device}/up", json.dumps(body).encode()
 
 
-async def wait_for(predicate: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+@contextlib.asynccontextmanager
+async def running(collector: MqttCollector) -> AsyncIterator[None]:
+    """Run the collector for the block, then cancel it (a cancelled run hands over what it had received)."""
+    task = asyncio.create_task(collector.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
-def collector_for(mosquitto: Any, ingest: RecordingIngest, client_id: str) -> MqttCollector:
+def collector_for(mosquitto: Any, ingest: FakeIngest, client_id: str) -> MqttCollector:
     config = MqttConfig(
         host=mosquitto.host,
         port=mosquitto.port,
@@ -78,46 +60,43 @@ def collector_for(mosquitto: Any, ingest: RecordingIngest, client_id: str) -> Mq
 
 
 async def test_messages_arrive_in_batches_and_unrouted_topics_are_rejected(mosquitto: Any) -> None:
-    ingest = RecordingIngest()
+    ingest = mqtt_ingest()
     collector = collector_for(mosquitto, ingest, "t-batches")
-    task = asyncio.create_task(collector.run())
-    try:
+    async with running(collector):
         await asyncio.wait_for(collector.wait_connected(), 10)
         messages = [heartbeat(i) for i in range(5000)]
         await asyncio.to_thread(burst, mosquitto.host, mosquitto.port, messages, 1)
-        await wait_for(lambda: len(ingest.records) == 5000, 20, "5000 records")
+        await wait_until(lambda: len(ingest.records) == 5000, 20, "5000 records")
         assert [r.seq for r in ingest.records] == list(range(5000)), "order per connection is kept"
         assert ingest.batches < 5000, "a delivery batch is handed over with one submit"
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        assert ingest.rejects == []
+    # A topic no subscription routes (a persistent session keeps a subscription the config no longer has)
+    # is rejected with its topic, not dropped.
+    collector.decode_batch([Delivery("fire/other/SD-1/up", heartbeat(1)[1], 1, False)])
+    assert [(r.reason, r.topic) for r in ingest.rejects] == [(RejectReason.NO_DECODER, "fire/other/SD-1/up")]
 
 
 async def test_collector_reconnects_after_broker_power_cycle(mosquitto: Any) -> None:
-    ingest = RecordingIngest()
+    ingest = mqtt_ingest()
     collector = collector_for(mosquitto, ingest, "t-reconnect")
-    task = asyncio.create_task(collector.run())
-    try:
+    async with running(collector):
         await asyncio.wait_for(collector.wait_connected(), 10)
         await asyncio.to_thread(burst, mosquitto.host, mosquitto.port, [heartbeat(i) for i in range(100)], 1)
-        await wait_for(lambda: len(ingest.records) == 100, 10, "first 100")
+        await wait_until(lambda: len(ingest.records) == 100, 10, "first 100")
         mosquitto.stop()
         try:
-            await wait_for(lambda: not collector.stats.connected, 10, "disconnect noticed")
+            await wait_until(lambda: not collector.stats.connected, 10, "disconnect noticed")
             await asyncio.sleep(1.0)  # a few failed reconnect attempts
         finally:
             mosquitto.start()
-        await wait_for(lambda: collector.stats.connected and collector.stats.connects == 2, 15, "reconnected")
+        await wait_until(
+            lambda: collector.stats.connected and collector.stats.connects == 2, 15, "reconnected"
+        )
         await asyncio.to_thread(
             burst, mosquitto.host, mosquitto.port, [heartbeat(i) for i in range(100, 200)], 1
         )
-        await wait_for(lambda: len(ingest.records) == 200, 10, "second 100 after reconnect")
+        await wait_until(lambda: len(ingest.records) == 200, 10, "second 100 after reconnect")
         assert collector.stats.disconnects == 1
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_persistent_session_backlog_is_consumed_while_subscribing_with_bounded_inbox(
@@ -127,14 +106,14 @@ async def test_persistent_session_backlog_is_consumed_while_subscribing_with_bou
     processed, in order, and a slow pipeline must make reading pause (bounded memory) rather than lose or
     pile up messages that paho has already acknowledged."""
 
-    class SlowIngest(RecordingIngest):
+    class SlowIngest(FakeIngest):
         async def submit(
             self, records: list[Record], *, source: str, origins: Sequence[tuple[str, bytes]] | None = None
         ) -> None:
             await asyncio.sleep(0.002)
             await super().submit(records, source=source, origins=origins)
 
-    ingest = SlowIngest()
+    ingest = SlowIngest("mqtt", with_topics=True)
     config = MqttConfig(
         host=mosquitto.host,
         port=mosquitto.port,
@@ -143,22 +122,14 @@ async def test_persistent_session_backlog_is_consumed_while_subscribing_with_bou
         inbox_low_watermark=50,
         subscriptions=(MqttSubscription(topic="fire/smoke/+/up", decoder="smoke_json"),),
     )
-    first = MqttCollector(config, RecordingIngest())
-    task = asyncio.create_task(first.run())
-    await asyncio.wait_for(first.wait_connected(), 10)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    first = MqttCollector(config, mqtt_ingest())
+    async with running(first):
+        await asyncio.wait_for(first.wait_connected(), 10)
     # The gateway is away; the broker queues for its session.
     await asyncio.to_thread(burst, mosquitto.host, mosquitto.port, [heartbeat(i) for i in range(20000)], 1)
     collector = MqttCollector(config, ingest)
-    task = asyncio.create_task(collector.run())
-    try:
-        await wait_for(lambda: len(ingest.records) == 20000, 60, "the whole backlog")
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async with running(collector):
+        await wait_until(lambda: len(ingest.records) == 20000, 60, "the whole backlog")
     assert [r.seq for r in ingest.records] == list(range(20000))
     assert collector.stats.pauses > 0, "reading paused while the pipeline was behind"
 
@@ -167,7 +138,7 @@ async def test_gbt45839_status_is_acknowledged_after_it_was_accepted(mosquitto: 
     """GB/T 45839 appendix D: the platform answers a status message with {"success":1}."""
     import paho.mqtt.client as paho
 
-    ingest = RecordingIngest()
+    ingest = mqtt_ingest()
     config = MqttConfig(
         host=mosquitto.host,
         port=mosquitto.port,
@@ -185,26 +156,23 @@ async def test_gbt45839_status_is_acknowledged_after_it_was_accepted(mosquitto: 
     listener.subscribe("fire/gbt45839/+/status/ack", qos=1)
     listener.loop_start()
     collector = MqttCollector(config, ingest)
-    task = asyncio.create_task(collector.run())
     try:
-        await asyncio.wait_for(collector.wait_connected(), 10)
-        status = {
-            "company": "ACME",
-            "serial": "86451204412345",
-            "status": 1,
-            "signalStrength": -87,
-            "batteryPercentage": 92,
-            "datetime": "2026-11-23 08:00:00",
-        }
-        topic = "fire/gbt45839/ACME/status"
-        await asyncio.to_thread(
-            burst, mosquitto.host, mosquitto.port, [(topic, json.dumps(status).encode())], 1
-        )
-        await wait_for(lambda: len(acks) == 1, 10, "the acknowledgement")
+        async with running(collector):
+            await asyncio.wait_for(collector.wait_connected(), 10)
+            status = {
+                "company": "ACME",
+                "serial": "86451204412345",
+                "status": 1,
+                "signalStrength": -87,
+                "batteryPercentage": 92,
+                "datetime": "2026-11-23 08:00:00",
+            }
+            topic = "fire/gbt45839/ACME/status"
+            await asyncio.to_thread(
+                burst, mosquitto.host, mosquitto.port, [(topic, json.dumps(status).encode())], 1
+            )
+            await wait_until(lambda: len(acks) == 1, 10, "the acknowledgement")
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         listener.loop_stop()
         listener.disconnect()
     assert acks == [(f"{topic}/ack", b'{"success":1}')]
@@ -288,7 +256,7 @@ async def test_every_qos_arrives_through_the_fast_path_or_paho(mosquitto: Any, q
     most 50 of its own messages unconfirmed: Mosquitto 2.0.11 (this machine's, and Debian 12's) stops
     delivering to every subscriber, a bare paho one too, once a single publisher has more QoS 2 messages in
     flight than that window (measured: 3,000 of 3,000 arrive at 20 or 100, 1,952 at 200, 100 unlimited)."""
-    ingest = RecordingIngest()
+    ingest = mqtt_ingest()
     config = MqttConfig(
         host=mosquitto.host,
         port=mosquitto.port,
@@ -296,8 +264,7 @@ async def test_every_qos_arrives_through_the_fast_path_or_paho(mosquitto: Any, q
         subscriptions=(MqttSubscription(topic="fire/smoke/+/up", decoder="smoke_json", qos=qos),),
     )
     collector = MqttCollector(config, ingest)
-    task = asyncio.create_task(collector.run())
-    try:
+    async with running(collector):
         await asyncio.wait_for(collector.wait_connected(), 10)
         count = 3000
         engine = "paho" if qos == 2 else "raw"  # the raw publisher speaks QoS 0 and 1 only
@@ -306,12 +273,8 @@ async def test_every_qos_arrives_through_the_fast_path_or_paho(mosquitto: Any, q
         await asyncio.to_thread(
             burst, mosquitto.host, mosquitto.port, messages, qos, engine=engine, window=window
         )
-        await wait_for(lambda: len(ingest.records) == count, 20, f"{count} records")
+        await wait_until(lambda: len(ingest.records) == count, 20, f"{count} records")
         assert [r.seq for r in ingest.records] == list(range(count))
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 class ScriptedBroker:
@@ -423,7 +386,7 @@ async def test_qos2_message_resent_after_a_reconnect_is_delivered_once() -> None
 async def run_scripted(first: Any, second: Any, expected_packets: list[bytes]) -> None:
     broker = ScriptedBroker([first, second])
     await broker.start()
-    ingest = RecordingIngest()
+    ingest = mqtt_ingest()
     config = MqttConfig(
         host="127.0.0.1",
         port=broker.port,
@@ -434,14 +397,11 @@ async def run_scripted(first: Any, second: Any, expected_packets: list[bytes]) -
         subscriptions=(MqttSubscription(topic="fire/smoke/+/up", decoder="smoke_json", qos=2),),
     )
     collector = MqttCollector(config, ingest)
-    task = asyncio.create_task(collector.run())
     try:
-        await wait_for(lambda: len(broker.received) == len(expected_packets), 10, "the handshake")
-        await asyncio.sleep(0.2)  # a second delivery, if there were one, would arrive by now
+        async with running(collector):
+            await wait_until(lambda: len(broker.received) == len(expected_packets), 10, "the handshake")
+            await asyncio.sleep(0.2)  # a second delivery, if there were one, would arrive by now
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await broker.stop()
     assert broker.received == expected_packets
     assert [r.seq for r in ingest.records] == [7], "delivered exactly once"

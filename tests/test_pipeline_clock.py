@@ -1,7 +1,7 @@
-"""Device clocks that cannot be right (gateway/pipeline.py): a clock reset to 2000-01-01 after a battery
-change, or local China time sent as UTC (eight hours ahead). The record is kept, at the gateway's receive
-time, with the device's offset beside it; without this InfluxDB's retention refuses the point (and with it
-the batch around it) and a hazard would be dated 2000.
+"""Device clocks that cannot be right (gateway/ingest/pipeline.py): a clock reset to 2000-01-01 after a
+battery change, or local China time sent as UTC (eight hours ahead). The record is kept, at the gateway's
+receive time, with the device's offset beside it; without this InfluxDB's retention refuses the point (and
+with it the batch around it) and a hazard would be dated 2000.
 
 The sink here only records what the pipeline hands it (the sinks have their own tests against a real
 InfluxDB); the pipeline, the registry and the dead-letter store are the real ones.
@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from clock import T0, FakeClock
 
-from gateway.deadletter import DeadLetterStore
+from gateway.ingest.deadletter import DeadLetterStore
+from gateway.ingest.pipeline import Pipeline
+from gateway.ingest.schema import time_ns
+from gateway.ingest.sinks.base import Point
 from gateway.models import Device, DeviceEvent, DeviceKind, EventType, Reading, Record
-from gateway.pipeline import Pipeline
-from gateway.schema import time_ns
-from gateway.sinks.base import Point
 from simulators.fleet import generate_fleet
 
 
@@ -144,4 +144,4 @@ def test_the_limits_are_configuration(tmp_path: Path) -> None:
 
 @pytest.fixture(autouse=True)
 def _quiet_logs(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="gateway.pipeline")
+    caplog.set_level(logging.WARNING, logger="gateway.ingest.pipeline")

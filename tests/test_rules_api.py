@@ -25,12 +25,12 @@ from readings import healthy_readings
 from gateway.api import ApiServices, create_app
 from gateway.auth.service import AuthService
 from gateway.auth.store import AuthStore
-from gateway.deadletter import DeadLetterStore
+from gateway.casework.engine import RuleEngine
+from gateway.ingest.deadletter import DeadLetterStore
+from gateway.ingest.pipeline import Pipeline
+from gateway.ingest.registry import Registry
+from gateway.ingest.sinks.sqlite import SqliteSink
 from gateway.models import DeviceEvent, EventType, Reading
-from gateway.pipeline import Pipeline
-from gateway.registry import Registry
-from gateway.rules_engine import RuleEngine
-from gateway.sinks.sqlite import SqliteSink
 from gateway.store import HazardStore
 from rules.model import SignalKind
 from rules.policy import Policy, builtin_policy, load_policy
@@ -59,7 +59,7 @@ class Env:
         return {"Authorization": f"Bearer {self.tokens[name]}"}
 
     def grade(self, estate: str) -> str:
-        return self.engine.grades[estate].colour
+        return self.engine.grader.grades[estate].colour
 
     def heartbeat_all(self) -> None:
         """Every device reports (keeps the offline rule quiet while the clock jumps)."""
@@ -142,7 +142,7 @@ async def test_two_yellow_items_do_not_make_an_estate_yellow_three_do(env: Env) 
 async def test_one_red_item_makes_an_estate_red_and_a_missing_green_condition_yellow(env: Env) -> None:
     await file(env, "E002", "G7")
     assert env.grade("E002") == "yellow"
-    assert env.engine.grades["E002"].missing_green == ("G7",)
+    assert env.engine.grader.grades["E002"].missing_green == ("G7",)
     response = await file(env, "E003", "R4", description="电动车和杂物堆满地下室")
     assert response.status_code == 201
     assert env.grade("E003") == "red"
@@ -226,7 +226,7 @@ async def test_overdue_items_escalate_and_are_listed(env: Env) -> None:
 async def test_bad_requests_get_a_clear_4xx_and_leave_the_store_unchanged(env: Env) -> None:
     hid = (await file(env, "E001", "Y3")).json()["id"]
     before = env.engine.store.counts()
-    grade_before = env.engine.grades["E001"]
+    grade_before = env.engine.grader.grades["E001"]
 
     r = await file(env, "E001", "Y16")
     assert r.status_code == 422
@@ -269,7 +269,7 @@ async def test_bad_requests_get_a_clear_4xx_and_leave_the_store_unchanged(env: E
 
     assert (await env.http.get("/api/hazards/99999")).status_code == 404
     assert env.engine.store.counts() == before
-    assert env.engine.grades["E001"] is grade_before
+    assert env.engine.grader.grades["E001"] is grade_before
 
 
 # -- complaints and fires over a rolling year ----------------------------------------------------------------
@@ -288,22 +288,22 @@ async def complain(env: Env, estate: str, days_ago: float) -> httpx.Response:
 
 async def test_complaints_count_over_a_rolling_year(env: Env) -> None:
     assert (await complain(env, "E001", 400)).status_code == 201
-    assert "Y14" not in env.engine.grades["E001"].yellow_items, "400 days ago is outside the year"
+    assert "Y14" not in env.engine.grader.grades["E001"].yellow_items, "400 days ago is outside the year"
     await complain(env, "E001", 100)
-    assert env.engine.grades["E001"].yellow_items == ("Y14",)
+    assert env.engine.grader.grades["E001"].yellow_items == ("Y14",)
     assert env.grade("E001") == "green", "one yellow item alone is not yellow"
     await complain(env, "E001", 50)
     await complain(env, "E001", 10)
-    grade = env.engine.grades["E001"]
+    grade = env.engine.grader.grades["E001"]
     assert grade.colour == "red"
     assert grade.red_items == ("R6",)
     assert any(r.text == "365 天内火灾隐患投诉 3 次" for r in grade.reasons)
     # 300 days later the two oldest in-window complaints have aged out: the daily regrade notices.
     env.clock.advance(days=300)
     env.heartbeat_all()
-    env.engine.regrade_all(env.clock())
-    assert env.engine.grades["E001"].red_items == ()
-    assert env.engine.grades["E001"].yellow_items == ("Y14",)
+    env.engine.grader.regrade_all(env.clock())
+    assert env.engine.grader.grades["E001"].red_items == ()
+    assert env.engine.grader.grades["E001"].yellow_items == ("Y14",)
     listed = (await env.http.get("/api/complaints", params={"estate_id": "E001"})).json()
     assert len(listed) == 4
 
@@ -340,7 +340,7 @@ async def test_confirmed_fires_count_toward_y15_and_a_fatal_fire_makes_the_estat
     assert len(fires) == 1
     assert fires[0]["fatal"] is True
     assert fires[0]["alarm_id"] == alarm["id"]
-    assert env.engine.grades["E003"].red_items == ("R7",)
+    assert env.engine.grader.grades["E003"].red_items == ("R7",)
     # Two more (not fatal) fires recorded by hand: three in a year is Y15 as well.
     for days in (20, 40):
         r = await env.http.post(
@@ -352,7 +352,7 @@ async def test_confirmed_fires_count_toward_y15_and_a_fatal_fire_makes_the_estat
             },
         )
         assert r.status_code == 201
-    assert "Y15" in env.engine.grades["E003"].yellow_items
+    assert "Y15" in env.engine.grader.grades["E003"].yellow_items
 
 
 # -- device hazards: restart, offline, unknown ---------------------------------------------------------------
@@ -378,21 +378,21 @@ async def test_an_open_device_hazard_survives_a_restart_and_closes_when_the_devi
         report(0.03)
         env.engine.tick(env.clock())
     assert env.grade("E001") == "yellow"
-    open_before = env.engine.store.hazards(open_only=True, device_id=hydrant.id)
+    open_before = env.engine.store.hazards.find(open_only=True, device_id=hydrant.id)
     assert {h.signal for h in open_before} == {"hydrant_low_pressure", "hydrant_pressure_drop"}
 
     # The gateway restarts: a new engine on the same store.
     restarted = build_engine(registry, env.store_path, env.clock)
-    assert restarted.grades["E001"].colour == "yellow"
-    assert restarted.rules[hydrant.id].rules[SignalKind.HYDRANT_LOW_PRESSURE].active
+    assert restarted.grader.grades["E001"].colour == "yellow"
+    assert restarted.fleet.rules[hydrant.id].rules[SignalKind.HYDRANT_LOW_PRESSURE].active
     for _ in range(12):
         env.clock.advance(minutes=1)
         now = env.clock()
         reading = Reading(device_id=hydrant.id, time=now, metrics={"pressure_mpa": 0.36})
         restarted.on_records([(hydrant, reading)], now)
         restarted.tick(now)
-    assert restarted.grades["E001"].colour == "green"
-    closed = restarted.store.hazards(device_id=hydrant.id)
+    assert restarted.grader.grades["E001"].colour == "green"
+    closed = restarted.store.hazards.find(device_id=hydrant.id)
     assert {h.close_kind for h in closed} == {"auto"}
     assert len(closed) == 2, "the restart did not open duplicates"
 
@@ -407,11 +407,11 @@ async def test_silent_devices_go_offline_and_an_estate_with_nothing_heard_is_unk
             [(d, Reading(device_id=d.id, time=now, metrics={"battery_pct": 90.0})) for d in others], now
         )
         env.engine.tick(now)
-    grade = env.engine.grades["E002"]
+    grade = env.engine.grader.grades["E002"]
     assert grade.colour == "unknown", grade
     assert grade.stale
-    assert env.engine.grades["E001"].colour == "green"
-    offline = env.engine.store.hazards(open_only=True, estate_ids=["E002"])
+    assert env.engine.grader.grades["E001"].colour == "green"
+    offline = env.engine.store.hazards.find(open_only=True, estate_ids=["E002"])
     assert {h.signal for h in offline} == {"offline"}
     devices = (await env.http.get("/api/devices", params={"estate_id": "E002", "failing": "true"})).json()
     assert len(devices) == len(
@@ -422,7 +422,7 @@ async def test_silent_devices_go_offline_and_an_estate_with_nothing_heard_is_unk
     back = next(d for d in env.registry.devices if d.estate_id == "E002" and d.kind.value == "hydrant")
     now = env.clock()
     env.engine.on_records([(back, Reading(device_id=back.id, time=now, metrics={"pressure_mpa": 0.3}))], now)
-    assert env.engine.grades["E002"].colour == "yellow"
+    assert env.engine.grader.grades["E002"].colour == "yellow"
 
 
 # -- policy and API surface ----------------------------------------------------------------------------------
@@ -433,12 +433,12 @@ def test_a_second_policy_grades_the_same_estate_differently(tmp_path: Path, regi
     default = build_engine(registry, tmp_path / "a.sqlite", clock)
     four = build_engine(registry, tmp_path / "b.sqlite", clock, builtin_policy("four_colour"))
     for engine in (default, four):
-        engine.file_hazard(
+        engine.hazards.file(
             estate_id="E001", criterion="Y9", location="", description="飞线充电", reporter="x"
         )
-    assert default.grades["E001"].colour == "green"
-    assert four.grades["E001"].colour == "grey"
-    assert four.grades["E001"].level == 1
+    assert default.grader.grades["E001"].colour == "green"
+    assert four.grader.grades["E001"].colour == "grey"
+    assert four.grader.grades["E001"].level == 1
 
 
 async def test_openapi_describes_every_route(env: Env) -> None:

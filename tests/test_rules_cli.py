@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.casework.engine import RuleEngine
 from gateway.cli import main
-from gateway.registry import registry_to_toml
-from gateway.rules_engine import RuleEngine
+from gateway.ingest.registry import registry_to_toml
 from gateway.store import HazardStore
 from rules.policy import load_policy
 from simulators.fleet import generate_fleet
@@ -49,7 +49,7 @@ def test_grades_lists_the_latest_grade_of_every_estate(
     engine = RuleEngine(
         registry, load_policy(), HazardStore(f"sqlite:///{data / 'hazards.sqlite'}"), clock=lambda: now
     )
-    engine.file_hazard(
+    engine.hazards.file(
         estate_id="E002", criterion="R3", location="地下室", description="储存烟花爆竹", reporter="x"
     )
     engine.store.close()

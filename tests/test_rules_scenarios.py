@@ -33,9 +33,10 @@ import pytest_asyncio
 from gateway.app import Gateway
 from gateway.config import parse_config
 from gateway.models import EventType
-from gateway.store import GradeChangeRecord
+from gateway.store.records import GradeChangeRecord
 from simulators.clock import SimClock
-from simulators.scenario import parse_scenario, run_scenario_against_broker
+from simulators.scenarios.loading import parse_scenario
+from simulators.scenarios.simulate import run_scenario_against_broker
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -132,7 +133,7 @@ class Run:
         return self.gateway.engine
 
     def history(self, estate: str) -> list[GradeChangeRecord]:
-        return list(reversed(self.engine.store.grade_history(estate)))
+        return list(reversed(self.engine.store.grades.history(estate)))
 
     def minutes(self, at: datetime) -> float:
         return (at - self.start).total_seconds() / 60
@@ -232,12 +233,12 @@ async def test_failed_hydrant_turns_its_estate_yellow_and_green_again_after_reco
     assert green.colour == "green"
     assert 35 <= run.minutes(green.at) <= 36.5, timeline
 
-    hazards = run.engine.store.hazards(device_id="HY-E001-02")
+    hazards = run.engine.store.hazards.find(device_id="HY-E001-02")
     assert sorted(h.signal for h in hazards) == ["hydrant_low_pressure", "hydrant_pressure_drop"]
     for hazard in hazards:
         assert hazard.close_kind == "auto"
         assert hazard.state.value == "closed"
-        last = run.engine.store.hazard_history(hazard.id)[-1]
+        last = run.engine.store.hazards.history(hazard.id)[-1]
         assert last.action == "auto_close"
         assert last.actor == "system"
         assert "recovered" in last.reason
@@ -249,10 +250,12 @@ async def test_flapping_pressure_around_the_minimum_does_not_flap_the_grade(run:
     timeline = [(h.colour, round(run.minutes(h.at), 1)) for h in history]
     assert colour_runs(history) == ["green", "yellow", "green"], timeline
     hazards = [
-        h for h in run.engine.store.hazards(device_id="HY-E002-02") if h.signal == "hydrant_low_pressure"
+        h for h in run.engine.store.hazards.find(device_id="HY-E002-02") if h.signal == "hydrant_low_pressure"
     ]
     assert len(hazards) == 1, "one hazard per device and rule: flapping cannot flood the list"
-    signals = [s for s in run.engine.store.signal_history("HY-E002-02") if s.signal == "hydrant_low_pressure"]
+    signals = [
+        s for s in run.engine.store.signals.history("HY-E002-02") if s.signal == "hydrant_low_pressure"
+    ]
     assert [s.active for s in reversed(signals)] == [True, False]
     # It resolved only once the pressure was healthy (0.36 at +28m) plus the recovery hold.
     assert run.minutes(history[-1].at) >= 38, timeline
@@ -300,7 +303,9 @@ async def test_alarm_reaches_the_live_feed_and_is_handled_through_the_api(run: R
     gateway = run.gateway
     live = [e for e in gateway.live.recent if e.event.type is EventType.ALARM]
     assert [e.device.id for e in live] == ["SD-E002-0003"]
-    updates = [u for u in run.engine.updates.recent if u.kind == "alarm" and u.data["action"] == "raise"]
+    updates = [
+        u for u in run.engine.outbox.updates.recent if u.kind == "alarm" and u.data["action"] == "raise"
+    ]
     assert len(updates) == 1
     assert updates[0].data["device"] == "SD-E002-0003"
 
@@ -344,7 +349,7 @@ async def test_alarm_reaches_the_live_feed_and_is_handled_through_the_api(run: R
     assert [h["action"] for h in body["history"]] == ["raise", "acknowledge", "dispatch", "on_scene", "close"]
     assert body["history"][1]["actor"] == "operator 王"
     # A false alarm is not a fire: nothing counted toward Y15.
-    assert run.engine.store.fires() == []
+    assert run.engine.store.fires.find() == []
 
 
 async def test_api_shows_estates_with_grades_and_grade_history(run: Run) -> None:

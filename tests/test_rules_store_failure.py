@@ -28,11 +28,13 @@ import pytest
 from clock import T0, FakeClock
 from readings import healthy_readings
 
+from gateway.casework.engine import RuleEngine
+from gateway.casework.model import RuleUpdate
+from gateway.casework.redo import REDO_BACKOFF_MAX_S
+from gateway.ingest.registry import Registry
+from gateway.ingest.schema import ALARM_MEASUREMENT, HAZARD_MEASUREMENT
+from gateway.ingest.sinks.base import Point
 from gateway.models import Device, DeviceEvent, EventType, MetricValue, Reading
-from gateway.registry import Registry
-from gateway.rules_engine import REDO_BACKOFF_MAX_S, RuleEngine, RuleUpdate
-from gateway.schema import ALARM_MEASUREMENT, HAZARD_MEASUREMENT
-from gateway.sinks.base import Point
 from gateway.store import HazardStore
 from rules.lifecycle import HazardAction
 from rules.model import SignalKind
@@ -71,22 +73,24 @@ class Env:
         self.engine.on_records(healthy_readings(self.registry, now), now)
 
     def grade(self, estate: str) -> str:
-        return self.engine.grades[estate].colour
+        return self.engine.grader.grades[estate].colour
 
     def updates(self, kind: str, device: Device) -> list[RuleUpdate]:
-        return [u for u in self.engine.updates.recent if u.kind == kind and u.data["device"] == device.id]
+        return [
+            u for u in self.engine.outbox.updates.recent if u.kind == kind and u.data["device"] == device.id
+        ]
 
     def points(self, measurement: str, device: Device) -> list[Point]:
         return [
             p
-            for p in self.engine.points
+            for p in self.engine.outbox.points
             if p.measurement == measurement
             and (p.fields.get("device") == device.id or p.tags.get("device") == device.id)
         ]
 
     def open_hazards(self, device: Device) -> list[tuple[str | None, str]]:
         """(signal, state) of the device's open hazards, as the store holds them."""
-        hazards = self.engine.store.hazards(open_only=True, device_id=device.id)
+        hazards = self.engine.store.hazards.find(open_only=True, device_id=device.id)
         return [(h.signal, h.state.value) for h in hazards]
 
     @contextmanager
@@ -130,7 +134,7 @@ def low_pressure_pending(env: Env, hydrant: Device, minutes: int = 4) -> datetim
     for _ in range(minutes):
         env.tick(minutes=1)
         env.report(hydrant, pressure_mpa=0.03)
-    assert env.engine.rules[hydrant.id].rules[LOW].state.value == "pending"
+    assert env.engine.fleet.rules[hydrant.id].rules[LOW].state.value == "pending"
     return first
 
 
@@ -146,14 +150,14 @@ def test_a_low_pressure_that_goes_active_while_the_store_is_locked_is_opened_onc
     with env.lock():
         env.clock.advance(minutes=1)
         env.report(hydrant, pressure_mpa=0.03)  # past the hold: the rule goes ACTIVE in this batch
-        assert env.engine.rules[hydrant.id].rules[LOW].active
+        assert env.engine.fleet.rules[hydrant.id].rules[LOW].active
         assert env.engine.counters.store_errors > errors, "the rolled-back batch is counted"
         assert env.engine.counters.hazards_opened == 0
         # Nothing announced, nothing in the store, nothing in the index: the grade has not moved.
         assert env.updates("hazard", hydrant) == []
         assert env.points(HAZARD_MEASUREMENT, hydrant) == []
         assert env.open_hazards(hydrant) == []
-        assert (hydrant.id, LOW.value) not in env.engine._open_by_signal
+        assert (hydrant.id, LOW.value) not in env.engine.index.by_signal
         assert env.grade("E001") == "green"
         # Still locked at the next tick: still nothing, and nothing half-done.
         env.tick(seconds=1)
@@ -161,7 +165,7 @@ def test_a_low_pressure_that_goes_active_while_the_store_is_locked_is_opened_onc
         assert env.updates("hazard", hydrant) == []
 
     env.tick(seconds=REDO_BACKOFF_MAX_S)  # the lock is gone: the next batch reconciles the hydrant
-    hazards = env.engine.store.hazards(open_only=True, device_id=hydrant.id)
+    hazards = env.engine.store.hazards.find(open_only=True, device_id=hydrant.id)
     assert [(h.signal, h.source) for h in hazards] == [(LOW.value, "device")]
     hazard = hazards[0]
     assert hazard.since == first_low, "since when the condition held, from the rule"
@@ -171,7 +175,9 @@ def test_a_low_pressure_that_goes_active_while_the_store_is_locked_is_opened_onc
     assert [u.data["action"] for u in env.updates("hazard", hydrant)] == ["report"]
     assert [p.fields["hazard_id"] for p in env.points(HAZARD_MEASUREMENT, hydrant)] == [str(hazard.id)]
     assert env.engine.counters.hazards_opened == 1
-    grade_updates = [u for u in env.engine.updates.recent if u.kind == "grade" and u.estate_id == "E001"]
+    grade_updates = [
+        u for u in env.engine.outbox.updates.recent if u.kind == "grade" and u.estate_id == "E001"
+    ]
     assert grade_updates[-1].data["grade"] == "yellow"
     assert str(hazard.id) in {h for r in grade_updates[-1].data["reasons"] for h in r["hazards"]}
 
@@ -199,7 +205,7 @@ def test_a_store_that_stays_locked_keeps_the_hazard_pending_and_retries_with_a_b
         retries = [r for r in caplog.records if "was rolled back" in r.getMessage()]
         assert len(retries) == 1 + 2 + 1 + 5, [r.getMessage() for r in retries]  # at +1, 3, 7, 15, ..., 55 s
         assert env.open_hazards(hydrant) == []
-        assert env.engine.rules[hydrant.id].rules[LOW].active
+        assert env.engine.fleet.rules[hydrant.id].rules[LOW].active
     env.tick(seconds=REDO_BACKOFF_MAX_S)
     assert env.open_hazards(hydrant) == [(LOW.value, "reported")]
     assert env.grade("E001") == "yellow"
@@ -229,19 +235,19 @@ def test_a_hazard_lost_while_the_store_cannot_even_be_opened_is_opened_once_it_c
     low_pressure_pending(env, hydrant)
     with env.lock(reads=True):
         env.tick(minutes=1)
-        assert env.engine.rules[hydrant.id].rules[LOW].active
+        assert env.engine.fleet.rules[hydrant.id].rules[LOW].active
         for _ in range(5):
             env.tick(seconds=1)
-        assert env.engine._redo_due.pairs == {(hydrant.id, LOW)}
-        assert [r["signal"] for r in env.engine._redo_due.signal_rows] == [LOW.value]
+        assert env.engine.backlog.due.pairs == {(hydrant.id, LOW)}
+        assert [r["signal"] for r in env.engine.backlog.due.signal_rows] == [LOW.value]
         assert env.updates("hazard", hydrant) == []
     assert env.open_hazards(hydrant) == []
     env.tick(seconds=REDO_BACKOFF_MAX_S)
     assert env.open_hazards(hydrant) == [(LOW.value, "reported")]
     assert env.grade("E002") == "yellow"
     assert [u.data["action"] for u in env.updates("hazard", hydrant)] == ["report"]
-    assert [(s.signal, s.active) for s in env.engine.store.signal_history(hydrant.id)] == [(LOW.value, True)]
-    assert not env.engine._redo_due
+    assert [(s.signal, s.active) for s in env.engine.store.signals.history(hydrant.id)] == [(LOW.value, True)]
+    assert not env.engine.backlog.due
 
 
 # -- an auto-close rolled back -----------------------------------------------------------------------------
@@ -263,18 +269,18 @@ def test_an_auto_close_rolled_back_is_redone_once_the_store_is_released(env: Env
     # ...which ends while the store is locked.
     with env.lock():
         env.tick(minutes=1)
-        assert not env.engine.rules[hydrant.id].rules[LOW].active
+        assert not env.engine.fleet.rules[hydrant.id].rules[LOW].active
         assert env.engine.counters.hazards_auto_closed == 0
         # The store still holds the hazard open, and so do the index and the grade: they follow the store.
         assert env.open_hazards(hydrant) == [(LOW.value, "reported")]
-        assert (hydrant.id, LOW.value) in env.engine._open_by_signal
+        assert (hydrant.id, LOW.value) in env.engine.index.by_signal
         assert env.grade("E001") == "yellow"
         assert [u.data["action"] for u in env.updates("hazard", hydrant)] == ["report"]
     env.tick(seconds=REDO_BACKOFF_MAX_S)
     assert env.open_hazards(hydrant) == []
-    closed = env.engine.store.hazards(device_id=hydrant.id)
+    closed = env.engine.store.hazards.find(device_id=hydrant.id)
     assert [(h.signal, h.close_kind) for h in closed] == [(LOW.value, "auto")]
-    assert "device recovered" in env.engine.store.hazard_history(closed[0].id)[-1].reason
+    assert "device recovered" in env.engine.store.hazards.history(closed[0].id)[-1].reason
     assert env.grade("E001") == "green"
     assert [u.data["action"] for u in env.updates("hazard", hydrant)] == ["report", "auto_close"]
     assert env.engine.counters.hazards_auto_closed == 1
@@ -290,9 +296,9 @@ def test_a_hazard_a_person_closed_is_not_reopened_by_reconciling_another_signal(
     hydrant = env.device("E001", "hydrant")
     low_pressure_pending(env, hydrant)
     env.tick(minutes=1)
-    (low,) = env.engine.store.hazards(open_only=True, device_id=hydrant.id)
-    env.engine.step_hazard(low.id, HazardAction.CLOSE, actor="supervisor", reason="pump room under repair")
-    assert env.engine.rules[hydrant.id].rules[LOW].active
+    (low,) = env.engine.store.hazards.find(open_only=True, device_id=hydrant.id)
+    env.engine.hazards.step(low.id, HazardAction.CLOSE, actor="supervisor", reason="pump room under repair")
+    assert env.engine.fleet.rules[hydrant.id].rules[LOW].active
     with env.lock():
         env.tick(seconds=30)
         env.report(hydrant, pressure_mpa=0.03, leak=True)  # a leak (no hold): its hazard is rolled back
@@ -312,13 +318,13 @@ def test_a_smoke_alarm_raised_while_the_store_is_locked_is_raised_once_it_is_rel
     with env.lock():
         received = env.event(detector, EventType.ALARM)
         assert env.engine.counters.store_errors > 0
-        assert env.engine.store.alarms(open_only=True) == []
+        assert env.engine.store.alarms.find(open_only=True) == []
         assert env.updates("alarm", detector) == []
         assert env.points(ALARM_MEASUREMENT, detector) == []
         env.tick(seconds=1)
-        assert env.engine.store.alarms(open_only=True) == []
+        assert env.engine.store.alarms.find(open_only=True) == []
     env.tick(seconds=REDO_BACKOFF_MAX_S)
-    (alarm,) = env.engine.store.alarms(open_only=True)
+    (alarm,) = env.engine.store.alarms.find(open_only=True)
     assert alarm.device_id == detector.id
     assert alarm.received_at == received, "the alarm keeps the time it arrived, not the time it was written"
     assert alarm.raised_at == received
@@ -331,7 +337,7 @@ def test_a_smoke_alarm_raised_while_the_store_is_locked_is_raised_once_it_is_rel
     # Once only: later batches do not raise it again; the detector's next report is a repeat.
     env.tick(seconds=1)
     env.event(detector, EventType.ALARM)
-    (alarm,) = env.engine.store.alarms()
+    (alarm,) = env.engine.store.alarms.find()
     assert alarm.repeats == 1
     assert env.engine.counters.alarms_raised == 1
 
@@ -344,14 +350,17 @@ def test_an_alarm_and_its_clear_lost_in_two_batches_are_written_in_order(env: En
         # The clear comes in a batch of its own; it retries the backlog at once (whatever the back-off),
         # fails again, and queues behind the alarm.
         cleared = env.event(detector, EventType.ALARM_CLEAR)
-        assert [e.type for _, e, _ in env.engine._redo_due.alarms] == [EventType.ALARM, EventType.ALARM_CLEAR]
+        assert [e.type for _, e, _ in env.engine.backlog.due.alarms] == [
+            EventType.ALARM,
+            EventType.ALARM_CLEAR,
+        ]
     env.tick(seconds=REDO_BACKOFF_MAX_S)
-    (alarm,) = env.engine.store.alarms()
+    (alarm,) = env.engine.store.alarms.find()
     assert alarm.received_at == received
     assert alarm.device_cleared_at == cleared
     assert alarm.state.value == "open", "only a person closes an alarm"
     assert [u.data["action"] for u in env.updates("alarm", detector)] == ["raise", "device_cleared"]
-    assert not env.engine._redo_due
+    assert not env.engine.backlog.due
 
 
 def test_a_new_alarm_after_the_store_recovers_does_not_overtake_the_lost_one(env: Env) -> None:
@@ -361,9 +370,12 @@ def test_a_new_alarm_after_the_store_recovers_does_not_overtake_the_lost_one(env
         env.event(first, EventType.ALARM)
     env.clock.advance(seconds=0.2)  # within the back-off: only the new alarm's batch would write
     env.event(second, EventType.ALARM)
-    alarms = sorted(env.engine.store.alarms(), key=lambda a: a.id)
+    alarms = sorted(env.engine.store.alarms.find(), key=lambda a: a.id)
     assert [a.device_id for a in alarms] == [first.id, second.id]
-    assert [u.data["device"] for u in env.engine.updates.recent if u.kind == "alarm"] == [first.id, second.id]
+    assert [u.data["device"] for u in env.engine.outbox.updates.recent if u.kind == "alarm"] == [
+        first.id,
+        second.id,
+    ]
 
 
 # -- signal history ------------------------------------------------------------------------------------------
@@ -374,9 +386,9 @@ def test_the_signal_history_of_a_rolled_back_batch_is_written_by_the_next_one(en
     low_pressure_pending(env, hydrant)
     with env.lock():
         env.tick(minutes=1)
-        assert [s.signal for s in env.engine.store.signal_history(hydrant.id)] == []
+        assert [s.signal for s in env.engine.store.signals.history(hydrant.id)] == []
     env.tick(seconds=REDO_BACKOFF_MAX_S)
-    history = env.engine.store.signal_history(hydrant.id)
+    history = env.engine.store.signals.history(hydrant.id)
     assert [(s.signal, s.active) for s in history] == [(LOW.value, True)]
     assert history[0].at == T0 + timedelta(minutes=25), "the time the rule decided, not the time written"
 
@@ -390,7 +402,7 @@ def test_a_grade_change_whose_history_row_fails_is_written_by_the_next_batch(env
     hydrant = env.device("E001", "hydrant")
     low_pressure_pending(env, hydrant)
     store = env.engine.store
-    real_record_grade = store.record_grade
+    real_record_grade = store.grades.record
     tried: list[str] = []
 
     def record_grade_while_locked(values: dict[str, Any]) -> int:
@@ -398,24 +410,24 @@ def test_a_grade_change_whose_history_row_fails_is_written_by_the_next_batch(env
             tried.append(values["colour"])
             return real_record_grade(values)
 
-    store.record_grade = record_grade_while_locked  # type: ignore[method-assign]
+    store.grades.record = record_grade_while_locked  # type: ignore[method-assign]
     errors = env.engine.counters.store_errors
     env.clock.advance(minutes=1)
     changed_at = env.clock()
     env.report(hydrant, pressure_mpa=0.03)  # past the hold: hazard opened and committed, grade -> yellow
-    store.record_grade = real_record_grade  # type: ignore[method-assign]
+    store.grades.record = real_record_grade  # type: ignore[method-assign]
     assert tried == ["yellow"]
     assert env.engine.counters.store_errors == errors + 1
     assert env.open_hazards(hydrant) == [(LOW.value, "reported")]
     assert env.grade("E001") == "yellow", "the grade itself is published"
-    assert [g.colour for g in store.grade_history("E001")] == ["green"], "the row is missing for now"
+    assert [g.colour for g in store.grades.history("E001")] == ["green"], "the row is missing for now"
 
     env.tick(seconds=1)  # the next batch writes it
-    history = store.grade_history("E001")
+    history = store.grades.history("E001")
     assert [(g.colour, g.previous) for g in history] == [("yellow", "green"), ("green", None)]
     assert history[0].at == changed_at
     env.tick(seconds=1)
-    assert len(store.grade_history("E001")) == 2, "written once"
+    assert len(store.grades.history("E001")) == 2, "written once"
 
 
 # -- a restart while the store is down -----------------------------------------------------------------------
@@ -445,26 +457,26 @@ def test_what_the_store_lost_survives_a_gateway_restart(tmp_path: Path) -> None:
     with first.lock():
         received = first.event(detector, EventType.ALARM)
         first.report(hydrant, pressure_mpa=0.03)  # 0.35 -> 0.03 MPa: a sudden drop, a signal-history row
-        assert first.engine.store.alarms() == []
+        assert first.engine.store.alarms.find() == []
         assert redo.exists(), "kept on disk as soon as the batch was rolled back"
         first.engine.store.close()  # the gateway stops (or is killed) while the store is down
-    assert first.engine.store.alarms() == []
+    assert first.engine.store.alarms.find() == []
 
     clock.advance(minutes=1)
     second = start()  # the store works again
-    assert second.engine._redo_due.alarms, "read back at start-up"
+    assert second.engine.backlog.due.alarms, "read back at start-up"
     second.tick(seconds=1)
-    (alarm,) = second.engine.store.alarms()
+    (alarm,) = second.engine.store.alarms.find()
     assert alarm.device_id == detector.id
     assert alarm.received_at == received
     assert [u.data["action"] for u in second.updates("alarm", detector)] == ["raise"]
-    signals = second.engine.store.signal_history(hydrant.id)
+    signals = second.engine.store.signals.history(hydrant.id)
     assert [(s.signal, s.active, s.at) for s in signals] == [
         (SignalKind.HYDRANT_PRESSURE_DROP.value, True, received)
     ]
     assert not redo.exists(), "nothing waits any more"
     second.tick(seconds=1)
-    assert len(second.engine.store.alarms()) == 1, "written once"
+    assert len(second.engine.store.alarms.find()) == 1, "written once"
 
 
 def test_a_store_that_cannot_be_read_is_synced_every_store_sync_s_and_logged_once(
@@ -473,14 +485,14 @@ def test_a_store_that_cannot_be_read_is_synced_every_store_sync_s_and_logged_onc
     """Reading back other gateways' changes (``sync_from_store``) while the store refuses even reads: tried
     every ``store_sync_s``, not every tick, with one warning for the outage and one line when it ends."""
     tried: list[datetime] = []
-    real = env.engine.store.hazards_updated_since
+    real = env.engine.store.hazards.updated_since
 
     def counted(since: datetime) -> list[Any]:
         tried.append(env.clock())
         return real(since)
 
-    env.engine.store.hazards_updated_since = counted  # type: ignore[method-assign]
-    caplog.set_level(logging.INFO, logger="gateway.rules_engine")
+    env.engine.store.hazards.updated_since = counted  # type: ignore[method-assign]
+    caplog.set_level(logging.INFO, logger="gateway.casework.sync")
     caplog.clear()
     with env.lock(reads=True):
         for _ in range(95):
@@ -504,7 +516,7 @@ def test_an_unreadable_backlog_file_is_moved_aside_and_the_engine_starts(
     redo.write_text('{"alarms": [{"device": "SD-E001-01", "event": {"type": "alarm"')
     store = HazardStore(f"sqlite:///{tmp_path / 'hazards.sqlite'}")
     engine = RuleEngine(registry, load_policy(), store, clock=FakeClock(), redo_path=redo)
-    assert not engine._redo_due
+    assert not engine.backlog.due
     assert not redo.exists()
     assert (tmp_path / "rules-redo.json.unreadable").exists(), "kept for a person to look at"
     assert any("cannot read the hazard store's backlog" in r.getMessage() for r in caplog.records)

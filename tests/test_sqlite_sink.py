@@ -6,8 +6,8 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from gateway.sinks.base import Point
-from gateway.sinks.sqlite import SqliteSink
+from gateway.ingest.sinks.base import Point
+from gateway.ingest.sinks.sqlite import SqliteSink
 
 T0 = 1763856000000000000
 

@@ -16,9 +16,12 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
+from gateway.casework.engine import RuleEngine
+from gateway.ingest.registry import Registry
 from gateway.models import DeviceEvent, EventType, Reading
-from gateway.rules_engine import RuleEngine
-from gateway.store import HazardStore, NotFound, alarms, hazards
+from gateway.store import HazardStore
+from gateway.store.database import NotFound
+from gateway.store.tables import alarms, hazards
 from rules.lifecycle import AlarmAction, AlarmOutcome, HazardAction, HazardState, TransitionError
 from rules.policy import load_policy
 from simulators.fleet import generate_fleet
@@ -42,7 +45,7 @@ def store(store_url: str) -> Iterator[HazardStore]:
 
 
 def open_hazard(store: HazardStore, device: str = "HY-1", signal: str = "hydrant_low_pressure") -> Any:
-    return store.open_device_hazard(
+    return store.hazards.open_for_device(
         estate_id="E001",
         device_id=device,
         signal=signal,
@@ -70,7 +73,7 @@ def test_one_open_hazard_per_device_and_signal(store: HazardStore) -> None:
                 escalations=0, location="", description="", photo="", reporter="", responsible="",
             )
         )  # fmt: skip
-    closed = store.transition_hazard(first.id, HazardAction.AUTO_CLOSE, actor="system", now=T0, reason="ok")
+    closed = store.hazards.transition(first.id, HazardAction.AUTO_CLOSE, actor="system", now=T0, reason="ok")
     assert closed.close_kind == "auto"
     reopened, created = open_hazard(store)
     assert created
@@ -79,12 +82,12 @@ def test_one_open_hazard_per_device_and_signal(store: HazardStore) -> None:
 
 def test_times_are_utc_and_json_columns_round_trip(store: HazardStore) -> None:
     hazard, _ = open_hazard(store)
-    got = store.hazard(hazard.id)
+    got = store.hazards.get(hazard.id)
     assert got.since == T0 - timedelta(minutes=5)
     assert got.since.tzinfo is not None
     assert got.criteria == ["Y10", "G4", "G6"]
     assert got.description == "消火栓 HY-1：水压 0.02 MPa"
-    store.record_grade(
+    store.grades.record(
         {
             "estate_id": "E001", "at": T0, "colour": "yellow", "level": 1, "previous": "green", "rule": "r",
             "reasons": [{"codes": ["Y10"], "text": "水压", "hazards": [str(hazard.id)]}], "red_items": [],
@@ -92,29 +95,29 @@ def test_times_are_utc_and_json_columns_round_trip(store: HazardStore) -> None:
             "stale": False, "policy": "p",
         }
     )  # fmt: skip
-    latest = store.latest_grades()["E001"]
+    latest = store.grades.latest()["E001"]
     assert latest.reasons[0]["text"] == "水压"
     assert latest.at == T0
 
 
 def test_a_refused_transition_changes_nothing(store: HazardStore) -> None:
-    hazard = store.file_hazard(
+    hazard = store.hazards.file(
         estate_id="E001", criterion="R4", location="", description="堆物", photo="", reporter="x", now=T0
     )
     before = store.counts()
     with pytest.raises(TransitionError):
-        store.transition_hazard(hazard.id, HazardAction.VERIFY, actor="x", now=T0)
+        store.hazards.transition(hazard.id, HazardAction.VERIFY, actor="x", now=T0)
     with pytest.raises(NotFound):
-        store.transition_hazard(hazard.id + 1000, HazardAction.DISPATCH, actor="x", now=T0, responsible="y")
+        store.hazards.transition(hazard.id + 1000, HazardAction.DISPATCH, actor="x", now=T0, responsible="y")
     assert store.counts() == before
-    assert store.hazard(hazard.id).state is HazardState.REPORTED
+    assert store.hazards.get(hazard.id).state is HazardState.REPORTED
 
 
 def test_alarms_count_repeats_record_steps_and_real_fires(store: HazardStore) -> None:
-    alarm, created = store.raise_alarm(
+    alarm, created = store.alarms.raise_or_repeat(
         estate_id="E001", device_id="SD-1", building_id="B1", floor=3, location="301", raised_at=T0, now=T0
     )
-    again, created_again = store.raise_alarm(
+    again, created_again = store.alarms.raise_or_repeat(
         estate_id="E001", device_id="SD-1", building_id="B1", floor=3, location="301", raised_at=T0, now=T0
     )
     assert created
@@ -127,8 +130,8 @@ def test_alarms_count_repeats_record_steps_and_real_fires(store: HazardStore) ->
                 state="open", repeats=0, note="",
             )
         )  # fmt: skip
-    store.transition_alarm(alarm.id, AlarmAction.ACKNOWLEDGE, actor="op", now=T0 + timedelta(seconds=40))
-    closed, fire = store.transition_alarm(
+    store.alarms.transition(alarm.id, AlarmAction.ACKNOWLEDGE, actor="op", now=T0 + timedelta(seconds=40))
+    closed, fire = store.alarms.transition(
         alarm.id,
         AlarmAction.CLOSE,
         actor="op",
@@ -138,14 +141,26 @@ def test_alarms_count_repeats_record_steps_and_real_fires(store: HazardStore) ->
     )
     assert closed.seconds_to(closed.acknowledged_at) == 40
     assert fire is not None
-    assert store.fires(["E001"], since=T0 - timedelta(days=1))[0].fatal
-    assert [t.action for t in store.alarm_history(alarm.id)] == ["raise", "acknowledge", "close"]
+    assert store.fires.find(["E001"], since=T0 - timedelta(days=1))[0].fatal
+    assert [t.action for t in store.alarms.history(alarm.id)] == ["raise", "acknowledge", "close"]
+
+
+def two_estates() -> Registry:
+    """E001 and E002, four smoke detectors and two hydrants each (none polled over Modbus), no cameras."""
+    return generate_fleet(
+        estates=2, smoke_per_estate=4, hydrants_per_estate=2, cameras_per_estate=0, modbus_share=0.0, seed=2
+    )
+
+
+def add_hotline_complaint(engine: RuleEngine, estate_id: str, *, received_at: datetime) -> None:
+    """A complaint through the 12345 hotline; one in the rolling window is the estate's item Y14."""
+    engine.incidents.add_complaint(
+        estate_id=estate_id, received_at=received_at, channel="12345", description="", reporter="x"
+    )
 
 
 def test_an_engine_restarts_on_a_store_another_engine_filled(store_url: str) -> None:
-    registry = generate_fleet(
-        estates=2, smoke_per_estate=4, hydrants_per_estate=2, cameras_per_estate=0, modbus_share=0.0, seed=2
-    )
+    registry = two_estates()
     hydrant = next(d for d in registry.devices if d.kind.value == "hydrant" and d.estate_id == "E001")
     now = [T0]
     first = RuleEngine(registry, load_policy(), HazardStore(store_url), clock=lambda: now[0])
@@ -161,21 +176,15 @@ def test_an_engine_restarts_on_a_store_another_engine_filled(store_url: str) -> 
     first.on_records(
         [(detector, DeviceEvent(device_id=detector.id, time=now[0], type=EventType.ALARM))], now[0]
     )
-    first.add_complaint(
-        estate_id="E002",
-        received_at=now[0] - timedelta(days=3),
-        channel="12345",
-        description="",
-        reporter="x",
-    )
-    assert first.grades["E001"].colour == "yellow"
+    add_hotline_complaint(first, "E002", received_at=now[0] - timedelta(days=3))
+    assert first.grader.grades["E001"].colour == "yellow"
     first.store.close()
 
     second = RuleEngine(registry, load_policy(), HazardStore(store_url), clock=lambda: now[0])
-    assert second.grades["E001"].colour == "yellow"
-    assert second.grades["E002"].yellow_items == ("Y14",)
-    assert len(second.store.alarms(open_only=True)) == 1
-    history = second.store.grade_history("E001")
+    assert second.grader.grades["E001"].colour == "yellow"
+    assert second.grader.grades["E002"].yellow_items == ("Y14",)
+    assert len(second.store.alarms.find(open_only=True)) == 1
+    history = second.store.grades.history("E001")
     assert [h.colour for h in reversed(history)][:2] == ["green", "yellow"]
     second.store.close()
 
@@ -184,9 +193,7 @@ def test_gateways_on_one_store_take_in_each_others_changes(store_url: str) -> No
     """Two gateways, one store: a hazard filed through one gateway's API, its closing through the other's,
     and a complaint entered at the first reach the other's grades at its next store sync (``store_sync_s``),
     not only at a restart; and a grade change is recorded once, by the gateway that made it."""
-    registry = generate_fleet(
-        estates=2, smoke_per_estate=4, hydrants_per_estate=2, cameras_per_estate=0, modbus_share=0.0, seed=2
-    )
+    registry = two_estates()
     now = [T0]
 
     def gateway() -> RuleEngine:
@@ -195,41 +202,35 @@ def test_gateways_on_one_store_take_in_each_others_changes(store_url: str) -> No
         )
 
     a, b = gateway(), gateway()
-    hazard = a.file_hazard(
+    hazard = a.hazards.file(
         estate_id="E001", criterion="R2", location="3号楼", description="违规设置夹层住人", reporter="巡查员"
     )
-    assert a.grades["E001"].colour == "red"
-    assert b.grades["E001"].colour == "green", "b has not synced yet"
+    assert a.grader.grades["E001"].colour == "red"
+    assert b.grader.grades["E001"].colour == "green", "b has not synced yet"
     now[0] += timedelta(seconds=10)
     b.tick(now[0])
-    assert b.grades["E001"].colour == "green", "not before store_sync_s"
+    assert b.grader.grades["E001"].colour == "green", "not before store_sync_s"
     now[0] += timedelta(seconds=25)
     b.tick(now[0])
-    assert b.grades["E001"].colour == "red"
-    assert str(hazard.id) in {h for r in b.grades["E001"].reasons for h in r.hazard_ids}
-    assert [g.colour for g in b.store.grade_history("E001")] == ["red", "green"], "recorded once"
+    assert b.grader.grades["E001"].colour == "red"
+    assert str(hazard.id) in {h for r in b.grader.grades["E001"].reasons for h in r.hazard_ids}
+    assert [g.colour for g in b.store.grades.history("E001")] == ["red", "green"], "recorded once"
 
-    b.step_hazard(hazard.id, HazardAction.CLOSE, actor="主管", reason="重复上报")
-    assert b.grades["E001"].colour == "green"
-    b.add_complaint(
-        estate_id="E002",
-        received_at=now[0] - timedelta(days=2),
-        channel="12345",
-        description="",
-        reporter="x",
-    )
-    assert b.grades["E002"].yellow_items == ("Y14",)
+    b.hazards.step(hazard.id, HazardAction.CLOSE, actor="主管", reason="重复上报")
+    assert b.grader.grades["E001"].colour == "green"
+    add_hotline_complaint(b, "E002", received_at=now[0] - timedelta(days=2))
+    assert b.grader.grades["E002"].yellow_items == ("Y14",)
     now[0] += timedelta(seconds=31)
     a.tick(now[0])
-    assert a.grades["E001"].colour == "green"
-    assert a.open_records["E001"] == {}
-    assert a.grades["E002"].yellow_items == ("Y14",)
-    assert [g.colour for g in a.store.grade_history("E001")] == ["green", "red", "green"]
-    assert len(a.store.grade_history("E002")) == 2
+    assert a.grader.grades["E001"].colour == "green"
+    assert a.index.open_records["E001"] == {}
+    assert a.grader.grades["E002"].yellow_items == ("Y14",)
+    assert [g.colour for g in a.store.grades.history("E001")] == ["green", "red", "green"]
+    assert len(a.store.grades.history("E002")) == 2
     # Read again (the sync looks back a few minutes): nothing changes twice.
     now[0] += timedelta(seconds=31)
     a.tick(now[0])
-    assert len(a.complaint_times["E002"]) == 1
+    assert len(a.index.complaint_times["E002"]) == 1
     assert a.counters.store_syncs == 1
     a.store.close()
     b.store.close()
@@ -245,9 +246,9 @@ def test_store_sync_is_on_by_default_for_a_shared_store_only(store_url: str, tmp
     )
     base = {"gateway": {"data_dir": str(tmp_path)}, "rules": {"store_url": store_url, "publish": False}}
     engine = build_engine(parse_config(base, base=tmp_path), registry, clock=lambda: T0)
-    assert engine.store_sync_s == (0.0 if store_url.startswith("sqlite") else 30.0)
+    assert engine.sync.every_s == (0.0 if store_url.startswith("sqlite") else 30.0)
     engine.store.close()
     base["rules"]["store_sync_s"] = 5  # type: ignore[index]
     engine = build_engine(parse_config(base, base=tmp_path), registry, clock=lambda: T0)
-    assert engine.store_sync_s == 5
+    assert engine.sync.every_s == 5
     engine.store.close()

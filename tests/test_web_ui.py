@@ -31,7 +31,8 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from gateway.app import Gateway
 from gateway.config import parse_config
 from simulators.clock import SimClock
-from simulators.scenario import parse_scenario, run_scenario_against_broker
+from simulators.scenarios.loading import parse_scenario
+from simulators.scenarios.simulate import run_scenario_against_broker
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -262,7 +263,7 @@ async def test_a_hazard_is_filed_and_closed_through_the_forms(ui: Ui, tmp_path: 
     await expect(detail.locator("img")).to_be_visible()
     hazard_id = page.url.rsplit("/", 1)[-1]
     assert ui.gateway.engine is not None
-    assert ui.gateway.engine.grades["E003"].colour == "red"
+    assert ui.gateway.engine.grader.grades["E003"].colour == "red"
 
     async def act(action: str, **fields: str) -> str:
         for selector, value in fields.items():
@@ -276,7 +277,7 @@ async def test_a_hazard_is_filed_and_closed_through_the_forms(ui: Ui, tmp_path: 
     assert await act("rectified", **{"#a-evidence": "photo/after.jpg"}) == "rectified"
     await ui.shot(page, "06-hazard-detail")
     assert await act("verify", **{"#a-reason": "现场核查通过"}) == "closed"
-    assert ui.gateway.engine.grades["E003"].colour != "red"
+    assert ui.gateway.engine.grader.grades["E003"].colour != "red"
 
     async with ui.http() as http:
         body = (await http.get(f"/api/hazards/{hazard_id}")).json()

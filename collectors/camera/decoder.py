@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from collectors import jsonwire as jw
-from collectors.base import register_decoder
 from gateway.models import DeviceEvent, EventType, MetricValue, Record
 
 _TYPES: dict[str, EventType] = {
@@ -20,7 +19,6 @@ class CameraEventOptions(jw.IdTopicOptions):
     """Only the common options (max_payload_bytes, topic_id_level)."""
 
 
-@register_decoder("camera_event")
 class CameraEventDecoder(jw.IdKeyedJsonDecoder):
     name = "camera_event"
     options_model = CameraEventOptions

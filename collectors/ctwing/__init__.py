@@ -1,4 +1,4 @@
-"""China Telecom CTWing push envelope (docs/wire-formats.md section 3), registered as ``ctwing``.
+"""China Telecom CTWing push envelope (docs/wire-formats.md section 3), decoder ``ctwing``.
 
 Many NB-IoT detectors never talk to us directly: they report to the carrier platform, which pushes an envelope
 (message type, IMEI, platform time) around the vendor's own service data. The envelope is the same for every

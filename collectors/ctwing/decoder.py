@@ -9,7 +9,7 @@ from typing import Any, Self
 from pydantic import Field, field_validator, model_validator
 
 from collectors import jsonwire as jw
-from collectors.base import DecodeError, register_decoder
+from collectors.base import DecodeError
 from collectors.ctwing.table import ServiceRule, VendorTable, load_vendor_table, normalise_codes
 from gateway.models import DeviceEvent, EventType, MetricValue, Reading, Record
 
@@ -47,7 +47,6 @@ class CtwingOptions(jw.JsonDecoderOptions):
         return load_vendor_table(self.vendor or "generic")
 
 
-@register_decoder("ctwing")
 class CtwingDecoder:
     name = "ctwing"
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from collectors import jsonwire as jw
-from collectors.base import DecodeError, register_decoder
+from collectors.base import DecodeError
 from gateway.models import DeviceEvent, EventType, MetricValue, Reading, Record
 
 #: The standard's acknowledgement, published to ``{topic}/ack`` by the transport when ``gbt45839_ack`` is on.
@@ -31,7 +31,6 @@ _STATUS: dict[int, EventType] = {
 }
 
 
-@register_decoder("gbt45839_status")
 class Gbt45839Decoder:
     name = "gbt45839_status"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from collectors import jsonwire as jw
-from collectors.base import register_decoder
 from gateway.models import MetricValue, Reading, Record
 
 #: The status word is the Modbus status register (a uint16); bits 4-15 are reserved and ignored.
@@ -16,7 +15,6 @@ class HydrantJsonOptions(jw.IdTopicOptions):
     """Only the common options (max_payload_bytes, topic_id_level)."""
 
 
-@register_decoder("hydrant_json")
 class HydrantJsonDecoder(jw.IdKeyedJsonDecoder):
     name = "hydrant_json"
     options_model = HydrantJsonOptions

@@ -19,7 +19,8 @@ import aiomqtt
 import paho.mqtt.client as paho
 
 from collectors.backoff import Backoff
-from collectors.base import DecodeError, Decoder, Ingest, RejectReason, make_decoder
+from collectors.base import DecodeError, Decoder, Ingest, RejectReason
+from collectors.decoders import make_decoder
 from collectors.mqtt.config import MqttConfig
 from collectors.mqtt.fastclient import Delivery, FastClient
 from gateway.models import Record

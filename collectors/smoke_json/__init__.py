@@ -1,4 +1,4 @@
-"""Native NB-IoT smoke detector JSON (docs/wire-formats.md section 1), registered as ``smoke_json``.
+"""Native NB-IoT smoke detector JSON (docs/wire-formats.md section 1), decoder ``smoke_json``.
 
 Detectors that publish straight to our broker send one small JSON object per event on
 ``fire/smoke/{device_id}/up``. A heartbeat becomes a ``Reading`` (battery, signal) so that health and

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from collectors import jsonwire as jw
-from collectors.base import register_decoder
 from gateway.models import DeviceEvent, EventType, MetricValue, Reading, Record
 
 
@@ -33,7 +32,6 @@ _EVENTS: dict[str, EventType] = {
 _SMOKE_PCT_PER_M = jw.Bounds(0, 100, "%/m")
 
 
-@register_decoder("smoke_json")
 class SmokeJsonDecoder(jw.IdKeyedJsonDecoder):
     name = "smoke_json"
     options_model = SmokeJsonOptions

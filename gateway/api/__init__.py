@@ -21,8 +21,8 @@ from fastapi.responses import JSONResponse
 from gateway.api.deps import ApiServices, authenticate_api
 from gateway.api.routers import alarms, auth, complaints, devices, estates, hazards, meta, reports
 from gateway.auth.principal import Forbidden, Unauthenticated
-from gateway.rules_engine import EngineError
-from gateway.store import NotFound
+from gateway.casework.model import EngineError
+from gateway.store.database import NotFound
 from rules.lifecycle import TransitionError
 
 __all__ = ["ApiServices", "create_app"]

@@ -16,9 +16,9 @@ from gateway.api.schemas import (
     SignalOut,
     Text,
 )
+from gateway.casework.payloads import alarm_summary, grade_payload
 from gateway.models import Device, DeviceKind, Estate
-from gateway.rules_engine import alarm_summary, grade_payload
-from gateway.store import AlarmRecord, HazardRecord
+from gateway.store.records import AlarmRecord, HazardRecord
 from rules.lifecycle import is_overdue
 from rules.policy import Policy
 
@@ -44,8 +44,8 @@ def device_out(device: Device, services: ApiServices) -> DeviceOut:
     online: bool | None = None
     signals: list[SignalOut] = []
     limits: dict[str, float] = {}
-    if engine is not None and device.id in engine.rules:
-        rules = engine.rules[device.id]
+    if engine is not None and device.id in engine.fleet.rules:
+        rules = engine.fleet.rules[device.id]
         online = rules.online
         if device.kind is DeviceKind.HYDRANT:
             limits = {
@@ -84,12 +84,12 @@ def estate_out(estate: Estate, services: ApiServices, now: datetime, active_alar
     grade = None
     offline = failing = open_hazards = overdue = 0
     if engine is not None:
-        current = engine.grades.get(estate.id)
+        current = engine.grader.grades.get(estate.id)
         if current is not None:
             grade = GradeOut.model_validate(grade_payload(current, engine.policy))
-        total, offline, failing = engine.device_counts(estate.id)
-        open_hazards = len(engine.open.get(estate.id, {}))
-        overdue = engine.overdue_count(estate.id, now)
+        total, offline, failing = engine.fleet.device_counts(estate.id)
+        open_hazards = len(engine.index.open.get(estate.id, {}))
+        overdue = engine.index.overdue_count(estate.id, now)
     else:
         total = sum(1 for d in services.registry.devices if d.estate_id == estate.id)
     online = total - offline

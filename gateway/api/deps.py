@@ -23,12 +23,13 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from gateway.auth import principal as accounts
 from gateway.auth.principal import EstateScope, Permission
 from gateway.auth.service import SESSION_COOKIE, AuthService
-from gateway.deadletter import DeadLetterStore
-from gateway.pipeline import Pipeline
-from gateway.registry import Registry
-from gateway.rules_engine import EngineError, RuleEngine
-from gateway.store import NotFound
-from gateway.telemetry_query import TelemetryReader
+from gateway.casework.engine import RuleEngine
+from gateway.casework.model import EngineError
+from gateway.ingest.deadletter import DeadLetterStore
+from gateway.ingest.pipeline import Pipeline
+from gateway.ingest.registry import Registry
+from gateway.ingest.telemetry_query import TelemetryReader
+from gateway.store.database import NotFound
 
 __all__ = [
     "ApiServices",

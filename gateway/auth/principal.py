@@ -20,8 +20,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from gateway.registry import Registry
-from gateway.store import NotFound
+from gateway.ingest.registry import Registry
+from gateway.store.database import NotFound
 from rules.lifecycle import AlarmAction, HazardAction
 
 

@@ -43,7 +43,8 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.auth import passwords
 from gateway.auth.principal import AccountScope, Principal, Role, ScopeKind, scope_for_role
-from gateway.store import HazardStore, UtcDateTime
+from gateway.store import HazardStore
+from gateway.store.tables import UtcDateTime
 
 metadata = MetaData()
 

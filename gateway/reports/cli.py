@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gateway.config import GatewayConfig, load_config
+from gateway.ingest.registry import Registry, load_registry
 from gateway.models import Estate
-from gateway.registry import Registry, load_registry
 
 PLACARD_FORMATS = ("pdf", "png")
 REPORT_FORMATS: dict[str, Literal["pdf", "xlsx", "csv"]] = {"pdf": "pdf", "xlsx": "xlsx", "csv": "csv"}
@@ -90,8 +90,9 @@ def cmd_placard(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from gateway.reports.fonts import FontMissing
-    from gateway.reports.monthly import ReportError, build_monthly_report
-    from gateway.reports.monthly_output import render_report
+    from gateway.reports.monthly.figures import build_monthly_report
+    from gateway.reports.monthly.model import ReportError
+    from gateway.reports.monthly.render import render_report
     from gateway.store import HazardStore
     from rules.policy import load_policy
 

@@ -25,11 +25,13 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 from gateway.models import Estate
+from gateway.reports.colours import COLOUR_RGB, OTHER_RGB, RGB, colour_rgb
+from gateway.reports.criteria import criterion_order
 from gateway.reports.fonts import FontFile, pdf_font, pil_font, pil_font_file
-from gateway.store import GradeChangeRecord, HazardStore
+from gateway.store import HazardStore
+from gateway.store.records import GradeChangeRecord
 from rules.policy import UNKNOWN, Policy
 
-RGB = tuple[int, int, int]
 Anchor = Literal["left", "centre", "right"]
 Format = Literal["pdf", "png"]
 
@@ -41,18 +43,6 @@ MARGIN = 36.0
 COLOUR_FIELD = (MARGIN, 166.0, PAGE_W - 2 * MARGIN, 232.0)
 MAX_REASONS = 5
 
-#: Fill colours of the policy colour ids a placard may show; unknown is a lighter grey than a "grey" grade.
-COLOUR_RGB: dict[str, RGB] = {
-    "red": (214, 39, 40),
-    "orange": (240, 128, 0),
-    "yellow": (250, 204, 21),
-    "green": (22, 150, 72),
-    "blue": (29, 99, 200),
-    "grey": (107, 114, 128),
-    "gray": (107, 114, 128),
-    UNKNOWN: (170, 170, 170),
-}
-OTHER_RGB: RGB = (75, 85, 99)
 INK: RGB = (17, 24, 39)
 MUTED: RGB = (90, 98, 110)
 WHITE: RGB = (255, 255, 255)
@@ -62,10 +52,6 @@ CATEGORY_RGB: dict[str, RGB] = {
     "yellow": (202, 138, 4),
     "green": COLOUR_RGB["green"],
 }
-
-
-def colour_rgb(colour: str) -> RGB:
-    return COLOUR_RGB.get(colour, OTHER_RGB)
 
 
 def _ink_on(fill: RGB) -> RGB:
@@ -118,11 +104,6 @@ class PlacardData:
     legend: tuple[LegendEntry, ...]
 
 
-def _code_order(code: str) -> tuple[int, int, str]:
-    letter = {"R": 0, "Y": 1, "G": 2}.get(code[:1], 3)
-    return letter, int(code[1:]) if code[1:].isdigit() else 0, code
-
-
 def build_placard(
     estate: Estate,
     grade: GradeChangeRecord | None,
@@ -146,7 +127,7 @@ def build_placard(
         meaning_zh, meaning_en = "设备数据不足，暂无法评定", "device data too old to grade the estate"
     codes: list[str] = []
     if grade is not None:
-        codes = sorted({*grade.red_items, *grade.yellow_items, *grade.missing_green}, key=_code_order)
+        codes = sorted({*grade.red_items, *grade.yellow_items, *grade.missing_green}, key=criterion_order)
     reasons = []
     for code in codes:
         criterion = policy.criteria.get(code)
@@ -186,7 +167,7 @@ def placard_for(
     store: HazardStore, estate: Estate, policy: Policy, *, hotline: str, now: datetime
 ) -> PlacardData:
     """The placard of an estate as the store has it: its latest grade change."""
-    latest = store.grade_history(estate.id, limit=1)
+    latest = store.grades.history(estate.id, limit=1)
     return build_placard(estate, latest[0] if latest else None, policy, hotline=hotline, now=now)
 
 

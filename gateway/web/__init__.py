@@ -31,10 +31,10 @@ from pydantic import BaseModel
 
 from gateway.api.deps import ApiServices, Principal, Scope, Services
 from gateway.auth.principal import Permission
+from gateway.casework.model import RuleUpdate
+from gateway.ingest.pipeline import LiveEvent
 from gateway.models import DeviceKind
-from gateway.pipeline import LiveEvent
-from gateway.rules_engine import RuleUpdate
-from gateway.store import NotFound
+from gateway.store.database import NotFound
 
 router = APIRouter(tags=["web UI"])
 
@@ -109,7 +109,7 @@ async def live(request: Request, services: Services, scope: Scope) -> StreamingR
     async def stream() -> AsyncIterator[bytes]:
         feeds: list[Any] = [services.pipeline.live]
         if services.engine is not None:
-            feeds.append(services.engine.updates)
+            feeds.append(services.engine.outbox.updates)
         queues = [feed.subscribe() for feed in feeds]
         getters: dict[asyncio.Task[Any], int] = {}
         try:
@@ -198,14 +198,14 @@ async def upload(request: Request, services: Services, principal: Principal) -> 
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     suffix = PHOTO_TYPES.get(content_type)
     if suffix is None:
-        from gateway.rules_engine import EngineError
+        from gateway.casework.model import EngineError
 
         raise EngineError(f"photos must be {', '.join(PHOTO_TYPES)}; got {content_type or 'no Content-Type'}")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_PHOTO_BYTES:
-            from gateway.rules_engine import EngineError
+            from gateway.casework.model import EngineError
 
             raise EngineError(f"photo larger than {MAX_PHOTO_BYTES >> 20} MiB")
     name = f"{uuid.uuid4().hex}{suffix}"

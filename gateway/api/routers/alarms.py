@@ -11,7 +11,7 @@ from gateway.api.convert import alarm_out
 from gateway.api.deps import Engine, Principal, Scope, actor_of
 from gateway.api.schemas import AlarmDetail, AlarmOut, AlarmTransitionIn, TransitionOut
 from gateway.auth.principal import ALARM_ACTION_PERMISSIONS
-from gateway.store import NotFound
+from gateway.store.database import NotFound
 
 router = APIRouter(prefix="/api/alarms", tags=["alarms"])
 
@@ -27,7 +27,7 @@ async def list_alarms(
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> list[AlarmOut]:
     now = engine.clock()
-    records = engine.store.alarms(
+    records = engine.store.alarms.find(
         estate_ids=scope.filter(estate_id), open_only=open, device_id=device_id, since=since, limit=limit
     )
     return [alarm_out(a, now) for a in records]
@@ -44,7 +44,7 @@ async def transition(
 ) -> AlarmDetail:
     _detail(engine, scope, alarm_id)
     principal.check(ALARM_ACTION_PERMISSIONS[body.action], f"{body.action.value!r} alarms")
-    engine.step_alarm(
+    engine.alarms.step(
         alarm_id,
         body.action,
         actor=actor_of(principal, body.actor),
@@ -57,9 +57,9 @@ async def transition(
 
 
 def _detail(engine: Engine, scope: Scope, alarm_id: int) -> AlarmDetail:
-    alarm = engine.store.alarm(alarm_id)
+    alarm = engine.store.alarms.get(alarm_id)
     if not scope.allows(alarm.estate_id):
         raise NotFound(f"no alarm {alarm_id}")
     out = alarm_out(alarm, engine.clock())
-    history = [TransitionOut.model_validate(t) for t in engine.store.alarm_history(alarm_id)]
+    history = [TransitionOut.model_validate(t) for t in engine.store.alarms.history(alarm_id)]
     return AlarmDetail(**out.model_dump(), history=history)

@@ -25,8 +25,8 @@ from gateway.auth import principal as accounts
 from gateway.auth.principal import Permission
 from gateway.auth.service import SESSION_COOKIE
 from gateway.auth.store import AccountError, TokenRecord
-from gateway.rules_engine import EngineError
-from gateway.store import NotFound
+from gateway.casework.model import EngineError
+from gateway.store.database import NotFound
 
 router = APIRouter(prefix="/api/auth", tags=["accounts"])
 

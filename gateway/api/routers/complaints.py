@@ -21,7 +21,9 @@ async def list_complaints(
     estate_id: Annotated[list[str] | None, Query()] = None,
     since: datetime | None = None,
 ) -> list[ComplaintOut]:
-    return [ComplaintOut.model_validate(c) for c in engine.store.complaints(scope.filter(estate_id), since)]
+    return [
+        ComplaintOut.model_validate(c) for c in engine.store.complaints.find(scope.filter(estate_id), since)
+    ]
 
 
 @router.post("/complaints", status_code=status.HTTP_201_CREATED, summary="Record a fire-hazard complaint")
@@ -30,7 +32,7 @@ async def add_complaint(
 ) -> ComplaintOut:
     scope.check(body.estate_id)
     principal.check(Permission.RECORD_COMPLAINT, "record complaints")
-    record = engine.add_complaint(
+    record = engine.incidents.add_complaint(
         estate_id=body.estate_id,
         received_at=body.received_at,
         channel=body.channel,
@@ -47,7 +49,7 @@ async def list_fires(
     estate_id: Annotated[list[str] | None, Query()] = None,
     since: datetime | None = None,
 ) -> list[FireOut]:
-    return [FireOut.model_validate(f) for f in engine.store.fires(scope.filter(estate_id), since)]
+    return [FireOut.model_validate(f) for f in engine.store.fires.find(scope.filter(estate_id), since)]
 
 
 @router.post(
@@ -56,7 +58,7 @@ async def list_fires(
 async def add_fire(body: FireIn, engine: Engine, scope: Scope, principal: Principal) -> FireOut:
     scope.check(body.estate_id)
     principal.check(Permission.RECORD_FIRE, "record fires")
-    record = engine.add_fire(
+    record = engine.incidents.add_fire(
         estate_id=body.estate_id,
         occurred_at=body.occurred_at,
         fatal=body.fatal,

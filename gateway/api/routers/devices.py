@@ -10,7 +10,7 @@ from gateway.api.convert import device_out, hazard_out
 from gateway.api.deps import Scope, Services
 from gateway.api.schemas import DeviceDetail, DeviceOut, RejectedOut, SignalChangeOut
 from gateway.models import DeviceKind
-from gateway.store import NotFound
+from gateway.store.database import NotFound
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 
@@ -53,10 +53,11 @@ async def get_device(device_id: str, services: Services, scope: Scope) -> Device
     hazards = []
     engine = services.engine
     if engine is not None:
-        history = [SignalChangeOut.model_validate(s) for s in engine.store.signal_history(device.id)]
+        history = [SignalChangeOut.model_validate(s) for s in engine.store.signals.history(device.id)]
         now = services.clock()
         hazards = [
-            hazard_out(h, engine.policy, now) for h in engine.store.hazards(device_id=device.id, limit=100)
+            hazard_out(h, engine.policy, now)
+            for h in engine.store.hazards.find(device_id=device.id, limit=100)
         ]
     rejected: list[RejectedOut] = []
     if services.deadletters is not None:

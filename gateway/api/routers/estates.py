@@ -12,7 +12,7 @@ from gateway.api.convert import estate_out
 from gateway.api.deps import Scope, Services
 from gateway.api.schemas import EstateOut, GradeChangeOut
 from gateway.models import Estate
-from gateway.store import NotFound
+from gateway.store.database import NotFound
 
 router = APIRouter(prefix="/api/estates", tags=["estates"])
 
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/estates", tags=["estates"])
 def _active_alarms(services: Services) -> Counter[str]:
     if services.engine is None:
         return Counter()
-    return Counter(a.estate_id for a in services.engine.store.alarms(open_only=True, limit=100_000))
+    return Counter(a.estate_id for a in services.engine.store.alarms.find(open_only=True, limit=100_000))
 
 
 @router.get(
@@ -56,7 +56,11 @@ async def list_estates(
         if street is not None and estate.street != street:
             continue
         if engine is not None:
-            key = (engine.estate_version[estate.id], alarms[estate.id], engine.overdue_count(estate.id, now))
+            key = (
+                engine.estate_version[estate.id],
+                alarms[estate.id],
+                engine.index.overdue_count(estate.id, now),
+            )
             hit = cache.get(estate.id)
             if hit is None or hit[0] != key:
                 item = estate_out(estate, services, now, alarms[estate.id])
@@ -94,7 +98,7 @@ async def grade_history(
     engine = services.require_engine()
     return [
         GradeChangeOut.model_validate(r)
-        for r in engine.store.grade_history(estate_id, since=since, limit=limit)
+        for r in engine.store.grades.history(estate_id, since=since, limit=limit)
     ]
 
 

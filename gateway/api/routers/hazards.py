@@ -10,7 +10,7 @@ from gateway.api.convert import hazard_out
 from gateway.api.deps import Engine, Principal, Scope, actor_of
 from gateway.api.schemas import FileHazardIn, HazardDetail, HazardOut, HazardTransitionIn, TransitionOut
 from gateway.auth.principal import HAZARD_ACTION_PERMISSIONS, Permission
-from gateway.store import NotFound
+from gateway.store.database import NotFound
 from rules.lifecycle import HazardState, allowed_hazard_actions
 
 router = APIRouter(prefix="/api/hazards", tags=["hazards"])
@@ -30,7 +30,7 @@ async def list_hazards(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[HazardOut]:
     now = engine.clock()
-    records = engine.store.hazards(
+    records = engine.store.hazards.find(
         estate_ids=scope.filter(estate_id),
         open_only=open,
         state=state,
@@ -47,7 +47,7 @@ async def list_hazards(
 async def file_hazard(body: FileHazardIn, engine: Engine, scope: Scope, principal: Principal) -> HazardDetail:
     scope.check(body.estate_id)
     principal.check(Permission.FILE_HAZARD, "file hazards")
-    hazard = engine.file_hazard(
+    hazard = engine.hazards.file(
         estate_id=body.estate_id,
         criterion=body.criterion,
         location=body.location,
@@ -60,7 +60,7 @@ async def file_hazard(body: FileHazardIn, engine: Engine, scope: Scope, principa
 
 @router.get("/{hazard_id}", summary="One hazard with its full transition history")
 async def get_hazard(hazard_id: int, engine: Engine, scope: Scope) -> HazardDetail:
-    hazard = engine.store.hazard(hazard_id)
+    hazard = engine.store.hazards.get(hazard_id)
     if not scope.allows(hazard.estate_id):
         raise NotFound(f"no hazard {hazard_id}")
     return _detail(engine, hazard_id)
@@ -70,11 +70,11 @@ async def get_hazard(hazard_id: int, engine: Engine, scope: Scope) -> HazardDeta
 async def transition(
     hazard_id: int, body: HazardTransitionIn, engine: Engine, scope: Scope, principal: Principal
 ) -> HazardDetail:
-    hazard = engine.store.hazard(hazard_id)
+    hazard = engine.store.hazards.get(hazard_id)
     if not scope.allows(hazard.estate_id):
         raise NotFound(f"no hazard {hazard_id}")
     principal.check(HAZARD_ACTION_PERMISSIONS[body.action], f"{body.action.value!r} hazards")
-    engine.step_hazard(
+    engine.hazards.step(
         hazard_id,
         body.action,
         actor=actor_of(principal, body.actor),
@@ -87,9 +87,9 @@ async def transition(
 
 
 def _detail(engine: Engine, hazard_id: int) -> HazardDetail:
-    hazard = engine.store.hazard(hazard_id)
+    hazard = engine.store.hazards.get(hazard_id)
     out = hazard_out(hazard, engine.policy, engine.clock())
-    history = [TransitionOut.model_validate(t) for t in engine.store.hazard_history(hazard_id)]
+    history = [TransitionOut.model_validate(t) for t in engine.store.hazards.history(hazard_id)]
     return HazardDetail(
         **out.model_dump(), history=history, allowed_actions=allowed_hazard_actions(hazard.state)
     )

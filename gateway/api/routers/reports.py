@@ -17,8 +17,9 @@ from fastapi.responses import JSONResponse, Response
 from gateway.api.deps import Engine, Scope, Services
 from gateway.config import ReportsSection
 from gateway.reports.fonts import FontMissing
-from gateway.reports.monthly import MEDIA_TYPES, NothingToReport, ReportError, build_monthly_report
-from gateway.store import NotFound
+from gateway.reports.monthly.figures import build_monthly_report
+from gateway.reports.monthly.model import MEDIA_TYPES, NothingToReport, ReportError
+from gateway.store.database import NotFound
 
 router = APIRouter(tags=["reports"])
 
@@ -134,7 +135,7 @@ async def monthly_report(
     now = services.clock()
 
     def make() -> tuple[bytes, str]:
-        from gateway.reports.monthly_output import render_report  # reportlab, openpyxl: on first use
+        from gateway.reports.monthly.render import render_report  # reportlab, openpyxl: on first use
 
         report = build_monthly_report(
             engine.store,

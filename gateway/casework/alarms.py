@@ -1,0 +1,115 @@
+"""Fire alarms (火警) as the casework handles them: raised and cleared by detectors, handled by people.
+
+A smoke alarm is written with the gateway time it arrived (the response targets run from it). Inside a
+store batch the event is also kept in the batch's writes, so that a rollback puts it in the backlog and it
+is written again, in arrival order, by a later batch. Closing an alarm as a real fire records the fire,
+which counts toward the grade at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from functools import partial
+
+from gateway.casework.desk import Desk
+from gateway.casework.payloads import alarm_summary
+from gateway.casework.points import alarm_point
+from gateway.casework.redo import Writes
+from gateway.models import Device, DeviceEvent, EventType
+from gateway.store.records import AlarmRecord
+from rules.lifecycle import AlarmAction, AlarmOutcome
+
+log = logging.getLogger(__name__)
+
+#: The device events that open or clear an alarm.
+ALARM_EVENTS = (EventType.ALARM, EventType.ALARM_CLEAR)
+
+
+class AlarmDesk(Desk):
+    """Alarms from detectors, and the steps people take on them."""
+
+    def device_event(self, device: Device, event: DeviceEvent, received: datetime, now: datetime) -> None:
+        """Write a smoke alarm or the detector's clear. ``received`` is when it arrived and is what the store
+        keeps (the response targets run from it); ``now`` is when it is written and announced, later than
+        ``received`` for an event a rolled-back batch lost. Inside a batch the event is kept with it, so that
+        a rollback puts it in the backlog."""
+        if self.backlog.batch is not None:
+            self.backlog.batch.alarms.append((device, event, received))
+        if event.type is EventType.ALARM:
+            self._raise(device, event, received, now)
+        else:
+            self._cleared(device, event, received, now)
+
+    def _raise(self, device: Device, event: DeviceEvent, received: datetime, now: datetime) -> None:
+        try:
+            alarm, created = self.store.alarms.raise_or_repeat(
+                estate_id=device.estate_id,
+                device_id=device.id,
+                building_id=device.building_id,
+                floor=device.floor,
+                location=device.location,
+                raised_at=event.time,
+                now=received,
+            )
+        except Exception as exc:
+            self.counters.store_errors += 1
+            log.exception("could not record the alarm from %s", device.id)
+            self.backlog.lose(exc, Writes(alarms=[(device, event, received)]))
+            return
+        if created:
+            self.counters.alarms_raised += 1
+            self.changed(alarm, now, "raise")
+
+    def _cleared(self, device: Device, event: DeviceEvent, received: datetime, now: datetime) -> None:
+        try:
+            alarm = self.store.alarms.cleared_by_device(device.id, received)
+        except Exception as exc:
+            self.counters.store_errors += 1
+            log.exception("could not record alarm_clear from %s", device.id)
+            self.backlog.lose(exc, Writes(alarms=[(device, event, received)]))
+            return
+        if alarm is not None:
+            self.changed(alarm, now, "device_cleared")
+
+    def step(
+        self,
+        alarm_id: int,
+        action: AlarmAction,
+        *,
+        actor: str,
+        outcome: AlarmOutcome | None = None,
+        note: str = "",
+        fatal: bool = False,
+        high_impact: bool = False,
+        now: datetime | None = None,
+    ) -> AlarmRecord:
+        """A person's step (acknowledge, dispatch, on scene, close with an outcome)."""
+        now = now or self.clock()
+        alarm, fire = self.store.alarms.transition(
+            alarm_id,
+            action,
+            actor=actor,
+            now=now,
+            outcome=outcome,
+            note=note,
+            fatal=fatal,
+            high_impact=high_impact,
+        )
+        self.changed(alarm, now, action.value)
+        if fire is not None:
+            self.index.count_fire(fire)
+            self.grader.regrade({fire.estate_id}, now)
+        return alarm
+
+    def changed(self, alarm: AlarmRecord, now: datetime, action: str) -> None:
+        self.outbox.announce(partial(self._publish, alarm, now, action))
+
+    def _publish(self, alarm: AlarmRecord, now: datetime, action: str) -> None:
+        outbox = self.outbox
+        data = alarm_summary(alarm, now)
+        data["action"] = action
+        outbox.event("alarm", alarm.estate_id, now, data)
+        tags = self.fleet.tags_of_estate(alarm.estate_id)
+        outbox.points.append(alarm_point(tags, alarm, outbox.event_time(now)))
+        outbox.wake()

@@ -1,0 +1,238 @@
+"""Hazards (隐患) as the casework handles them: opened and auto-closed by device rules, filed and stepped by
+people, escalated when overdue, reconciled after the store lost a batch.
+
+Every change goes to the store first, then into the index (what grading reads), then out through the
+``Outbox`` (held until the store batch commits). The grade is not touched here for device-rule changes:
+the engine re-grades the estates a batch affected, once, at the end of the batch. A person's change
+re-grades its estate at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from functools import partial
+
+from gateway.casework.desk import Desk
+from gateway.casework.model import EngineError, check_estate
+from gateway.casework.payloads import hazard_summary
+from gateway.casework.points import hazard_point
+from gateway.casework.redo import Writes
+from gateway.models import Device
+from gateway.store.records import HazardRecord
+from rules.lifecycle import HazardAction, escalation_due
+from rules.model import SignalChange, SignalKind
+
+log = logging.getLogger(__name__)
+
+
+class HazardDesk(Desk):
+    """Hazards from device rules (opened, auto-closed, reconciled, escalated) and from people."""
+
+    # -- device rules ----------------------------------------------------------------------------------
+
+    def follow_signal(self, device: Device, change: SignalChange, criteria: list[str], now: datetime) -> None:
+        """Open the device's hazard for an active signal, auto-close it for a signal no longer active."""
+        if change.active:
+            self.open_for_device(device, change, criteria, now)
+        else:
+            self.auto_close(device, change, now)
+
+    def open_for_device(
+        self, device: Device, change: SignalChange, criteria: list[str], now: datetime
+    ) -> None:
+        hazard, created = self.store.hazards.open_for_device(
+            estate_id=device.estate_id,
+            device_id=device.id,
+            signal=change.signal.value,
+            criteria=criteria,
+            description=self.fleet.describe(device, change),
+            location=device.location,
+            since=change.since,
+            value=change.value,
+            now=now,
+        )
+        self.index.add(hazard)
+        if created:
+            self.counters.hazards_opened += 1
+            self.changed(hazard, now, "report")
+
+    def auto_close(self, device: Device, change: SignalChange, now: datetime) -> None:
+        hazard_id = self.index.by_signal.get((device.id, change.signal.value))
+        if hazard_id is None:
+            return
+        rules = self.fleet.rules[device.id].rules.get(change.signal)
+        held = f" and stayed healthy for {rules.recovery_s:.0f} s" if rules and rules.recovery_s else ""
+        reason = f"device recovered ({change.detail or change.signal.value}){held}; closed automatically"
+        hazard = self.store.hazards.transition(
+            hazard_id, HazardAction.AUTO_CLOSE, actor="system", now=now, reason=reason
+        )
+        self.index.remove(hazard)
+        self.counters.hazards_auto_closed += 1
+        self.changed(hazard, now, "auto_close")
+
+    def reconcile(self, device_id: str, signal: SignalKind, now: datetime, affected: set[str]) -> None:
+        """Make the store agree with one device rule: open its hazard if the rule is active and none is open,
+        auto-close its device hazard if the rule is no longer active, the way the rule's edge would have.
+
+        Only signals whose hazard a lost batch opened or closed are reconciled, not every signal of the
+        device: a device hazard that a person closed while the rule stays active is meant to stay closed
+        until the rule sees the condition afresh (``step_hazard``), and must not come back here.
+        """
+        device = self.fleet.devices.get(device_id)
+        criteria = self.policy.criteria_for(signal)
+        if device is None or not criteria:
+            return
+        if self.backlog.batch is not None:  # if this batch fails too, it is tried again
+            self.backlog.batch.pairs.add((device_id, signal))
+        rule = self.fleet.rules[device_id].rules.get(signal)  # dict.get: a rule never touched is inactive
+        hazard_id = self.index.by_signal.get((device_id, signal.value))
+        active = rule is not None and rule.active
+        if active:
+            if hazard_id is not None:
+                return
+            since = now
+        else:
+            hazard = None if hazard_id is None else self.index.record(device.estate_id, hazard_id)
+            if hazard is None or hazard.source != "device":
+                return
+            since = hazard.since
+        change = SignalChange(
+            device_id=device_id,
+            estate_id=device.estate_id,
+            signal=signal,
+            active=active,
+            at=now,
+            since=(rule.since if rule else None) or since,
+            detail=rule.detail if rule else "",
+            value=rule.value if rule else None,
+        )
+        try:
+            self.follow_signal(device, change, criteria, now)
+        except Exception as exc:
+            self.counters.store_errors += 1
+            log.exception("could not reconcile the hazard of %s %s", device_id, signal.value)
+            self.backlog.lose(exc, Writes(pairs={(device_id, signal)}))
+            return
+        affected.add(device.estate_id)
+
+    def escalate(self, now: datetime) -> set[str]:
+        """Escalate every overdue hazard whose next escalation is due; returns the estates to re-grade."""
+        affected: set[str] = set()
+        try:
+            due = self.store.hazards.to_escalate(now)
+        except Exception:
+            self.counters.store_errors += 1
+            log.exception("could not read overdue hazards")
+            return affected
+        every = self.policy.deadlines.escalate_every
+        for hazard in due:
+            if not escalation_due(hazard.deadline, hazard.last_escalated_at, now, every):
+                continue
+            late = now - hazard.deadline if hazard.deadline else timedelta(0)
+            try:
+                updated = self.store.hazards.transition(
+                    hazard.id,
+                    HazardAction.ESCALATE,
+                    actor="system",
+                    now=now,
+                    reason=f"overdue by {late.days} d {late.seconds // 3600} h "
+                    f"(escalation #{hazard.escalations + 1})",
+                )
+            except Exception:
+                # Not fatal to the tick (and so to ``run``): the next sweep finds the hazard still due.
+                self.counters.store_errors += 1
+                log.exception("could not escalate hazard %d", hazard.id)
+                continue
+            self.counters.escalations += 1
+            self.changed(updated, now, "escalate")
+            affected.add(hazard.estate_id)
+        return affected
+
+    # -- people (the API calls these) ------------------------------------------------------------------
+
+    def file(
+        self,
+        *,
+        estate_id: str,
+        criterion: str,
+        location: str,
+        description: str,
+        photo: str = "",
+        reporter: str,
+        now: datetime | None = None,
+    ) -> HazardRecord:
+        now = now or self.clock()
+        check_estate(self.grader.registry, estate_id)
+        try:
+            self.policy.check_code(criterion)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
+        hazard = self.store.hazards.file(
+            estate_id=estate_id,
+            criterion=criterion,
+            location=location,
+            description=description,
+            photo=photo,
+            reporter=reporter,
+            now=now,
+        )
+        self.index.add(hazard)
+        self.changed(hazard, now, "report")
+        self.grader.regrade({estate_id}, now)
+        return hazard
+
+    def step(
+        self,
+        hazard_id: int,
+        action: HazardAction,
+        *,
+        actor: str,
+        reason: str = "",
+        deadline: datetime | None = None,
+        responsible: str | None = None,
+        evidence: str = "",
+        now: datetime | None = None,
+    ) -> HazardRecord:
+        now = now or self.clock()
+        if action in (HazardAction.AUTO_CLOSE, HazardAction.ESCALATE):
+            raise EngineError(f"{action.value!r} is done by the gateway itself, not by a person")
+        current = self.store.hazards.get(hazard_id)
+        default = (
+            self.policy.deadline_for(current.criterion) if current.criterion in self.policy.criteria else None
+        )
+        hazard = self.store.hazards.transition(
+            hazard_id,
+            action,
+            actor=actor,
+            now=now,
+            reason=reason,
+            deadline=deadline,
+            default_deadline_s=default.total_seconds() if default else None,
+            responsible=responsible,
+            evidence=evidence,
+            recheck_after_s=self.policy.deadlines.recheck_after.total_seconds(),
+        )
+        if hazard.is_open:
+            self.index.add(hazard)
+        else:
+            self.index.remove(hazard)
+            # A device hazard closed by a person while the device still fails would re-open at once:
+            # let the rule see the condition afresh instead.
+        self.changed(hazard, now, action.value)
+        self.grader.regrade({hazard.estate_id}, now)
+        return hazard
+
+    # -- out -------------------------------------------------------------------------------------------
+
+    def changed(self, hazard: HazardRecord, now: datetime, action: str) -> None:
+        self.outbox.announce(partial(self._publish, hazard, now, action))
+
+    def _publish(self, hazard: HazardRecord, now: datetime, action: str) -> None:
+        outbox = self.outbox
+        tags = self.fleet.tags_of_estate(hazard.estate_id)
+        outbox.points.append(hazard_point(tags, hazard, now, outbox.event_time(now)))
+        data = hazard_summary(hazard, now)
+        data["action"] = action
+        outbox.event("hazard", hazard.estate_id, now, data)
+        outbox.wake()

@@ -1,0 +1,135 @@
+"""Several gateways on one store: take in what the others changed.
+
+The casework indexes open hazards and counted records in memory (grading reads them thousands of times a
+second); with one store for many gateways that index would otherwise only learn of another gateway's
+changes at a restart. ``StoreSync.sync`` reads what changed by its write time and re-grades the estates
+that changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.casework.fleet import DeviceFleet
+from gateway.casework.grades import Grader
+from gateway.casework.index import CaseIndex
+from gateway.casework.model import EngineCounters
+from gateway.store import HazardStore
+from gateway.store.records import GradeChangeRecord, HazardRecord
+
+log = logging.getLogger(__name__)
+
+#: ``sync`` reads changes written up to this long before its last run: gateway clocks differ a little, and a
+#: transaction may commit after a sync that started later than its writes.
+STORE_SYNC_MARGIN_S = 120.0
+
+
+class StoreSync:
+    def __init__(
+        self,
+        store: HazardStore,
+        fleet: DeviceFleet,
+        index: CaseIndex,
+        grader: Grader,
+        counters: EngineCounters,
+        every_s: float,
+        now: datetime,
+    ) -> None:
+        """``every_s``: how often the engine's tick calls ``sync``; 0 turns it off."""
+        self.store = store
+        self.fleet = fleet
+        self.index = index
+        self.grader = grader
+        self.counters = counters
+        self.every_s = every_s
+        #: Everything changed before this has been read (start-up read it all); last tried at ``tried_at``
+        #: (a store that is down is tried again every ``every_s``, not every tick); ``failing`` keeps the log
+        #: to one line per outage.
+        self.synced_at = now
+        self.tried_at = now
+        self.failing = False
+
+    def due(self, now: datetime) -> bool:
+        return self.every_s > 0 and (now - self.tried_at).total_seconds() >= self.every_s
+
+    def sync(self, now: datetime) -> set[str]:
+        """Take in what other gateways on the same store changed: hazards filed, stepped or closed through
+        their API or by their device rules, complaints and fires entered there. Re-grades the estates that
+        changed and returns them.
+
+        What changed is read by its write time, from ``STORE_SYNC_MARGIN_S`` before the last sync (gateway
+        clocks differ a little, and a transaction can commit after a sync that began later than its writes);
+        what is read twice is recognised and changes nothing. A grade that another gateway already recorded
+        is not recorded again (``grade_changes`` would show it twice); it is still published, and identical
+        retained MQTT messages are harmless.
+        """
+        since = self.synced_at - timedelta(seconds=STORE_SYNC_MARGIN_S)
+        self.tried_at = now
+        index = self.index
+        known = self.fleet.estate_devices.keys() | self.fleet.estate_tags.keys()
+        try:
+            # Most of what changed is this gateway's own writes, already in the index with the same
+            # ``updated_at``: only the others are fetched whole.
+            to_fetch: list[int] = []
+            closed: list[HazardRecord] = []
+            for version in self.store.hazards.updated_since(since):
+                if version.estate_id not in known:
+                    continue
+                current = index.record(version.estate_id, version.id)
+                if version.is_open:
+                    if current is None or current.updated_at != version.updated_at:
+                        to_fetch.append(version.id)
+                elif current is not None:
+                    closed.append(current)
+            changed = self.store.hazards.by_ids(to_fetch)
+            complaints = self.store.complaints.find(recorded_since=since)
+            fires = self.store.fires.find(recorded_since=since)
+        except SQLAlchemyError as exc:
+            if not self.failing:
+                self.failing = True
+                log.warning(
+                    "cannot read other gateways' changes from the hazard store (%s); retrying every %.0f s",
+                    exc,
+                    self.every_s,
+                )
+            return set()
+        if self.failing:
+            self.failing = False
+            log.info("reading other gateways' changes from the hazard store works again")
+        self.synced_at = now
+        affected: set[str] = set()
+        for hazard in closed:  # closed elsewhere: the indexed record says what to take out
+            index.remove(hazard)
+            affected.add(hazard.estate_id)
+        for hazard in changed:
+            if hazard.is_open:
+                index.add(hazard)
+            else:  # closed between the two reads
+                current = index.record(hazard.estate_id, hazard.id)
+                if current is None:
+                    continue
+                index.remove(current)
+            affected.add(hazard.estate_id)
+        for complaint in complaints:
+            if complaint.estate_id in known and complaint.id not in index.complaint_ids:
+                index.count_complaint(complaint.id, complaint.estate_id, complaint.received_at)
+                affected.add(complaint.estate_id)
+        for fire in fires:
+            if fire.estate_id in known and fire.id not in index.fire_ids:
+                index.count_fire(fire)
+                affected.add(fire.estate_id)
+        if affected:
+            self.counters.store_syncs += 1
+            self.grader.regrade(affected, now, recorded=self._recorded_grades(affected))
+        return affected
+
+    def _recorded_grades(self, estates: set[str]) -> dict[str, GradeChangeRecord]:
+        """The latest recorded grade of each of ``estates`` (another gateway may have recorded it)."""
+        try:
+            latest = self.store.grades.latest()
+        except SQLAlchemyError:
+            return {}
+        return {estate: latest[estate] for estate in estates if estate in latest}

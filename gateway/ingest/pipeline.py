@@ -1,0 +1,272 @@
+"""The pipeline: validated records in, fanned out to device state, the live feed, the rules hook and the sink.
+
+It implements ``collectors.base.Ingest``. Per record it resolves the device (unknown devices are rejected
+with their raw payload), checks the device's clock, tracks the device's state and sequence gaps, and turns
+the record into a point.
+
+A device clock that cannot be right (before ``device_time_floor``: a clock reset to 1970 or 2000 after a
+battery change; or more than ``clock_ahead_max_s`` ahead of the gateway: local time sent as UTC) would put
+the record where nobody looks (InfluxDB retention refuses it, and then the batch around it; "now" panels
+miss it; a hazard would say "since 2000-01-01"). Such a record is kept, at the gateway's receive time, with
+the device's offset as ``device_clock_offset_s`` (a metric, or an event attribute), and counted
+(``clock_corrected``); the device is named in the log once. Records from the same device corrected in
+one batch get times 1 µs apart, so none overwrites another in InfluxDB.
+Priority events (alarms, faults) go to the live feed before anything is written, and are flagged so the sink
+sends them ahead of telemetry batches. A record that cannot be handled never takes valid neighbours down:
+everything per record is guarded, and the sink write is one call per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Generic, Protocol, TypeVar
+
+from collectors.base import RejectReason
+from gateway.ingest.deadletter import DeadLetterStore
+from gateway.ingest.registry import Registry
+from gateway.ingest.schema import device_tags, event_point, reading_point
+from gateway.ingest.sinks.base import Point, TelemetrySink
+from gateway.ingest.stats import GatewayStats
+from gateway.models import DEVICE_TIME_FLOOR, Device, DeviceEvent, MetricValue, Reading, Record, utc_now
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+
+class RulesHook(Protocol):
+    """Where the rule layer plugs in: called once per batch with the resolved records and the clock time."""
+
+    def on_records(self, items: Sequence[tuple[Device, Record]], now: datetime) -> None: ...
+
+
+@dataclass(slots=True)
+class DeviceState:
+    """What the gateway last heard from a device. ``last_seen`` is the gateway's clock, ``last_time`` the
+    device's; the rule layer decides staleness from ``last_seen`` and its reporting window."""
+
+    last_seen: datetime | None = None
+    last_time: datetime | None = None
+    last_event: str = ""
+    metrics: dict[str, MetricValue] = field(default_factory=dict)
+    messages: int = 0
+    last_seq: int | None = None
+    seq_gaps: int = 0
+    comm_ok: bool = True
+    #: The device clock's offset from the gateway's (seconds) while it is wrong (None once a record comes
+    #: with a plausible time), and the last time given to one of its records instead (``Pipeline``).
+    clock_offset_s: float | None = None
+    clock_corrected_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEvent:
+    """An event as the live feed (control-room UI, terminal summary) shows it."""
+
+    received_at: datetime
+    device: Device
+    event: DeviceEvent
+
+
+class Broadcast(Generic[T]):
+    """Fan-out to subscribers, each with a bounded queue.
+
+    A slow subscriber (a browser tab on a bad network) loses its oldest undelivered items and the loss is
+    counted; it never slows ingestion or other subscribers. What is broadcast is stored regardless.
+    """
+
+    def __init__(self, queue_size: int = 1000, history: int = 200) -> None:
+        self._subscribers: set[asyncio.Queue[T]] = set()
+        self._queue_size = queue_size
+        self.recent: list[T] = []
+        self._history = history
+        self.dropped = 0
+
+    def subscribe(self) -> asyncio.Queue[T]:
+        queue: asyncio.Queue[T] = asyncio.Queue(self._queue_size)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[T]) -> None:
+        self._subscribers.discard(queue)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    def publish(self, item: T) -> None:
+        self.recent.append(item)
+        if len(self.recent) > self._history:
+            del self.recent[: len(self.recent) - self._history]
+        for queue in self._subscribers:
+            if queue.full():
+                queue.get_nowait()
+                self.dropped += 1
+            queue.put_nowait(item)
+
+
+class LiveFeed(Broadcast[LiveEvent]):
+    """Priority device events (alarms, faults, tamper, comm faults) the moment they are accepted."""
+
+
+SEQ_WRAP = 2**32
+#: Devices named in the log for a wrong clock, at most (then only counted).
+_CLOCK_LOG_MAX = 1000
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        registry: Registry,
+        sink: TelemetrySink,
+        deadletters: DeadLetterStore,
+        *,
+        stats: GatewayStats | None = None,
+        live: LiveFeed | None = None,
+        rules: RulesHook | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        clock_ahead_max_s: float = 900.0,
+        device_time_floor: datetime = DEVICE_TIME_FLOOR,
+    ) -> None:
+        self.registry = registry
+        self.clock_ahead_max = timedelta(seconds=clock_ahead_max_s)
+        self.device_time_floor = device_time_floor
+        self._clock_logged: set[str] = set()
+        self.sink = sink
+        self.deadletters = deadletters
+        self.stats = stats or GatewayStats()
+        self.live = live or LiveFeed()
+        self.rules = rules
+        self.clock = clock
+        self.devices: dict[str, DeviceState] = {d.id: DeviceState() for d in registry.devices}
+        # Wire identity (id or IMEI) -> device, as a plain dict: this lookup runs for every message, and
+        # going through the registry's pydantic private attributes costs several microseconds each.
+        self._by_wire_id: dict[str, Device] = {d.imei: d for d in registry.devices if d.imei}
+        self._by_wire_id.update({d.id: d for d in registry.devices})
+        self._tags: dict[str, dict[str, str]] = {
+            d.id: device_tags(d, registry.estate(d.estate_id)) for d in registry.devices
+        }
+
+    # -- Ingest -------------------------------------------------------------------------------------------
+
+    def reject(
+        self,
+        reason: RejectReason,
+        detail: str,
+        *,
+        source: str,
+        device_id: str | None = None,
+        raw: bytes | None = None,
+        topic: str | None = None,
+    ) -> None:
+        self.stats.rejects[reason.value] += 1
+        self.deadletters.add(
+            source=source, reason=reason.value, detail=detail, device_id=device_id, topic=topic, payload=raw
+        )
+
+    async def submit(
+        self,
+        records: list[Record],
+        *,
+        source: str,
+        origins: Sequence[tuple[str, bytes]] | None = None,
+    ) -> None:
+        now = self.clock()
+        stats = self.stats
+        resolve = self._by_wire_id.get
+        ahead_limit = now + self.clock_ahead_max
+        floor = self.device_time_floor
+        points: list[Point] = []
+        accepted: list[tuple[Device, Record]] = []
+        for index, record in enumerate(records):
+            device = resolve(record.device_id)
+            if device is None:
+                topic, raw = origins[index] if origins is not None else (None, None)
+                self.reject(
+                    RejectReason.UNKNOWN_DEVICE,
+                    f"device {record.device_id!r} is not in the registry; add it to the registry file "
+                    "(or check the id/IMEI the device sends)",
+                    source=source,
+                    device_id=record.device_id,
+                    raw=raw if raw is not None else record.model_dump_json().encode(),
+                    topic=topic,
+                )
+                continue
+            tags = self._tags[device.id]
+            state = self.devices[device.id]
+            if record.time > ahead_limit or record.time < floor:
+                record = self._correct_clock(device, state, record, now)
+            elif state.clock_offset_s is not None:
+                state.clock_offset_s = None  # its clock was set right
+            state.last_seen = now
+            state.last_time = record.time
+            state.messages += 1
+            if record.seq is not None:
+                self._track_seq(state, record.seq)
+            if isinstance(record, Reading):
+                state.metrics.update(record.metrics)
+                state.comm_ok = True
+                points.append(reading_point(record, tags, device.kind))
+                stats.readings += 1
+            else:
+                state.last_event = record.type.value
+                point = event_point(record, tags)
+                points.append(point)
+                stats.events += 1
+                if point.priority:
+                    stats.priority_events += 1
+                    self.live.publish(LiveEvent(now, device, record))
+                if record.type.value == "comm_fault":
+                    state.comm_ok = False
+                elif record.type.value == "comm_restored":
+                    state.comm_ok = True
+            accepted.append((device, record))
+        stats.records_in += len(accepted)
+        if self.rules is not None and accepted:
+            try:
+                self.rules.on_records(accepted, now)
+            except Exception:  # the rule layer must never stop telemetry from being stored
+                stats.task_restarts["rules_hook_error"] += 1
+                log.exception("rules hook failed on a batch of %d records", len(accepted))
+        if points:
+            await self.sink.write(points)
+
+    def _correct_clock(self, device: Device, state: DeviceState, record: Record, now: datetime) -> Record:
+        """The record at the gateway's time, with the device's clock offset (see the module docstring)."""
+        offset = (record.time - now).total_seconds()
+        last = state.clock_corrected_at
+        corrected = now if last is None or now > last else last + _MICROSECOND
+        state.clock_offset_s, state.clock_corrected_at = offset, corrected
+        self.stats.clock_corrected += 1
+        if device.id not in self._clock_logged and len(self._clock_logged) < _CLOCK_LOG_MAX:
+            self._clock_logged.add(device.id)
+            log.warning(
+                "device %s: its clock says %s, %.0f s from the gateway's; its records are stored at the"
+                " gateway's receive time (with device_clock_offset_s) until its clock is set right"
+                " (NTP, or the carrier's network time)",
+                device.id,
+                record.time.isoformat(),
+                offset,
+            )
+        if isinstance(record, Reading):
+            metrics = {**record.metrics, "device_clock_offset_s": offset}
+            return record.model_copy(update={"time": corrected, "metrics": metrics})
+        attributes = {**record.attributes, "device_clock_offset_s": offset}
+        return record.model_copy(update={"time": corrected, "attributes": attributes})
+
+    def _track_seq(self, state: DeviceState, seq: int) -> None:
+        last = state.last_seq
+        state.last_seq = seq
+        if last is None:
+            return
+        missing = (seq - last - 1) % SEQ_WRAP
+        # A small positive gap is lost messages; a huge one is a device reboot or a replay: not counted.
+        if 0 < missing < 10_000:
+            state.seq_gaps += 1
+            self.stats.seq_gaps += 1
+            self.stats.seq_missing += missing

@@ -1,0 +1,322 @@
+"""The monthly report's figures for a district or a property company, computed from the hazard store.
+
+``build_monthly_report`` reads the store (hazards and their transitions, alarms, complaints, fires, grade
+changes, device signal changes; all through ``gateway.reports.monthly.queries``) for the estates chosen
+(``scope``) and one calendar month in the policy's time zone; ``gateway.reports.monthly.render`` turns the
+result into PDF, XLSX or CSV. Every figure is "as at the end of the month": a report printed weeks later
+shows the same numbers, because states and deadlines are replayed from the append-only transition history
+rather than read from the hazards' current state.
+
+Definitions (also printed in the report, ``gateway.reports.monthly.text.DEFINITIONS``, and in
+``docs/reports.md``):
+
+隐患整改率 (rectification rate)
+    Of the hazards found in the month (opened in it), the share closed as rectified by the end of the month:
+    verified and closed by an inspector (销号), or closed automatically because the device recovered and
+    stayed healthy. Hazards withdrawn by a supervisor (``close``: filed in error, duplicate) are not
+    hazards and leave both the numerator and the denominator. A rectified item still waiting for the
+    inspector at month end does not count yet. No hazards found: no rate (shown as "—").
+
+设施完好率 (facility intact rate)
+    The share of device-days without a failure; ``gateway.reports.monthly.facilities`` defines it.
+
+Alarm response
+    For smoke alarms received in the month (outcome ``test`` left out: a maintenance test is not a
+    response), the seconds from arrival at the gateway to acknowledgement, to arrival on scene and to
+    closing; p50 and p90 by linear interpolation between ranks, and the share within the micro fire
+    station targets of 1, 3 and 5 minutes. The share's denominator is every such alarm for acknowledge
+    and close (an alarm never acknowledged missed the target), and the dispatched ones for on scene.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import RowMapping
+
+from gateway.ingest.registry import Registry
+from gateway.models import Estate
+from gateway.reports.criteria import criterion_order
+from gateway.reports.monthly import queries
+from gateway.reports.monthly.facilities import FAILURE_SIGNALS, facility_figures, failed_days, intact
+from gateway.reports.monthly.model import (
+    CriterionRow,
+    EstateRow,
+    GradeChangeRow,
+    MonthlyReport,
+    ReportError,
+    StepStats,
+)
+from gateway.reports.monthly.scope import days_until, month_bounds, scope_names, select_estates
+from gateway.store import HazardStore
+from rules.lifecycle import ALARM_TARGETS_S, HazardState
+from rules.policy import UNKNOWN, Policy
+
+#: Closed as rectified (verified by an inspector, or the device recovered) versus withdrawn by a supervisor.
+RECTIFIED_KINDS = frozenset({"verified", "auto"})
+WITHDRAWN_KIND = "closed"
+_NOT_FIXED = frozenset(
+    {HazardState.REPORTED.value, HazardState.DISPATCHED.value, HazardState.RECTIFYING.value}
+)
+
+STEP_LABELS = {
+    "ack": ("接警响应", "acknowledged"),
+    "on_scene": ("到场", "on scene"),
+    "close": ("处置完毕", "closed"),
+}
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q`` quantile (0..1) by linear interpolation between closest ranks; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def build_monthly_report(
+    store: HazardStore,
+    registry: Registry,
+    policy: Policy,
+    *,
+    month: str,
+    now: datetime,
+    district: str | None = None,
+    company: str | None = None,
+    allowed: Callable[[str], bool] | None = None,
+) -> MonthlyReport:
+    """The month's figures for the chosen estates (``allowed``: the caller's scope; None: all)."""
+    tz = ZoneInfo(policy.timezone)
+    start, end = month_bounds(month, tz)
+    if now < start:
+        raise ReportError(f"month {month} has not started yet")
+    cutoff = min(end, now.astimezone(tz))
+    estates = select_estates(registry, district=district, company=company, allowed=allowed)
+    by_id = {e.id: e for e in estates}
+    everything = len(estates) == len(registry.estates)
+    ids: list[str] | None = None if everything else sorted(by_id)
+
+    hazards = queries.hazards_open_in(store, ids, start, end)
+    states = queries.states_at(store, [h["id"] for h in hazards], end)
+    alarms = queries.alarms_received(store, ids, start, end)
+    complaints = queries.complaints_per_estate(store, ids, start, end)
+    fires = queries.fires_per_estate(store, ids, start, end)
+
+    # -- hazards --
+    opened = [h for h in hazards if start <= h["opened_at"] < end and h["estate_id"] in by_id]
+    rectified = [
+        h for h in opened if h["close_kind"] in RECTIFIED_KINDS and h["closed_at"] and h["closed_at"] < end
+    ]
+    withdrawn = [h for h in opened if h["close_kind"] == WITHDRAWN_KIND]
+    open_at_end = [
+        h
+        for h in hazards
+        if h["estate_id"] in by_id
+        and h["opened_at"] < end
+        and (h["closed_at"] is None or h["closed_at"] >= end)
+    ]
+    overdue_at_end = [h for h in open_at_end if _overdue(*states[h["id"]], end)]
+    awaiting = [h for h in open_at_end if states[h["id"]][0] == HazardState.RECTIFIED.value]
+    closed_in_month = [
+        h
+        for h in hazards
+        if h["estate_id"] in by_id
+        and h["close_kind"] in RECTIFIED_KINDS
+        and h["closed_at"] is not None
+        and start <= h["closed_at"] < end
+    ]
+
+    rectified_ids = {h["id"] for h in rectified}
+    withdrawn_ids = {h["id"] for h in withdrawn}
+    open_end_ids = {h["id"] for h in open_at_end}
+    per_code: dict[str, list[RowMapping]] = defaultdict(list)
+    for h in opened:
+        per_code[h["criterion"]].append(h)
+    by_criterion = []
+    for code in sorted(per_code, key=criterion_order):
+        rows = per_code[code]
+        criterion = policy.criteria.get(code)
+        by_criterion.append(
+            CriterionRow(
+                code=code,
+                zh=criterion.zh if criterion else code,
+                en=criterion.en if criterion else "",
+                category=policy.category(code) if criterion else "",
+                opened=len(rows),
+                rectified=sum(1 for h in rows if h["id"] in rectified_ids),
+                withdrawn=sum(1 for h in rows if h["id"] in withdrawn_ids),
+                open_at_end=sum(1 for h in rows if h["id"] in open_end_ids),
+            )
+        )
+    hazards_by_hour = [0] * 24
+    for h in opened:
+        hazards_by_hour[h["opened_at"].astimezone(tz).hour] += 1
+
+    # -- facilities --
+    days = days_until(start, cutoff)
+    failed: dict[str, set[int]] = {}
+    if days:
+        initial, changes = queries.signal_history(store, ids, FAILURE_SIGNALS, start, end)
+        failed = failed_days(initial, changes, start, cutoff, days, tz)
+    facilities = facility_figures(registry.devices, by_id, failed, len(days))
+
+    # -- alarms --
+    counted = [a for a in alarms if a["outcome"] != "test"]
+    steps = []
+    for step, column in (("ack", "acknowledged_at"), ("on_scene", "on_scene_at"), ("close", "closed_at")):
+        eligible = [a for a in counted if step != "on_scene" or a["dispatched_at"] is not None]
+        seconds = [(a[column] - a["received_at"]).total_seconds() for a in eligible if a[column] is not None]
+        target = ALARM_TARGETS_S[step]
+        within = sum(1 for s in seconds if s <= target)
+        zh, en = STEP_LABELS[step]
+        steps.append(
+            StepStats(
+                step=step,
+                zh=zh,
+                en=en,
+                target_s=target,
+                eligible=len(eligible),
+                reached=len(seconds),
+                within=within,
+                share_within=ratio(within, len(eligible)),
+                p50_s=percentile(seconds, 0.5),
+                p90_s=percentile(seconds, 0.9),
+            )
+        )
+    alarms_by_hour = [0] * 24
+    for a in alarms:
+        alarms_by_hour[a["received_at"].astimezone(tz).hour] += 1
+    outcomes = Counter(a["outcome"] or "open" for a in alarms)
+
+    # -- grades --
+    grade_start, grade_rows = queries.grade_history(store, ids, start, end)
+    grade_end, grade_changes = _grade_changes(grade_start, grade_rows, by_id, tz)
+    change_counts = Counter(c.estate_id for c in grade_changes)
+
+    # -- per estate --
+    rows_by_estate: dict[str, list[RowMapping]] = defaultdict(list)
+    for h in opened:
+        rows_by_estate[h["estate_id"]].append(h)
+    open_by_estate = Counter(h["estate_id"] for h in open_at_end)
+    overdue_by_estate = Counter(h["estate_id"] for h in overdue_at_end)
+    alarms_by_estate = Counter(a["estate_id"] for a in alarms)
+    estate_rows = []
+    for estate in estates:
+        mine = rows_by_estate.get(estate.id, [])
+        n_rect = sum(1 for h in mine if h["id"] in rectified_ids)
+        n_withdrawn = sum(1 for h in mine if h["id"] in withdrawn_ids)
+        estate_days = facilities.estate_days[estate.id]
+        estate_failed = facilities.estate_failed[estate.id]
+        estate_rows.append(
+            EstateRow(
+                estate_id=estate.id,
+                name=estate.name,
+                district=estate.district,
+                street=estate.street,
+                company=estate.property_company,
+                opened=len(mine),
+                rectified=n_rect,
+                withdrawn=n_withdrawn,
+                rectification_rate=ratio(n_rect, len(mine) - n_withdrawn),
+                open_at_end=open_by_estate[estate.id],
+                overdue_at_end=overdue_by_estate[estate.id],
+                device_days=estate_days,
+                failed_device_days=estate_failed,
+                intact_rate=intact(estate_days, estate_failed),
+                alarms=alarms_by_estate[estate.id],
+                complaints=complaints[estate.id],
+                fires=fires[estate.id],
+                grade_start=grade_start.get(estate.id, ""),
+                grade_end=grade_end.get(estate.id, ""),
+                grade_changes=change_counts[estate.id],
+            )
+        )
+
+    colour_names = {c.id: c.zh for c in policy.colours}
+    colour_names[UNKNOWN] = "暂无评定"
+    scope_zh, scope_en = scope_names(district, company)
+    return MonthlyReport(
+        month=month,
+        scope_zh=scope_zh,
+        scope_en=scope_en,
+        district=district,
+        company=company,
+        start=start,
+        end=end,
+        cutoff=cutoff,
+        generated_at=now.astimezone(tz),
+        timezone=policy.timezone,
+        policy_zh=policy.name.zh,
+        policy_ref=f"{policy.id} {policy.version}",
+        colour_names=colour_names,
+        estates=estate_rows,
+        hazards_opened=len(opened),
+        hazards_by_source=dict(Counter(h["source"] for h in opened)),
+        rectified=len(rectified),
+        withdrawn=len(withdrawn),
+        rectification_rate=ratio(len(rectified), len(opened) - len(withdrawn)),
+        awaiting_verification_at_end=len(awaiting),
+        open_at_end=len(open_at_end),
+        overdue_at_end=len(overdue_at_end),
+        closed_in_month=len(closed_in_month),
+        by_criterion=by_criterion,
+        hazards_by_hour=hazards_by_hour,
+        device_days=facilities.device_days,
+        failed_device_days=facilities.failed_device_days,
+        intact_rate=intact(facilities.device_days, facilities.failed_device_days),
+        intact_by_kind=facilities.by_kind,
+        alarms=len(alarms),
+        alarms_by_hour=alarms_by_hour,
+        alarm_outcomes=dict(outcomes),
+        steps=steps,
+        complaints=sum(complaints.values()),
+        fires=sum(fires.values()),
+        grades_at_end=dict(Counter(grade_end.get(e.id, UNKNOWN) for e in estates)),
+        grade_changes=grade_changes,
+    )
+
+
+def _overdue(state: str, deadline: datetime | None, moment: datetime) -> bool:
+    """Past its deadline at ``moment`` and not yet fixed (``rules.lifecycle.is_overdue`` at that moment)."""
+    return state in _NOT_FIXED and deadline is not None and deadline < moment
+
+
+def _grade_changes(
+    at_start: dict[str, str], rows: Sequence[RowMapping], estates: dict[str, Estate], tz: ZoneInfo
+) -> tuple[dict[str, str], list[GradeChangeRow]]:
+    """Each estate's colour at the end of the month, and the changes of colour in it (from ``at_start``
+    and the month's grade changes in order)."""
+    at_end = dict(at_start)
+    changes = []
+    for row in rows:
+        estate_id = row["estate_id"]
+        if estate_id not in estates:
+            continue
+        previous = at_end.get(estate_id, "")
+        at_end[estate_id] = row["colour"]
+        if previous == row["colour"]:
+            continue  # the items holding the grade changed, not the colour
+        reasons = "; ".join(
+            f"{', '.join(r.get('codes', []))}: {r.get('text', '')}" for r in (row["reasons"] or [])
+        )
+        changes.append(
+            GradeChangeRow(
+                at=row["at"].astimezone(tz),
+                estate_id=estate_id,
+                name=estates[estate_id].name,
+                previous=previous,
+                colour=row["colour"],
+                reasons=reasons,
+            )
+        )
+    return at_end, changes

@@ -1,0 +1,153 @@
+"""What a monthly report is: its figures as plain data, the formats it is printed in, and its errors.
+
+``gateway.reports.monthly.figures`` fills a ``MonthlyReport`` from the hazard store; the output modules
+(``pdf``, ``xlsx``, ``csv_table``) print it. This module imports neither side, so the HTTP API can name the
+formats and the errors without loading the store queries or reportlab and openpyxl.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Format = Literal["pdf", "xlsx", "csv"]
+MEDIA_TYPES: dict[str, str] = {
+    "pdf": "application/pdf",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv; charset=utf-8",
+}
+
+
+class ReportError(ValueError):
+    """A report that cannot be made as asked (bad month, nothing matches); the message says why."""
+
+
+class NothingToReport(ReportError):
+    """No estate (in scope) matches the district or company asked for."""
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionRow:
+    code: str
+    zh: str
+    en: str
+    category: str
+    opened: int
+    rectified: int
+    withdrawn: int
+    open_at_end: int
+
+
+@dataclass(frozen=True, slots=True)
+class EstateRow:
+    estate_id: str
+    name: str
+    district: str
+    street: str
+    company: str
+    opened: int
+    rectified: int
+    withdrawn: int
+    rectification_rate: float | None
+    open_at_end: int
+    overdue_at_end: int
+    device_days: int
+    failed_device_days: int
+    intact_rate: float | None
+    alarms: int
+    complaints: int
+    fires: int
+    grade_start: str
+    grade_end: str
+    grade_changes: int
+
+
+@dataclass(frozen=True, slots=True)
+class KindIntact:
+    kind: str
+    zh: str
+    en: str
+    devices: int
+    device_days: int
+    failed_device_days: int
+    intact_rate: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StepStats:
+    step: str
+    zh: str
+    en: str
+    target_s: float
+    #: Alarms the target applies to, those that reached the step, and those that did within the target.
+    eligible: int
+    reached: int
+    within: int
+    share_within: float | None
+    p50_s: float | None
+    p90_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class GradeChangeRow:
+    at: datetime  # local time
+    estate_id: str
+    name: str
+    previous: str  # colour id, or "" for the first grade
+    colour: str
+    reasons: str
+
+
+@dataclass(slots=True)
+class MonthlyReport:
+    month: str
+    #: What the report covers, for titles: "锦江区", "锦绣物业", "锦江区 · 锦绣物业" or "全部小区".
+    scope_zh: str
+    scope_en: str
+    district: str | None
+    company: str | None
+    start: datetime  # local, inclusive
+    end: datetime  # local, exclusive
+    #: Figures run to here: the end of the month, or "now" for the month in progress.
+    cutoff: datetime
+    generated_at: datetime  # local
+    timezone: str
+    policy_zh: str
+    policy_ref: str
+    colour_names: dict[str, str]
+    estates: list[EstateRow]
+    # hazards
+    hazards_opened: int
+    hazards_by_source: dict[str, int]
+    rectified: int
+    withdrawn: int
+    rectification_rate: float | None
+    awaiting_verification_at_end: int
+    open_at_end: int
+    overdue_at_end: int
+    closed_in_month: int
+    by_criterion: list[CriterionRow]
+    hazards_by_hour: list[int]
+    # facilities
+    device_days: int
+    failed_device_days: int
+    intact_rate: float | None
+    intact_by_kind: list[KindIntact]
+    # alarms
+    alarms: int
+    alarms_by_hour: list[int]
+    alarm_outcomes: dict[str, int]
+    steps: list[StepStats]
+    # records and grades
+    complaints: int
+    fires: int
+    grades_at_end: dict[str, int]
+    grade_changes: list[GradeChangeRow] = field(default_factory=list)
+
+    @property
+    def rectification_denominator(self) -> int:
+        return self.hazards_opened - self.withdrawn
+
+    def colour_name(self, colour: str) -> str:
+        return self.colour_names.get(colour, colour or "—")

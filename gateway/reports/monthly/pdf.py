@@ -1,0 +1,372 @@
+"""The monthly report as an A4 PDF: key figures, charts and tables in the order a reader asks (hazards,
+estates, facilities, alarm response, grade changes), then the definitions; Chinese first, English beside."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+from xml.sax.saxutils import escape
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus.flowables import Flowable
+
+from gateway.reports.fonts import pdf_font
+from gateway.reports.monthly.model import MonthlyReport
+from gateway.reports.monthly.pdf_charts import bar_chart, hbar_chart
+from gateway.reports.monthly.pdf_style import GRID, MUTED, Styles, data_table, grade_colour
+from gateway.reports.monthly.text import DEFINITIONS, OUTCOME_ZH, period, title_zh
+
+#: Grade-change rows printed in the PDF (the XLSX and CSV have them all).
+PDF_MAX_GRADE_CHANGES = 200
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def secs(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} s"
+
+
+def _key_figures(report: MonthlyReport, styles: Styles, font: str) -> Table:
+    ack = next((s for s in report.steps if s.step == "ack"), None)
+    cells = [
+        (
+            "隐患整改率",
+            "Rectification rate",
+            pct(report.rectification_rate),
+            f"{report.rectified}/{report.rectification_denominator}",
+        ),
+        (
+            "设施完好率",
+            "Facility intact rate",
+            pct(report.intact_rate),
+            f"{report.device_days - report.failed_device_days}/{report.device_days} 设备·日",
+        ),
+        (
+            "本月新发现隐患",
+            "Hazards found",
+            str(report.hazards_opened),
+            f"月末未销号 {report.open_at_end}，逾期 {report.overdue_at_end}",
+        ),
+        ("报警", "Alarms", str(report.alarms), f"1 分钟内确认 {pct(ack.share_within) if ack else '—'}"),
+        ("投诉 / 火灾", "Complaints / fires", f"{report.complaints} / {report.fires}", ""),
+        (
+            "评级变化",
+            "Grade changes",
+            str(len(report.grade_changes)),
+            "月末 "
+            + "，".join(f"{report.colour_name(c)} {n}" for c, n in sorted(report.grades_at_end.items())),
+        ),
+    ]
+    data = []
+    for i in range(0, len(cells), 3):
+        row = []
+        for zh, en, value, note in cells[i : i + 3]:
+            row.append(
+                [
+                    Paragraph(f"{zh} <font size=7 color='#4B5563'>{en}</font>", styles.body),
+                    Paragraph(escape(value), styles.big),
+                    Paragraph(escape(note), styles.small),
+                ]
+            )
+        data.append(row)
+    table = Table(data, colWidths=[58 * mm] * 3)
+    table.setStyle(
+        TableStyle(
+            [
+                ("BOX", (0, 0), (-1, -1), 0.5, GRID),
+                ("INNERGRID", (0, 0), (-1, -1), 0.5, GRID),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("TOPPADDING", (0, 0), (-1, -1), 5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 6),
+                ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#F9FAFB")),
+            ]
+        )
+    )
+    return table
+
+
+def render_pdf(report: MonthlyReport, font: str | None = None) -> bytes:
+    name = pdf_font(font)
+    st = Styles(name)
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=16 * mm,
+        bottomMargin=16 * mm,
+        title=title_zh(report),
+        author="firegw",
+        subject=f"fire-safety monthly report {report.month}: {report.scope_en}",
+    )
+    story: list[Flowable] = []
+    story.append(Paragraph(escape(title_zh(report)), st.title))
+    story.append(
+        Paragraph(escape(f"Fire-safety monthly report — {report.scope_en}, {report.month}"), st.subtitle)
+    )
+    story.append(
+        Paragraph(
+            f"统计期间 Period：{period(report)}（{report.timezone}）　小区 {len(report.estates)} 个　"
+            f"生成于 {report.generated_at:%Y-%m-%d %H:%M}　"
+            f"判定标准：{escape(report.policy_zh)}（{escape(report.policy_ref)}）",
+            st.small,
+        )
+    )
+    if report.cutoff < report.end:
+        story.append(
+            Paragraph(
+                f"本月尚未结束，数据截至 {report.cutoff:%Y-%m-%d %H:%M}。"
+                f" Month in progress: figures up to {report.cutoff:%Y-%m-%d %H:%M}.",
+                st.small,
+            )
+        )
+    story.append(Spacer(1, 8))
+    story.append(_key_figures(report, st, name))
+
+    grades = [c for c in [*report.colour_names] if report.grades_at_end.get(c)]
+    if grades:
+        story.append(Spacer(1, 6))
+        story.append(
+            bar_chart(
+                name,
+                "月末评级分布 Estates by grade at month end",
+                [report.colour_name(c) for c in grades],
+                [("estates", [report.grades_at_end[c] for c in grades])],
+                width=90 * mm,
+                height=44 * mm,
+                bar_colours=[grade_colour(c) for c in grades],
+            )
+        )
+
+    # Hazards.
+    story.append(Paragraph("一、隐患 Hazards", st.h2))
+    sources = "，".join(f"{k} {v}" for k, v in sorted(report.hazards_by_source.items())) or "无"
+    story.append(
+        Paragraph(
+            f"本月新发现隐患 {report.hazards_opened} 项（来源：{sources}），"
+            f"截至月末已整改 {report.rectified} 项，撤销 {report.withdrawn} 项，"
+            f"隐患整改率 {pct(report.rectification_rate)}；"
+            f"本月整改销号（含往月隐患）{report.closed_in_month} 项；"
+            f"月末未销号 {report.open_at_end} 项，其中逾期 {report.overdue_at_end} 项、"
+            f"已整改待验收 {report.awaiting_verification_at_end} 项。",
+            st.body,
+        )
+    )
+    if report.by_criterion:
+        story.append(
+            bar_chart(
+                name,
+                "隐患 按条款 Hazards by criterion",
+                [c.code for c in report.by_criterion],
+                [
+                    ("发现 found", [c.opened for c in report.by_criterion]),
+                    ("已整改 rectified", [c.rectified for c in report.by_criterion]),
+                ],
+            )
+        )
+        story.append(
+            data_table(
+                name,
+                ["代码", "条款 Criterion", "发现", "已整改", "撤销", "月末未销号"],
+                [
+                    [c.code, c.zh, c.opened, c.rectified, c.withdrawn, c.open_at_end]
+                    for c in report.by_criterion
+                ],
+                [14 * mm, 100 * mm, 14 * mm, 14 * mm, 14 * mm, 18 * mm],
+                st,
+                numeric_from=2,
+            )
+        )
+    story.append(Spacer(1, 6))
+    story.append(
+        bar_chart(
+            name,
+            "按时段 By hour of day (隐患 hazards, 报警 alarms)",
+            [f"{h}" for h in range(24)],
+            [("隐患 hazards", report.hazards_by_hour), ("报警 alarms", report.alarms_by_hour)],
+        )
+    )
+
+    # Estates.
+    story.append(Paragraph("二、各小区 By estate", st.h2))
+    ranked = sorted(report.estates, key=lambda e: (-e.opened, e.estate_id))[:15]
+    if any(e.opened for e in ranked):
+        story.append(
+            hbar_chart(
+                name,
+                "本月新发现隐患最多的小区 Estates with the most hazards found",
+                [e.name for e in ranked if e.opened],
+                [e.opened for e in ranked if e.opened],
+            )
+        )
+    story.append(
+        data_table(
+            name,
+            [
+                "小区",
+                "物业",
+                "发现",
+                "整改",
+                "整改率",
+                "未销号",
+                "逾期",
+                "完好率",
+                "报警",
+                "投诉",
+                "月末评级",
+                "变化",
+            ],
+            [
+                [
+                    e.name,
+                    e.company,
+                    e.opened,
+                    e.rectified,
+                    pct(e.rectification_rate),
+                    e.open_at_end,
+                    e.overdue_at_end,
+                    pct(e.intact_rate),
+                    e.alarms,
+                    e.complaints,
+                    report.colour_name(e.grade_end),
+                    e.grade_changes,
+                ]
+                for e in report.estates
+            ],
+            [
+                30 * mm,
+                30 * mm,
+                10 * mm,
+                10 * mm,
+                13 * mm,
+                11 * mm,
+                9 * mm,
+                13 * mm,
+                9 * mm,
+                9 * mm,
+                15 * mm,
+                9 * mm,
+            ],
+            st,
+            numeric_from=2,
+        )
+    )
+
+    # Facilities.
+    story.append(Paragraph("三、设施完好 Facilities", st.h2))
+    story.append(
+        data_table(
+            name,
+            ["设备 Kind", "设备数", "设备·日", "不完好设备·日", "设施完好率"],
+            [
+                [f"{k.zh} {k.en}", k.devices, k.device_days, k.failed_device_days, pct(k.intact_rate)]
+                for k in report.intact_by_kind
+            ]
+            + [
+                [
+                    "合计 all",
+                    sum(k.devices for k in report.intact_by_kind),
+                    report.device_days,
+                    report.failed_device_days,
+                    pct(report.intact_rate),
+                ]
+            ],
+            [60 * mm, 25 * mm, 25 * mm, 30 * mm, 30 * mm],
+            st,
+        )
+    )
+
+    # Alarms.
+    response: list[Flowable] = [Paragraph("四、接警响应 Alarm response", st.h2)]
+    outcomes = (
+        "，".join(f"{OUTCOME_ZH.get(k, k)} {v}" for k, v in sorted(report.alarm_outcomes.items())) or "无"
+    )
+    response.append(Paragraph(f"本月报警 {report.alarms} 起（{outcomes}）。", st.body))
+    response.append(
+        data_table(
+            name,
+            ["环节 Step", "目标", "应计", "已完成", "达标", "达标比例", "p50", "p90"],
+            [
+                [
+                    f"{s.zh} {s.en}",
+                    f"{s.target_s / 60:.0f} min",
+                    s.eligible,
+                    s.reached,
+                    s.within,
+                    pct(s.share_within),
+                    secs(s.p50_s),
+                    secs(s.p90_s),
+                ]
+                for s in report.steps
+            ],
+            [40 * mm, 16 * mm, 16 * mm, 16 * mm, 16 * mm, 20 * mm, 20 * mm, 20 * mm],
+            st,
+        )
+    )
+    if report.alarms:
+        response.append(
+            bar_chart(
+                name,
+                "目标内完成比例 Share within the 1/3/5-minute targets (%)",
+                [f"{s.zh} ≤{s.target_s / 60:.0f}min" for s in report.steps],
+                [("share", [100 * (s.share_within or 0.0) for s in report.steps])],
+                height=50 * mm,
+                percent=True,
+            )
+        )
+    story.append(KeepTogether(response))
+
+    # Grade changes.
+    story.append(Paragraph("五、评级变化 Grade changes", st.h2))
+    if report.grade_changes:
+        shown = report.grade_changes[:PDF_MAX_GRADE_CHANGES]
+        story.append(
+            data_table(
+                name,
+                ["时间", "小区", "原评级", "新评级", "原因 Reasons"],
+                [
+                    [
+                        f"{g.at:%m-%d %H:%M}",
+                        g.name,
+                        report.colour_name(g.previous) if g.previous else "首次评定",
+                        report.colour_name(g.colour),
+                        g.reasons or "—",
+                    ]
+                    for g in shown
+                ],
+                [20 * mm, 30 * mm, 16 * mm, 16 * mm, 92 * mm],
+                st,
+                numeric_from=99,
+            )
+        )
+        if len(report.grade_changes) > len(shown):
+            more = len(report.grade_changes) - len(shown)
+            story.append(Paragraph(f"另有 {more} 条见 XLSX/CSV。 {more} more in the XLSX/CSV.", st.small))
+    else:
+        story.append(Paragraph("本月无评级变化。 No grade changed in the month.", st.body))
+
+    # Definitions.
+    story.append(Paragraph("口径说明 Definitions", st.h2))
+    for term, text in DEFINITIONS:
+        story.append(Paragraph(f"<font color='#111827'>{escape(term)}</font>：{escape(text)}", st.small))
+        story.append(Spacer(1, 3))
+
+    footer = f"firegw · {title_zh(report)}"
+
+    def on_page(canvas: Canvas, _doc: Any) -> None:
+        canvas.saveState()
+        canvas.setFont(name, 7)
+        canvas.setFillColor(MUTED)
+        canvas.drawString(18 * mm, 9 * mm, footer)
+        canvas.drawRightString(A4[0] - 18 * mm, 9 * mm, f"第 {canvas.getPageNumber()} 页")
+        canvas.restoreState()
+
+    doc.build(story, onFirstPage=on_page, onLaterPages=on_page)
+    return buffer.getvalue()

@@ -1,0 +1,72 @@
+"""What a monthly report covers: the estates (a district, a property company, both, or all the caller may
+see) and the period (one calendar month in the policy's time zone, and its days up to the cutoff)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from gateway.ingest.registry import Registry
+from gateway.models import Estate
+from gateway.reports.monthly.model import NothingToReport, ReportError
+
+MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def month_bounds(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The first instant of the month and of the next one, in ``tz``."""
+    match = MONTH.match(month)
+    if match is None:
+        raise ReportError(f"month: expected YYYY-MM (e.g. 2026-11), got {month!r}")
+    year, mon = int(match.group(1)), int(match.group(2))
+    start = datetime(year, mon, 1, tzinfo=tz)
+    end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=tz)
+    return start, end
+
+
+def days_until(start: datetime, cutoff: datetime) -> list[date]:
+    """The local days from ``start`` that begin before ``cutoff``: the days device-days are counted over."""
+    days = []
+    day = start.date()
+    while datetime(day.year, day.month, day.day, tzinfo=start.tzinfo) < cutoff:
+        days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def select_estates(
+    registry: Registry,
+    *,
+    district: str | None = None,
+    company: str | None = None,
+    allowed: Callable[[str], bool] | None = None,
+) -> list[Estate]:
+    """The estates a report covers: in scope, in the district and of the company asked for."""
+    visible = [e for e in registry.estates if allowed is None or allowed(e.id)]
+    chosen = visible
+    if district:
+        chosen = [e for e in chosen if e.district == district]
+        if not chosen:
+            known = ", ".join(sorted({e.district for e in visible if e.district})) or "none"
+            raise NothingToReport(f"no estate in district {district!r}; districts: {known}")
+    if company:
+        chosen = [e for e in chosen if e.property_company == company]
+        if not chosen:
+            pool = [e for e in visible if not district or e.district == district]
+            known = ", ".join(sorted({e.property_company for e in pool if e.property_company})) or "none"
+            where = f" in {district}" if district else ""
+            raise NothingToReport(f"no estate of company {company!r}{where}; companies: {known}")
+    if not chosen:
+        raise NothingToReport("no estates to report on")
+    return chosen
+
+
+def scope_names(district: str | None, company: str | None) -> tuple[str, str]:
+    """What the report covers, in Chinese and English, for its titles."""
+    if district and company:
+        return f"{district} · {company}", f"{district} · {company}"
+    if district or company:
+        return str(district or company), str(district or company)
+    return "全部小区", "all estates"

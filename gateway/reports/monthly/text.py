@@ -1,0 +1,103 @@
+"""What every format of the monthly report prints alike: the title, the period, the key figures with their
+bilingual labels, the outcome names and the definitions of the figures.
+
+The definitions are the printed form of what ``gateway.reports.monthly.figures`` and ``facilities`` compute
+(and of ``docs/reports.md``): when a definition changes, these words change with the code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.reports.monthly.model import MonthlyReport
+
+OUTCOME_ZH = {
+    "real_fire": "真实火警",
+    "false_alarm": "误报",
+    "test": "测试",
+    "fault": "设备故障",
+    "open": "未关闭",
+}
+
+DEFINITIONS: list[tuple[str, str]] = [
+    (
+        "隐患整改率 Rectification rate",
+        "本月新发现的隐患中，截至月末已整改销号（复查验收后关闭，或设备恢复正常并保持后自动关闭）的比例；"
+        "督办人员以误报、重复等理由撤销的隐患不计入分子和分母；已整改待验收的不计为已整改。"
+        " Of the hazards found in the month, the share closed as rectified by its end (verified by an "
+        "inspector, or closed automatically after the device recovered); hazards withdrawn by a "
+        "supervisor (filed in error, duplicate) leave both counts; rectified-awaiting-verification does "
+        "not count yet.",
+    ),
+    (
+        "设施完好率 Facility intact rate",
+        "独立式烟感和消火栓水压监测设备的“设备·日”中无故障的比例：某设备某日内任一时刻存在离线、故障、"
+        "拆除、低电量、通信故障、水压过低/过高/骤降、传感器故障或漏水信号，即计为该设备当日不完好"
+        "（以网关记录的信号生效至恢复的时间为准）。本月未结束时统计至当前时刻。"
+        " The share of device-days (smoke detectors and hydrant sensors) with no failure signal active "
+        "at any time of the day, as recorded by the gateway; up to now for the month in progress.",
+    ),
+    (
+        "接警响应 Alarm response",
+        "本月收到的烟感报警（不含测试）自到达网关起至确认、到场、关闭的时长，p50/p90 为线性插值分位数；"
+        "达标比例的目标为微型消防站“1 分钟响应、3 分钟到场、5 分钟处置”，确认与关闭以全部报警为分母"
+        "（未确认即未达标），到场以已派出的报警为分母。"
+        " Seconds from arrival to acknowledge, on scene and close for the month's smoke alarms (tests "
+        "left out); p50/p90 by linear interpolation; the share within 1/3/5 minutes over every alarm "
+        "(acknowledge, close) or every dispatched alarm (on scene).",
+    ),
+    (
+        "评级变化 Grade changes",
+        "本月内小区颜色发生变化的记录（仅颜色不变、支撑条款变化的记录不列出）；月末评级为月末时刻的颜色。"
+        " Changes of an estate's colour in the month (changes of the items alone are not listed).",
+    ),
+]
+
+
+def period(report: MonthlyReport) -> str:
+    last = report.end.date().fromordinal(report.end.date().toordinal() - 1)
+    return f"{report.start.date().isoformat()} — {last.isoformat()}"
+
+
+def title_zh(report: MonthlyReport) -> str:
+    year, month = report.month.split("-")
+    return f"{report.scope_zh} 消防安全月报（{year}年{int(month)}月）"
+
+
+def summary_rows(report: MonthlyReport) -> list[tuple[str, str, Any]]:
+    """(metric, label, value) of the key figures: the summary of the CSV and of the XLSX."""
+    rows: list[tuple[str, str, Any]] = [
+        ("estates", "小区数 Estates", len(report.estates)),
+        ("hazards_opened", "本月新发现隐患 Hazards found", report.hazards_opened),
+        ("hazards_rectified", "其中已整改 Rectified", report.rectified),
+        ("hazards_withdrawn", "其中撤销 Withdrawn", report.withdrawn),
+        ("rectification_rate", "隐患整改率 Rectification rate", report.rectification_rate),
+        (
+            "closed_in_month",
+            "本月整改销号（含往月隐患）Closed as rectified in the month",
+            report.closed_in_month,
+        ),
+        ("open_at_end", "月末未销号隐患 Open at month end", report.open_at_end),
+        ("overdue_at_end", "月末逾期未整改 Overdue at month end", report.overdue_at_end),
+        (
+            "awaiting_verification_at_end",
+            "月末已整改待验收 Awaiting verification",
+            report.awaiting_verification_at_end,
+        ),
+        ("device_days", "设备·日 Device-days", report.device_days),
+        ("failed_device_days", "不完好设备·日 Failed device-days", report.failed_device_days),
+        ("intact_rate", "设施完好率 Facility intact rate", report.intact_rate),
+        ("alarms", "报警 Alarms", report.alarms),
+        ("complaints", "投诉举报 Complaints", report.complaints),
+        ("fires", "火灾 Fires", report.fires),
+        ("grade_changes", "评级变化 Grade changes", len(report.grade_changes)),
+    ]
+    for step in report.steps:
+        rows.append(
+            (
+                f"alarm_{step.step}_within_target",
+                f"{step.zh}达标比例 {step.en} within target",
+                step.share_within,
+            )
+        )
+    return rows

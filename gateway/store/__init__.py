@@ -1,0 +1,56 @@
+"""The hazard store: hazards, alarms, complaints, fires, grade and signal history, on SQLite or PostgreSQL.
+
+One repository module per aggregate, each owning its tables' queries:
+
+- ``tables``: the schema and the rules it enforces; ``records``: what callers get back;
+- ``database``: the engine, one transaction per call or one shared ``batch``;
+- ``hazards``, ``alarms``, ``incidents`` (complaints and fires), ``history`` (grades and signals).
+
+``HazardStore`` wires them to one database: ``store.hazards.file(...)``, ``store.alarms.transition(...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.engine import Engine
+
+from gateway.store.alarms import AlarmRepository
+from gateway.store.database import Batch, Database
+from gateway.store.hazards import HazardRepository
+from gateway.store.history import GradeRepository, SignalRepository
+from gateway.store.incidents import ComplaintRepository, FireRepository
+
+
+class HazardStore:
+    """The repositories of one database (``sqlite:///path`` or ``postgresql+psycopg://...``)."""
+
+    def __init__(self, url: str) -> None:
+        self.db = Database(url)
+        self.hazards = HazardRepository(self.db)
+        self.alarms = AlarmRepository(self.db)
+        self.complaints = ComplaintRepository(self.db)
+        self.fires = FireRepository(self.db)
+        self.grades = GradeRepository(self.db)
+        self.signals = SignalRepository(self.db)
+
+    @property
+    def url(self) -> str:
+        return self.db.url
+
+    @property
+    def engine(self) -> Engine:
+        return self.db.engine
+
+    @contextmanager
+    def batch(self) -> Iterator[Batch]:
+        """See ``Database.batch``: the calls made inside share one transaction."""
+        with self.db.batch() as batch:
+            yield batch
+
+    def counts(self) -> dict[str, int]:
+        return self.db.counts()
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,82 @@
+"""The monthly report printed (``gateway.reports.monthly.pdf``, ``xlsx``, ``csv_table``) and read back the way
+a person would: pypdf for the PDF, openpyxl for the XLSX, csv for the CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+
+import pytest
+from openpyxl import load_workbook
+from pypdf import PdfReader
+from reports_scenario import pdf_text
+
+from gateway.reports.monthly.csv_table import render_csv
+from gateway.reports.monthly.model import MonthlyReport
+from gateway.reports.monthly.pdf import render_pdf
+from gateway.reports.monthly.xlsx import SHEETS, render_xlsx
+
+pytest_plugins = ["reports_fixtures"]
+
+
+def test_report_pdf_has_the_figures_and_charts(november: MonthlyReport) -> None:
+    data = render_pdf(november)
+    assert data.startswith(b"%PDF")
+    text = pdf_text(data)
+    assert "全部小区 消防安全月报（2026年11月）" in text
+    assert "隐患整改率" in text
+    assert "40.0%" in text
+    assert "设施完好率" in text
+    assert "99.7%" in text
+    assert "66.7%" in text  # acknowledged within a minute
+    for name in ("锦绣花园", "望江苑", "青羊小区"):
+        assert name in text
+    assert "未按照国家标准" in text  # Y10's text in the by-criterion table
+    assert "口径说明" in text
+    reader = PdfReader(io.BytesIO(data))
+    assert len(reader.pages) >= 2
+    fonts_used = {
+        str(f["/BaseFont"]) for page in reader.pages for f in (page["/Resources"].get("/Font") or {}).values()
+    }
+    assert any("WenQuanYi" in f or "wqy" in f.lower() for f in fonts_used), fonts_used
+
+
+def test_report_xlsx_has_the_sheets_and_numbers(november: MonthlyReport) -> None:
+    wb = load_workbook(io.BytesIO(render_xlsx(november)))
+    assert wb.sheetnames == list(SHEETS)
+    summary = {row[0]: row[2] for row in wb["概要 Summary"].iter_rows(min_row=2, values_only=True)}
+    assert summary["hazards_opened"] == 6
+    assert summary["rectification_rate"] == pytest.approx(0.4)
+    assert summary["intact_rate"] == pytest.approx(1077 / 1080)
+    estates = list(wb["按小区 By estate"].iter_rows(min_row=2, values_only=True))
+    assert [(row[0], row[1], row[5], row[8]) for row in estates] == [
+        ("E001", "锦绣花园", 3, 0.5),
+        ("E002", "望江苑", 2, 0.5),
+        ("E003", "青羊小区", 1, 0.0),
+    ]
+    hours = list(wb["按时段 By hour"].iter_rows(min_row=2, values_only=True))
+    assert len(hours) == 24
+    assert hours[9][1] == 2
+    assert hours[20][2] == 1
+    alarms = list(wb["接警响应 Alarms"].iter_rows(min_row=2, max_row=4, values_only=True))
+    assert [row[0] for row in alarms] == ["接警响应", "到场", "处置完毕"]
+    assert alarms[1][6] == 0.5
+    grades = list(wb["评级变化 Grades"].iter_rows(min_row=2, values_only=True))
+    assert [(row[1], row[3], row[4]) for row in grades][:2] == [
+        ("E001", "绿色", "红色"),
+        ("E001", "红色", "绿色"),
+    ]
+
+
+def test_report_csv_parses(november: MonthlyReport) -> None:
+    text = render_csv(november).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert set(rows[0]) == {"section", "key", "name", "metric", "value"}
+    summary = {r["metric"]: r["value"] for r in rows if r["section"] == "summary"}
+    assert float(summary["rectification_rate"]) == pytest.approx(0.4)
+    assert summary["hazards_opened"] == "6"
+    per_estate = {(r["key"], r["metric"]): r["value"] for r in rows if r["section"] == "by_estate"}
+    assert per_estate[("E002", "failed_device_days")] == "3"
+    assert Counter(r["section"] for r in rows)["by_hour"] == 48
+    assert next(r["value"] for r in rows if r["section"] == "grade_changes") == "green->red"
