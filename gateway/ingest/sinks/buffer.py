@@ -14,10 +14,10 @@ Layout of ``directory``::
         cursor                 (segment, offset) of the first record not yet acknowledged
     priority/                  alarms and faults: same format, read first, never dropped
 
-A record is ``<u32 length><u32 points><u32 crc32>`` followed by ``length`` bytes; the CRC covers length,
-points and payload, so a torn header is caught as surely as a torn payload. On open every segment is
-checked; a record cut short by a crash (or failing its CRC) is truncated away with a warning, together with
-anything after it in that segment, and counted in ``truncated_bytes``.
+Records and their CRC checks are described in ``frames``. On open every segment is checked: a record cut
+short by a crash at the end is truncated away with a warning; damage in the middle (a power cut, a bad
+sector) is cut out and the good records after it kept; the lost bytes are logged and counted in
+``truncated_bytes``.
 
 Delivery is at-least-once: the cursor is persisted (atomic rename, no fsync) after each acknowledgement, so
 a crash between a successful write and the cursor update re-sends that batch. InfluxDB makes this harmless:
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import logging
 import os
 import struct
@@ -44,11 +45,18 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.ingest.sinks.frames import (
+    FRAME,
+    SEGMENT_MAGIC,
+    crc,
+    next_valid_frame,
+    read_frame,
+    rewrite_segment,
+    valid_frame,
+)
+
 log = logging.getLogger(__name__)
 
-SEGMENT_MAGIC = b"FGWBUF1\n"
-FRAME = struct.Struct("<III")  # payload length, points in the payload, crc32(length, points, payload)
-_FRAME_HEAD = struct.Struct("<II")
 _CURSOR = struct.Struct("<QQI")  # segment number, offset, crc32 of the first 16 bytes
 _SUFFIX = ".seg"
 _MIN_SEGMENT_BYTES = 4096
@@ -61,7 +69,8 @@ class BufferLockedError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class BufferedRecord:
-    """A record returned by ``peek``: hand it back to ``ack`` once it is stored."""
+    """What ``peek`` returns: one appended record, or several consecutive ones of a segment read as one
+    (``frames``); hand it back to ``ack`` once it is stored."""
 
     body: bytes
     points: int
@@ -69,6 +78,7 @@ class BufferedRecord:
     segment: int
     offset: int
     end: int
+    frames: int = 1
 
 
 @dataclass(slots=True)
@@ -81,10 +91,6 @@ class _Segment:
     #: Records/points before the cursor (non-zero only for the segment the cursor is in).
     consumed_records: int = 0
     consumed_points: int = 0
-
-
-def _crc(length: int, points: int, payload: bytes | memoryview) -> int:
-    return zlib.crc32(payload, zlib.crc32(_FRAME_HEAD.pack(length, points)))
 
 
 def _segment_name(seq: int) -> str:
@@ -108,7 +114,9 @@ class _Lane:
         self._write_fd: int | None = None  # open on segments[-1] while it accepts appends
         self._read_fd: int | None = None
         self._read_seq = -1
-        self._inflight: tuple[int, int] | None = None  # (segment, offset) of the record handed out by peek
+        #: (segment, offset) of the record handed out by peek, with its frames and points.
+        self._inflight: tuple[int, int] | None = None
+        self._inflight_size = (0, 0)
         self._dropped_inflight: tuple[int, int] | None = None
         directory.mkdir(parents=True, exist_ok=True)
         self._open()
@@ -144,7 +152,10 @@ class _Lane:
             )
 
     def _recover(self, seq: int, path: Path) -> _Segment | None:
-        """Scan one segment, checking every record; truncate a torn or corrupt tail."""
+        """Scan one segment, checking every record. A torn tail (a crash mid-write) is truncated; damage in
+        the middle (a power cut, a bad sector) is cut out: the scan finds the next record that passes its
+        CRC check, keeps the good records on both sides, rewrites the segment without the damaged bytes and
+        says how many bytes it lost and where."""
         data = path.read_bytes()
         if len(data) < len(SEGMENT_MAGIC) or not data.startswith(SEGMENT_MAGIC):
             if SEGMENT_MAGIC.startswith(data):  # created, then the process died before the magic was written
@@ -156,38 +167,57 @@ class _Lane:
         segment = _Segment(seq, path, len(SEGMENT_MAGIC))
         consumed_to = self.cursor_offset if seq == self.cursor_seq else 0
         view = memoryview(data)
+        #: (start, end) of every good record, in order; damaged ranges are what lies between them.
+        kept: list[tuple[int, int]] = []
         offset = len(SEGMENT_MAGIC)
         while offset < len(data):
-            problem = ""
-            if offset + FRAME.size > len(data):
-                problem = "a record header cut short"
-            else:
-                length, points, crc = FRAME.unpack_from(data, offset)
-                end = offset + FRAME.size + length
-                if end > len(data):
-                    problem = f"a record of {length} bytes cut short at {len(data) - offset - FRAME.size}"
-                elif _crc(length, points, view[offset + FRAME.size : end]) != crc:
-                    problem = "a record failing its CRC check"
-            if problem:
-                lost = len(data) - offset
+            frame = valid_frame(data, view, offset)
+            if frame is None:
+                resume = next_valid_frame(data, view, offset + 1)
+                lost = (resume if resume is not None else len(data)) - offset
                 self.truncated_bytes += lost
-                log.warning(
-                    "buffer: %s ends with %s (a write torn by a crash or power loss); truncating %d bytes at"
-                    " offset %d. Records before it are intact.",
+                if resume is None:
+                    log.warning(
+                        "buffer: %s ends with %d bytes that are not a whole record passing its CRC check (a"
+                        " write torn by a crash or power loss); truncating them at offset %d. Records before"
+                        " it are intact.",
+                        path,
+                        lost,
+                        offset,
+                    )
+                    break
+                log.error(
+                    "buffer: %s has %d damaged bytes at offset %d (a power cut or a disk error); they are cut"
+                    " out and the records on both sides kept",
                     path,
-                    problem,
                     lost,
                     offset,
                 )
-                os.truncate(path, offset)
-                break
+                offset = resume
+                continue
+            points, end = frame
+            kept.append((offset, end))
             segment.records += 1
             segment.points += points
             if end <= consumed_to:
                 segment.consumed_records += 1
                 segment.consumed_points += points
             offset = end
-        segment.size = offset
+        good_end = kept[-1][1] if kept else len(SEGMENT_MAGIC)
+        contiguous = all(a[1] == b[0] for a, b in itertools.pairwise(kept)) and (
+            not kept or kept[0][0] == len(SEGMENT_MAGIC)
+        )
+        if contiguous:
+            if good_end < len(data):
+                os.truncate(path, good_end)
+            segment.size = good_end
+            return segment
+        # Rewrite without the damaged ranges (atomically), and move the cursor to where it now points.
+        size = rewrite_segment(path, data, kept)
+        if seq == self.cursor_seq:
+            self.cursor_offset = len(SEGMENT_MAGIC) + sum(b - a for a, b in kept if b <= consumed_to)
+            self._save_cursor()
+        segment.size = size
         return segment
 
     def _load_cursor(self) -> None:
@@ -220,7 +250,7 @@ class _Lane:
         if last is None or self._write_fd is None or (last.records and last.size + size > self.segment_bytes):
             last = self._roll()
         assert self._write_fd is not None
-        header = FRAME.pack(len(record), points, _crc(len(record), points, record))
+        header = FRAME.pack(len(record), points, crc(len(record), points, record))
         written = os.writev(self._write_fd, [header, record])
         if written != size:  # a full disk, typically: undo the partial record so the file stays parseable
             os.ftruncate(self._write_fd, last.size)
@@ -276,21 +306,32 @@ class _Lane:
             self._delete_first()
         return None
 
-    def peek(self) -> BufferedRecord | None:
+    def peek(self, max_points: int = 1) -> BufferedRecord | None:
+        """The oldest unacknowledged record; with ``max_points`` > 1, it and the records after it in the same
+        segment, read as one, while their points stay within ``max_points``. The durable buffer is appended
+        to in small records when transports wait for each append (group commit); the database is written
+        in large ones."""
         while True:
             head = self._head()
             if head is None:
                 return None
             segment, offset = head
             fd = self._reader(segment)
-            header = os.pread(fd, FRAME.size, offset)
-            if len(header) == FRAME.size:
-                length, points, crc = FRAME.unpack(header)
-                body = os.pread(fd, length, offset + FRAME.size)
-                if len(body) == length and _crc(length, points, body) == crc:
-                    end = offset + FRAME.size + length
-                    self._inflight = (segment.seq, offset)
-                    return BufferedRecord(body, points, self.priority, segment.seq, offset, end)
+            first = read_frame(fd, offset)
+            if first is not None:
+                bodies, points, frames, end = [first[0]], first[1], 1, first[2]
+                while end < segment.size and points < max_points:
+                    following = read_frame(fd, end)
+                    if following is None or points + following[1] > max_points:
+                        break  # a damaged frame is met as the head of a later peek
+                    bodies.append(following[0])
+                    points += following[1]
+                    frames += 1
+                    end = following[2]
+                self._inflight = (segment.seq, offset)
+                self._inflight_size = (frames, points)
+                body = bodies[0] if frames == 1 else b"".join(bodies)
+                return BufferedRecord(body, points, self.priority, segment.seq, offset, end, frames)
             # Checked on open, so this is damage since then (disk error, someone editing the file).
             lost_records = segment.records - segment.consumed_records
             lost_points = segment.points - segment.consumed_points
@@ -329,7 +370,7 @@ class _Lane:
         if self._dropped_inflight == key:
             # Its segment was dropped by retention while it was being sent; the drop did not count it.
             self._dropped_inflight = None
-            self.pending_records -= 1
+            self.pending_records -= record.frames
             self.pending_points -= record.points
             return
         segment = self.segments[0] if self.segments else None
@@ -342,9 +383,9 @@ class _Lane:
         if record.offset != start:
             raise ValueError("ack out of order: only the record returned by peek() can be acknowledged")
         self.cursor_seq, self.cursor_offset = record.segment, record.end
-        segment.consumed_records += 1
+        segment.consumed_records += record.frames
         segment.consumed_points += record.points
-        self.pending_records -= 1
+        self.pending_records -= record.frames
         self.pending_points -= record.points
         if record.end >= segment.size and not (segment is self.segments[-1] and self._write_fd is not None):
             self._delete_first()
@@ -364,8 +405,9 @@ class _Lane:
         records = segment.records - segment.consumed_records
         points = segment.points - segment.consumed_points
         if self._inflight is not None and self._inflight[0] == segment.seq:
-            records -= 1
-            points -= self._inflight_points(segment)
+            inflight_frames, inflight_points = self._inflight_size
+            records -= inflight_frames
+            points -= inflight_points
             self._dropped_inflight, self._inflight = self._inflight, None
         self.pending_records -= records
         self.pending_points -= points
@@ -374,12 +416,6 @@ class _Lane:
         self.cursor_seq, self.cursor_offset = segment.seq + 1, 0
         self._save_cursor()
         return records, points, size
-
-    def _inflight_points(self, segment: _Segment) -> int:
-        assert self._inflight is not None
-        fd = self._reader(segment)
-        _, points, _ = FRAME.unpack(os.pread(fd, FRAME.size, self._inflight[1]))
-        return int(points)
 
     def _delete_first(self) -> None:
         segment = self.segments.pop(0)
@@ -466,18 +502,19 @@ class DurableBuffer:
                     self.max_bytes,
                 )
 
-    def peek(self, priority: bool | None = None) -> BufferedRecord | None:
+    def peek(self, priority: bool | None = None, max_points: int = 1) -> BufferedRecord | None:
         """The oldest unacknowledged record, priority lane first; None when both lanes are empty.
 
         ``priority=True`` / ``False`` looks at one lane only. Until it is acknowledged, the same record is
         returned again. A telemetry record being sent should be kept by the caller and retried as it is:
         retention may delete its segment meanwhile (it still counts in the backlog until ``ack``).
+        ``max_points`` > 1 reads consecutive records of a segment as one, up to that many points.
         """
         with self._lock:
             self._check_open()
             if priority is None:
-                return self._priority.peek() or self._telemetry.peek()
-            return (self._priority if priority else self._telemetry).peek()
+                return self._priority.peek(max_points) or self._telemetry.peek(max_points)
+            return (self._priority if priority else self._telemetry).peek(max_points)
 
     def ack(self, record: BufferedRecord) -> None:
         """Consume ``record`` (the one ``peek`` returned): it is not returned again, even after a restart."""
