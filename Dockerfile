@@ -9,8 +9,14 @@ COPY collectors ./collectors
 COPY rules ./rules
 COPY dashboards ./dashboards
 COPY simulators ./simulators
-RUN pip install --no-cache-dir . && useradd --system --home /var/lib/firegw firegw \
+# EXTRAS="[postgresql]" adds the PostgreSQL driver: a hazard store shared by several gateways, and
+# active/standby gateways (deploy/compose.ha.yml, docs/high-availability.md).
+ARG EXTRAS=""
+RUN pip install --no-cache-dir ".${EXTRAS}" && useradd --system --home /var/lib/firegw firegw \
     && mkdir -p /var/lib/firegw && chown firegw /var/lib/firegw
 USER firegw
 EXPOSE 8080
+# docker stop sends this; the gateway stores and acknowledges what it read, flushes, and exits 0
+# (gateway.stop_timeout_s bounds it; give the container more than that: docker-compose.yml stop_grace_period).
+STOPSIGNAL SIGTERM
 CMD ["firegw", "run", "--config", "/etc/firegw/gateway.toml", "--quiet"]

@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench bench-cpu bench-rules services clean
+.PHONY: demo test lint typecheck pytest bench bench-cpu bench-rules bench-failover services clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ bench-cpu: $(STAMP)  ## ingest CPU per message by stage, in-process (ARGS="--com
 
 bench-rules: $(STAMP) services  ## rule-layer benchmark: alarm and grade latency under load, re-grading a city
 	$(BIN)/python bench/rules_bench.py $(ARGS)
+
+bench-failover: $(STAMP) services  ## active/standby: takeover time and loss over repeated kill -9, ingest HA off vs on
+	$(BIN)/python bench/failover_bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -12,6 +12,7 @@ decoder; this module imports none, so every decoder can import it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Protocol
@@ -81,3 +82,9 @@ class Ingest(Protocol):
         raw: bytes | None = None,
         topic: str | None = None,
     ) -> None: ...
+
+    def committed(self) -> asyncio.Future[None]:
+        """Done once everything submitted (and rejected) so far is durable: in the durable buffer or the
+        store, and in the dead-letter store. A transport acknowledges its messages to their sender only
+        then. It may stay pending for as long as the disk refuses writes."""
+        ...

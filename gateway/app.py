@@ -4,8 +4,13 @@ Everything runs on one event loop inside one ``asyncio.TaskGroup``. Each long-ru
 Modbus poller, sink drain, dead-letter writer, stats writer, rule engine ticks, outbound MQTT publisher, the
 HTTP API) is a named task wrapped by ``supervise``: if it
 raises, the crash is logged and counted and the task is restarted after a back-off, so one bug can never
-silently end ingestion. Cancelling ``run`` (Ctrl-C) stops the tasks and flushes the sink; what could not be
-written stays in the durable buffer for the next start.
+silently end ingestion.
+
+Stopping: ``request_stop`` (what ``firegw run`` calls on SIGTERM and SIGINT alike) stops cleanly: the MQTT
+session stops reading, stores and acknowledges what it read, and disconnects; then every task ends, the sink
+flushes memory to the durable buffer and sends what it can, and one log line says what was flushed and
+what waits for the next start. Cancelling ``run`` is the hard stop: nothing more is acknowledged, and the
+broker sends what was not to the next start.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -26,10 +33,12 @@ from gateway.auth.store import AuthStore
 from gateway.casework.engine import RuleEngine
 from gateway.casework.publisher import MqttPublisher
 from gateway.config import GatewayConfig, InfluxV1, InfluxV2, SqliteStorage
+from gateway.health import IngestHealth
 from gateway.ingest.deadletter import DeadLetterStore
 from gateway.ingest.pipeline import LiveFeed, Pipeline, RulesHook
 from gateway.ingest.registry import Registry, load_registry
 from gateway.ingest.schema import STATS_MEASUREMENT, time_ns
+from gateway.ingest.sequences import SequenceStore
 from gateway.ingest.sinks.base import FieldValue, Point, TelemetrySink
 from gateway.ingest.sinks.buffer import DurableBuffer
 from gateway.ingest.sinks.buffered import BufferedSink
@@ -39,6 +48,12 @@ from gateway.ingest.stats import GatewayStats
 from gateway.models import utc_now
 from gateway.store import HazardStore
 from rules.policy import load_policy
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from gateway.ha import ActiveStandby
+    from gateway.store.listen import ChangeListener
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +122,17 @@ def build_engine(config: GatewayConfig, registry: Registry, clock: Callable[[], 
     )
 
 
+class _CleanStop(Exception):
+    """Ends the gateway's TaskGroup once ``request_stop`` closed the MQTT session (not an error)."""
+
+    def __init__(self, started: float, clean: bool, unacknowledged: int, left: int) -> None:
+        super().__init__("clean stop")
+        self.started = started
+        self.clean = clean
+        self.unacknowledged = unacknowledged
+        self.left = left
+
+
 class _EmbeddedServer(uvicorn.Server):
     """uvicorn inside the gateway's TaskGroup: Ctrl-C belongs to the gateway, which cancels everything."""
 
@@ -136,9 +162,26 @@ class Gateway:
         self.clock = clock
         self.engine: RuleEngine | None = None
         self.publisher: MqttPublisher | None = None
-        if rules is None and config.rules.enabled:
+        #: Active/standby on a PostgreSQL lease (``[ha]``): the rule engine is built at each takeover instead
+        #: (``_run_active``), from what the store holds then.
+        self.ha: ActiveStandby | None = None
+        if config.ha.enabled:
+            from gateway.ha import ActiveStandby  # psycopg: installed with firegw[postgresql]
+
+            self.ha = ActiveStandby(config.ha, config.rules.store_url, config.gateway.id)
+        elif rules is None and config.rules.enabled:
             rules = self.engine = build_engine(config, self.registry, clock)
             self.publisher = self.engine.outbox.publisher
+        #: Other gateways' changes to a shared PostgreSQL store, heard at once (gateway/store/listen.py).
+        self.store_changes: ChangeListener | None = None
+        store_url = config.hazard_store_url()
+        if (self.engine is not None or self.ha is not None) and store_url.startswith("postgresql"):
+            from gateway.store.listen import ChangeListener
+
+            origin = self.engine.store.db.origin if self.engine is not None else ""
+            self.store_changes = ChangeListener(store_url, origin)
+        #: The API app (``_serve_api``), whose engine changes at each takeover (``_attach_engine``).
+        self.api_app: FastAPI | None = None
         #: Accounts for the API and UI, in the hazard store's database (None: accounts disabled or no API).
         self.auth: AuthService | None = None
         if config.api.enabled and config.auth.enabled:
@@ -158,6 +201,7 @@ class Gateway:
             clock=clock,
             clock_ahead_max_s=config.gateway.device_clock_ahead_max_s,
             device_time_floor=config.gateway.device_time_floor,
+            sequences=SequenceStore(config.gateway.data_dir / "sequences.sqlite"),
         )
         self.mqtt = MqttCollector(config.mqtt, self.pipeline)
         modbus_devices = self.registry.modbus_devices()
@@ -174,14 +218,35 @@ class Gateway:
         self.ready = asyncio.Event()
         self.api_ready = asyncio.Event()
         self.api_port: int | None = None
+        #: Set by ``request_stop``, with what asked (a signal's name).
+        self._stop_requested = asyncio.Event()
+        self.stop_reason = ""
+
+    def request_stop(self, reason: str) -> None:
+        """Begin a clean stop (see the module docstring); ``run`` returns once it is done."""
+        if not self._stop_requested.is_set():
+            log.info(
+                "%s: stopping (taking no more messages; storing and acknowledging what was read)", reason
+            )
+            self.stop_reason = reason
+            self._stop_requested.set()
 
     async def run(self) -> None:
-        """Run every part until cancelled; on the way out, flush the sink and the dead-letter store."""
+        """Run every part until ``request_stop`` or cancellation; on the way out, flush the sink and the
+        dead-letter store."""
+        stopping: _CleanStop | None = None
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self.supervise("mqtt", self.mqtt.run), name="mqtt")
-                if self.modbus is not None:
-                    group.create_task(self.supervise("modbus", self.modbus.run), name="modbus")
+                group.create_task(self._stop_when_asked(), name="stop")
+                if self.ha is not None:  # MQTT, Modbus and the rules run while this gateway is active
+                    ha = self.ha
+                    group.create_task(self.supervise("ha", lambda: ha.run(self._run_active)), name="ha")
+                else:
+                    group.create_task(self.supervise("mqtt", self.mqtt.run), name="mqtt")
+                    if self.modbus is not None:
+                        group.create_task(self.supervise("modbus", self.modbus.run), name="modbus")
+                if (listener := self.store_changes) is not None:
+                    group.create_task(self.supervise("store_listen", listener.run), name="store_listen")
                 if isinstance(self.sink, BufferedSink):
                     group.create_task(self.supervise("sink", self.sink.run), name="sink")
                 group.create_task(self.supervise("dead_letters", self.deadletters.run), name="dead_letters")
@@ -192,13 +257,108 @@ class Gateway:
                     group.create_task(
                         self.supervise("rules", lambda: engine.run(self.sink.write, tick)), name="rules"
                     )
+                    self._follow_store(group, engine)
                 if self.publisher is not None:
                     group.create_task(self.supervise("publisher", self.publisher.run), name="publisher")
                 if self.config.api.enabled:
                     group.create_task(self.supervise("api", self._serve_api), name="api")
                 group.create_task(self._mark_ready(), name="ready")
+        except* _CleanStop as stopped:
+            stopping = stopped.exceptions[0]  # type: ignore[assignment]
         finally:
+            in_memory = self.sink.buffered_points if isinstance(self.sink, BufferedSink) else 0
             await self.close()
+        if stopping is not None:
+            self._log_stopped(stopping, in_memory)
+
+    async def _stop_when_asked(self) -> None:
+        """Wait for ``request_stop``; close the MQTT session cleanly; then end the TaskGroup."""
+        await self._stop_requested.wait()
+        started = time.monotonic()
+        unacknowledged = self.mqtt.unacknowledged
+        if self.ha is not None and not self.ha.active:
+            clean = True  # a standby has no MQTT session to close
+        else:
+            clean = await self.mqtt.stop(self.config.gateway.stop_timeout_s)
+        left = self.mqtt.unacknowledged if not clean else 0
+        raise _CleanStop(started, clean, unacknowledged, left)
+
+    def _log_stopped(self, stop: _CleanStop, flushed_points: int) -> None:
+        elapsed = time.monotonic() - stop.started
+        waiting = self.sink.buffer.pending_points if isinstance(self.sink, BufferedSink) else 0
+        where = self.sink.buffer.directory if isinstance(self.sink, BufferedSink) else "the store"
+        if stop.clean:
+            mqtt = f"{stop.unacknowledged} messages read at the stop were stored and acknowledged"
+        else:
+            mqtt = (
+                f"{stop.left} messages read were not stored within {self.config.gateway.stop_timeout_s:.0f} s"
+                " and stay unacknowledged: the broker sends them again to the next start"
+            )
+        log.log(
+            logging.INFO if stop.clean else logging.WARNING,
+            "stopped (%s) in %.1f s: %s; %d points flushed to the durable buffer; %d points wait in %s"
+            " for the next start",
+            self.stop_reason,
+            elapsed,
+            mqtt,
+            flushed_points,
+            waiting,
+            where,
+        )
+
+    async def _run_active(self) -> None:
+        """``[ha]``: what only the partition's active gateway runs, from each takeover until it loses the
+        lease or stops (gateway/ha/standby.py cancels it): a rule engine built now, from the hazards the store
+        holds now (not from what this gateway knew before it stood by); the MQTT session under the partition's
+        shared client id, so the broker hands over what the previous holder never acknowledged; the Modbus
+        poller; the rule ticks, the store follower and the outbound publisher."""
+        engine = build_engine(self.config, self.registry, self.clock) if self.config.rules.enabled else None
+        # Another gateway took the devices' messages since this one last did: its message counters are
+        # stale, and a jump from them is not a gap (a gap across the takeover itself goes uncounted).
+        for state in self.pipeline.devices.values():
+            state.last_seq = None
+        self.mqtt = MqttCollector(self.config.mqtt, self.pipeline)
+        self._attach_engine(engine)
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.supervise("mqtt", self.mqtt.run), name="mqtt")
+                if self.modbus is not None:
+                    group.create_task(self.supervise("modbus", self.modbus.run), name="modbus")
+                if engine is not None:
+                    tick = self.config.rules.tick_interval_s
+                    group.create_task(
+                        self.supervise("rules", lambda: engine.run(self.sink.write, tick)), name="rules"
+                    )
+                    self._follow_store(group, engine)
+                    if (publisher := engine.outbox.publisher) is not None:
+                        group.create_task(self.supervise("publisher", publisher.run), name="publisher")
+                group.create_task(self._mark_ready(), name="ready")
+        finally:
+            self.mqtt.stats.connected = False  # cancelled: the session is gone, whatever it last said
+            if engine is not None:
+                self._attach_engine(None)
+                engine.store.close()
+
+    def _attach_engine(self, engine: RuleEngine | None) -> None:
+        """``[ha]``: the rule engine built at a takeover (None once stood down) is the one that records, the
+        API and the store listener use."""
+        if not self.config.rules.enabled:
+            return
+        self.engine = engine
+        self.publisher = engine.outbox.publisher if engine is not None else None
+        self.pipeline.rules = engine
+        if self.api_app is not None:
+            self.api_app.state.services.engine = engine
+            # The estate board's cache is keyed by the engine's per-estate versions, which start again.
+            self.api_app.state.estate_board_cache = {}
+        if engine is not None and self.store_changes is not None:
+            self.store_changes.origin = engine.store.db.origin
+
+    def _follow_store(self, group: asyncio.TaskGroup, engine: RuleEngine) -> None:
+        """Take in other gateways' changes as soon as they are announced (LISTEN/NOTIFY on PostgreSQL)."""
+        if self.store_changes is not None:
+            changed, clock = self.store_changes.changed, self.clock
+            group.create_task(self.supervise("store_sync", lambda: engine.sync.follow(changed, clock)))
 
     async def _mark_ready(self) -> None:
         await self.mqtt.wait_connected()
@@ -219,8 +379,10 @@ class Gateway:
                 telemetry=reader_for(self.config),
                 uploads_dir=self.config.gateway.data_dir / "uploads",
                 auth=self.auth,
+                health=self.health,
             )
         )
+        self.api_app = app
         app.state.reports = self.config.reports  # placard hotline and font (gateway/api/routers/reports.py)
         api = self.config.api
         server = _EmbeddedServer(
@@ -259,11 +421,14 @@ class Gateway:
         try:
             await self.sink.close()
         finally:
+            self.pipeline.close()
             self.deadletters.close()
             if self.engine is not None:
                 self.engine.store.close()
             if self.auth is not None:
                 self.auth.store.close()
+            if self.ha is not None:
+                self.ha.close()
 
     async def supervise(self, name: str, target: Callable[[], Awaitable[None]]) -> None:
         """Keep ``target`` running: restart it after a crash, counting and logging each restart."""
@@ -298,6 +463,8 @@ class Gateway:
             "mqtt_connected": self.mqtt.stats.connected,
             "mqtt_messages": float(self.mqtt.stats.messages),
             "mqtt_batches": float(self.mqtt.stats.batches),
+            "mqtt_unacknowledged": float(self.mqtt.unacknowledged),
+            "dead_letters_stored": float(self.deadletters.stored),
             "dead_letters_evicted": float(self.deadletters.evicted),
             "live_feed_dropped": float(self.live.dropped),
         }
@@ -308,7 +475,39 @@ class Gateway:
         if isinstance(self.sink, BufferedSink):
             for key, value in self.sink.counters().items():
                 fields[f"sink_{key}"] = float(value)
+        if self.ha is not None:
+            fields["ha_active"] = self.ha.active
+            fields["ha_takeovers"] = float(self.ha.takeovers)
         return fields
+
+    def health(self) -> IngestHealth:
+        """The snapshot ``/api/health`` and ``/metrics`` show (gateway/health.py)."""
+        sink = self.sink if isinstance(self.sink, BufferedSink) else None
+        engine = self.engine
+        due = engine.backlog.due if engine is not None else None
+        fields = self.stats_fields()
+        return IngestHealth(
+            broker_connected=self.mqtt.stats.connected,
+            mqtt_unacknowledged=self.mqtt.unacknowledged,
+            records_in=self.stats.records_in,
+            rejects=self.stats.rejects_total,
+            dead_letters_stored=self.deadletters.stored,
+            dead_letters_evicted=self.deadletters.evicted,
+            seq_gaps=self.stats.seq_gaps,
+            seq_missing=self.stats.seq_missing,
+            backlog_points=sink.buffered_points if sink is not None else 0,
+            telemetry_failing_for_s=sink.failing_for_s if sink is not None else None,
+            telemetry_last_error=sink.last_error if sink is not None else None,
+            store_errors=engine.counters.store_errors if engine is not None else None,
+            store_backlog=(
+                len(due.pairs) + len(due.alarms) + len(due.signal_rows) + len(due.grade_rows)
+                if due is not None
+                else None
+            ),
+            counters={
+                name: float(value) for name, value in fields.items() if isinstance(value, (int, float))
+            },
+        )
 
     async def _write_stats(self) -> None:
         interval = self.config.gateway.stats_interval_s

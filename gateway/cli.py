@@ -23,15 +23,21 @@ import asyncio
 import contextlib
 import gc
 import logging
+import signal
 import sys
 from collections.abc import Coroutine, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.ingest.registry import RegistryError, load_registry, registry_to_toml
 from rules.policy import PolicyError
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+log = logging.getLogger(__name__)
 
 
 def _setup_logging(level: str) -> None:
@@ -68,13 +74,37 @@ def cmd_run(args: argparse.Namespace) -> int:
     async def main() -> int:
         gateway = Gateway(config)
         settle_heap()
-        async with asyncio.TaskGroup() as group:
-            group.create_task(gateway.run())
-            if not args.quiet:
-                group.create_task(live_summary(gateway))
+        _stop_on_signals(gateway)
+        summary = None if args.quiet else asyncio.create_task(live_summary(gateway))
+        try:
+            await gateway.run()
+        finally:
+            if summary is not None:
+                summary.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await summary
         return 0
 
     return _run_async(main())
+
+
+def _stop_on_signals(gateway: Gateway) -> None:
+    """SIGTERM (systemctl stop, docker stop) and SIGINT (Ctrl-C) both stop cleanly (``Gateway.request_stop``);
+    a second one stops at once, leaving what was not acknowledged to the broker."""
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+
+    def on_signal(signum: int) -> None:
+        name = signal.Signals(signum).name
+        if gateway.stop_reason:
+            log.warning("%s again: stopping at once", name)
+            if main_task is not None:
+                main_task.cancel()
+            return
+        gateway.request_stop(name)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
 
 
 def settle_heap() -> None:
@@ -103,6 +133,10 @@ def _print_plan(config: GatewayConfig, estates: int, devices: int, modbus: int) 
         print(f"             {sub.topic:<28} -> {sub.decoder}")
     print(f"  storage    {config.storage.kind}")
     print(f"  data dir   {config.gateway.data_dir}")
+    if config.ha.enabled:
+        ha = config.ha
+        lease = f"lease ttl {ha.ttl_s:g} s, heartbeat {ha.heartbeat_s:g} s"
+        print(f"  HA         partition {ha.partition!r}, active or standing by ({lease})")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -204,8 +238,8 @@ def cmd_policy(args: argparse.Namespace) -> int:
         f"recheck after {_span(d.recheck_after)}, escalate every {_span(d.escalate_every)}"
     )
     print(f"  {len(policy.criteria)} criteria; signals feed:")
-    for signal, codes in policy.signals.items():
-        print(f"    {signal.value:<24} -> {', '.join(codes)}")
+    for signal_kind, codes in policy.signals.items():
+        print(f"    {signal_kind.value:<24} -> {', '.join(codes)}")
     if args.show_criteria:
         for code, criterion in policy.criteria.items():
             print(f"  {code:<4} [{policy.category(code)}] {criterion.zh} / {criterion.en}")

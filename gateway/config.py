@@ -51,6 +51,9 @@ class GatewaySection(Section):
     #: device clock: the record is stored at the gateway's receive time instead (gateway/ingest/pipeline.py).
     device_clock_ahead_max_s: float = Field(default=900.0, gt=0)
     device_time_floor: AwareDatetime = DEVICE_TIME_FLOOR
+    #: A stop (SIGTERM, SIGINT) waits this long for the messages already read to be stored and acknowledged;
+    #: what is not by then stays unacknowledged, and the broker sends it again to the next start.
+    stop_timeout_s: float = Field(default=10.0, gt=0)
 
 
 class InfluxV1(Section):
@@ -160,6 +163,37 @@ class AuthSection(Section):
     cookie_secure: bool = False
 
 
+class HaSection(Section):
+    """Active/standby gateways on one PostgreSQL hazard store (gateway/ha, README "Running more than one
+    gateway"): of all gateways configured with the same ``partition``, exactly one is active (holds the
+    partition's lease in PostgreSQL and runs the MQTT session, the Modbus poller and the rule engine); the
+    others stand by and take over within ``ttl_s`` + ``heartbeat_s`` when it dies.
+
+    Every gateway of a partition uses the same ``[mqtt] client_id`` (the standby takes over the persistent
+    session) and its own ``[gateway] id`` (named in the lease and the logs).
+    """
+
+    enabled: bool = False
+    #: The lease's name: gateways with the same partition stand in for each other. Several partitions (each
+    #: with its own topic filters, registry and client id) run side by side, each with one active gateway.
+    partition: str = Field(default="all", min_length=1, max_length=200)
+    #: A lease not renewed for this long is free for a standby: the longest takeover after a crash is about
+    #: ``ttl_s`` + ``heartbeat_s``. The active gateway stops being active ``heartbeat_s`` before its lease
+    #: could expire when it cannot renew it (PostgreSQL unreachable), so two are never active at once.
+    ttl_s: float = Field(default=5.0, gt=0)
+    #: How often the active gateway renews the lease, and a standby tries to take it.
+    heartbeat_s: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _renewals_fit(self) -> HaSection:
+        if self.ttl_s < 2 * self.heartbeat_s:
+            raise ValueError(
+                f"ttl_s ({self.ttl_s:g}) must be at least twice heartbeat_s ({self.heartbeat_s:g}): "
+                "the active gateway stands down one heartbeat before its lease can expire"
+            )
+        return self
+
+
 class GatewayConfig(Section):
     gateway: GatewaySection = GatewaySection()
     mqtt: MqttConfig = MqttConfig()
@@ -171,6 +205,7 @@ class GatewayConfig(Section):
     rules: RulesSection = RulesSection()
     auth: AuthSection = AuthSection()
     reports: ReportsSection = ReportsSection()
+    ha: HaSection = HaSection()
 
     @model_validator(mode="after")
     def _known_decoders(self) -> GatewayConfig:
@@ -183,6 +218,26 @@ class GatewayConfig(Section):
         ]
         if bad:
             raise ValueError("\n  ".join(bad))
+        return self
+
+    @model_validator(mode="after")
+    def _ha_needs_postgresql(self) -> GatewayConfig:
+        if not self.ha.enabled:
+            return self
+        problems = []
+        if not self.rules.store_url.startswith("postgresql"):
+            store = self.rules.store_url or "empty: SQLite in gateway.data_dir"
+            problems.append(
+                "ha.enabled: active/standby gateways need [rules] store_url on PostgreSQL "
+                f"(postgresql+psycopg://user:password@host/db), where the lease is kept; it is {store}"
+            )
+        if self.mqtt.clean_session:
+            problems.append(
+                "ha.enabled: needs mqtt.clean_session = false (a standby takes over the persistent session "
+                "of mqtt.client_id, with what the broker kept for it)"
+            )
+        if problems:
+            raise ValueError("\n  ".join(problems))
         return self
 
     def hazard_store_url(self) -> str:

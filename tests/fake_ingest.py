@@ -6,6 +6,7 @@ what reaches this side, and when. It is the tests' own collaborator, not a stand
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,6 +45,10 @@ class FakeIngest:
         self.arrivals: list[float] = []  # time.monotonic() at each record's submit, parallel to records
         self.batches = 0  # accepted submits
         self.rejects: list[Rejected] = []
+        #: ``committed`` futures held back (see ``committed``), and how often it was asked.
+        self.hold_commits = False
+        self.commits: list[asyncio.Future[None]] = []
+        self.commit_calls = 0
 
     async def submit(
         self,
@@ -79,6 +84,23 @@ class FakeIngest:
         assert source == self.source, f"reject from {source!r}, expected {self.source!r}"
         assert (topic is not None) == self.with_topics, f"reject with topic {topic!r}"
         self.rejects.append(Rejected(reason, detail, source, device_id, raw, topic, time.monotonic()))
+
+    def committed(self) -> asyncio.Future[None]:
+        """Everything recorded is "stored" at once, unless ``hold_commits`` is set: then the futures wait
+        in ``commits`` until the test releases them (``release_commits``), as a slow disk would."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.hold_commits:
+            self.commits.append(future)
+        else:
+            future.set_result(None)
+        self.commit_calls += 1
+        return future
+
+    def release_commits(self) -> None:
+        for future in self.commits:
+            if not future.done():
+                future.set_result(None)
+        self.commits.clear()
 
     # -- what arrived, by device --------------------------------------------------------------------------
 

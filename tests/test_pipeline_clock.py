@@ -9,6 +9,7 @@ InfluxDB); the pipeline, the registry and the dead-letter store are the real one
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from clock import T0, FakeClock
 from gateway.ingest.deadletter import DeadLetterStore
 from gateway.ingest.pipeline import Pipeline
 from gateway.ingest.schema import time_ns
-from gateway.ingest.sinks.base import Point
+from gateway.ingest.sinks.base import Point, already_committed
 from gateway.models import Device, DeviceEvent, DeviceKind, EventType, Reading, Record
 from simulators.fleet import generate_fleet
 
@@ -36,6 +37,9 @@ class RecordingSink:
 
     async def flush(self) -> None:
         pass
+
+    def committed(self) -> asyncio.Future[None]:
+        return already_committed()  # ``write`` keeps the points as it returns
 
     async def close(self) -> None:
         pass

@@ -11,9 +11,14 @@ a Python process has. So this module keeps aiomqtt (and paho under it) for every
    ``split_packets``. PUBLISH packets (MQTT 3.1.1 has no properties to parse) become ``Delivery`` tuples
    at once; every other packet (CONNACK, SUBACK, PINGRESP, ...) is handed whole to paho's own packet
    handler, exactly as if paho had read it.
-2. **Acknowledging.** The acknowledgements of a whole chunk (PUBACK for QoS 1, PUBREC and PUBCOMP for
-   QoS 2) go out as one write, in stream order, after the chunk's messages are in the inbox; so the
-   broker's in-flight window keeps streaming.
+2. **Acknowledging.** With ``manual_acks`` (what the collector uses) a message is acknowledged only when
+   the caller says it is stored: PUBACK (QoS 1) and PUBREC (QoS 2) wait, in stream order, until
+   ``ack_through(n)`` says the first ``n`` messages of this connection are durable (MQTT 3.1.1 §4.6: in
+   the order the PUBLISH packets came). A connection that drops leaves them unacknowledged, and the
+   broker sends them again on the next connection of the persistent session: nothing it handed over can
+   be lost in a crash, at the cost of a message stored twice after one. PUBCOMP (the answer to the
+   broker's PUBREL) goes out at once. Without ``manual_acks`` every acknowledgement of a chunk goes out as
+   one write as soon as the chunk's messages are in the inbox.
 3. **QoS 2** is received as MQTT 3.1.1 §4.3.3 allows ("method A"): the message is delivered when its
    PUBLISH arrives and its packet id is kept until the broker's PUBREL, so a resent PUBLISH with that id
    is acknowledged but not delivered twice. The ids are kept by the collector across reconnects of a
@@ -25,16 +30,18 @@ a Python process has. So this module keeps aiomqtt (and paho under it) for every
    paho's per-message overhead and an event-loop turn per answer.
 4. **Delivery.** ``queue_type`` (a public aiomqtt parameter) is an inbox that collects messages into a list
    and wakes one consumer per batch instead of once per message.
-5. **Back-pressure.** Reading pauses while the inbox holds more than a high watermark (QoS 1 messages are
-   acknowledged as they are read, so an unbounded inbox would be the only buffer); paused, the broker's
-   in-flight window fills and the broker holds the rest (Mosquitto: ``max_queued_messages``).
+5. **Back-pressure.** Reading pauses while the inbox holds more than a high watermark; paused (or with
+   ``manual_acks``, while acknowledgements wait for the disk), the broker's in-flight window fills and the
+   broker holds the rest (Mosquitto: ``max_queued_messages``). The window (Mosquitto:
+   ``max_inflight_messages``) bounds how many messages can wait for their acknowledgement, and so the
+   throughput: deploy/mosquitto/mosquitto.conf sets it to 10,000.
 
-MQTT 5 sessions (PUBLISH carries properties) are left to paho entirely. The overrides touch aiomqtt 2.5
-and paho-mqtt 2.1 internals (``_on_socket_open`` and its reader callback, ``_on_socket_close``,
-``_on_disconnect``, ``_on_message``; paho's ``_in_packet``, ``_packet_read``, ``_packet_queue``,
-``_loop_rc_handle``); both versions are pinned in pyproject.toml, tests/test_mqtt_transport.py runs this
-path against a real Mosquitto (QoS 0, 1 and 2, a broker restart, a persistent session's backlog), and the
-framing is unit-tested byte by byte.
+MQTT 5 sessions (PUBLISH carries properties) are left to paho entirely (and acknowledged by paho on read). The
+overrides touch aiomqtt 2.5 and paho-mqtt 2.1 internals (``_on_socket_open`` and its reader callback,
+``_on_socket_close``, ``_on_disconnect``, ``_on_message``; paho's ``_in_packet``, ``_packet_read``,
+``_packet_queue``, ``_loop_rc_handle``); both versions are pinned in pyproject.toml,
+tests/test_mqtt_transport.py runs this path against a real Mosquitto (QoS 0, 1 and 2, a broker restart, a
+persistent session's backlog), and the framing is unit-tested byte by byte.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ import asyncio
 import logging
 import ssl
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -58,6 +66,7 @@ CHUNK = 256 * 1024
 _PUBLISH = 0x30
 _PUBACK = 0x40
 _PUBREL = 0x62  # type 6 with its mandatory flags 0010
+_PUBCOMP = 0x70
 
 
 class Delivery(NamedTuple):
@@ -156,8 +165,11 @@ class BatchInbox(asyncio.Queue[Delivery]):
         self._items: list[Delivery] = []
         self._ready = asyncio.Event()
         self._error: BaseException | None = None
+        self._closed = False
         #: Called after every ``take``: lets the client resume reading once the backlog is small again.
         self.on_taken: Callable[[], None] | None = None
+        #: Messages taken out so far: with ``FastClient.ack_through`` it says which ones to acknowledge.
+        self.taken = 0
 
     def put_nowait(self, item: Delivery) -> None:
         self._items.append(item)
@@ -176,6 +188,11 @@ class BatchInbox(asyncio.Queue[Delivery]):
         self._error = error
         self._ready.set()
 
+    def close(self) -> None:
+        """Nothing more will be added: ``take`` returns what is left, then an empty list."""
+        self._closed = True
+        self._ready.set()
+
     async def take(self, limit: int | None = None) -> list[Delivery]:
         """Everything received so far, or the oldest ``limit`` messages: a bounded batch keeps one hand-over
         from holding the event loop for seconds when the gateway is behind, so an alarm in the next batch
@@ -183,11 +200,14 @@ class BatchInbox(asyncio.Queue[Delivery]):
         while not self._items:
             if self._error is not None:
                 raise self._error
+            if self._closed:
+                return []
             self._ready.clear()
             await self._ready.wait()
         if limit is not None and len(self._items) > limit:
             items = self._items[:limit]
             del self._items[:limit]
+            self.taken += limit
         else:
             items = self.take_nowait()
         if self.on_taken is not None:
@@ -196,6 +216,7 @@ class BatchInbox(asyncio.Queue[Delivery]):
 
     def take_nowait(self) -> list[Delivery]:
         items, self._items = self._items, []
+        self.taken += len(items)
         return items
 
 
@@ -212,6 +233,7 @@ class FastClient(aiomqtt.Client):
         high_watermark: int = 20_000,
         low_watermark: int = 5_000,
         qos2_received: set[int] | None = None,
+        manual_acks: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, queue_type=BatchInbox, **kwargs)  # type: ignore[arg-type]
@@ -223,6 +245,8 @@ class FastClient(aiomqtt.Client):
         self.low_watermark: int = low_watermark
         self.paused: bool = False
         self.pauses: int = 0
+        #: ``stop_reading`` was called: reading never resumes on this connection.
+        self.halted: bool = False
         self._reader_fd: int | None = None
         self._tail: bytes = b""  # the start of a packet whose rest has not arrived yet
         # MQTT 5 PUBLISH packets carry properties: leave those sessions to paho's reader.
@@ -230,6 +254,13 @@ class FastClient(aiomqtt.Client):
         #: Ids of QoS 2 messages delivered and not yet released by the broker (see the module docstring);
         #: pass the same set to the next connection of a persistent session.
         self.qos2_received: set[int] = qos2_received if qos2_received is not None else set()
+        #: Acknowledge only through ``ack_through`` (see the module docstring).
+        self.manual_acks: bool = manual_acks
+        #: Messages put in the inbox on this connection, and how many of them are acknowledged.
+        self.delivered: int = 0
+        self.acked_through: int = 0
+        #: Acknowledgements waiting, in stream order: (messages delivered when they were read, packets).
+        self._waiting_acks: deque[tuple[int, bytes]] = deque()
 
     # -- reading ----------------------------------------------------------------------------------------
 
@@ -276,6 +307,7 @@ class FastClient(aiomqtt.Client):
         used = split_packets(buf, deliveries, acks, others, self.qos2_received)
         self._tail = buf[used:]
         client._last_bytes_received = time.monotonic()  # paho's keepalive bookkeeping
+        self.delivered += len(deliveries)
         if not others:
             self.inbox.extend(deliveries)
         else:  # keep stream order: messages before a paho-handled packet are delivered before it
@@ -288,8 +320,44 @@ class FastClient(aiomqtt.Client):
                     return False
             self.inbox.extend(deliveries[start:])
         if acks:
-            self._send_acks(b"".join(acks))
+            if self.manual_acks:
+                acks = self._hold_acks(acks)
+            if acks:
+                self._send_acks(b"".join(acks))
         return True
+
+    def _hold_acks(self, acks: list[bytes]) -> list[bytes]:
+        """Keep PUBACK and PUBREC packets until ``ack_through`` covers the messages read with them; return
+        what goes out now (PUBCOMP). A chunk that delivered nothing new (a resent QoS 2 message) waits
+        behind the messages before it, or goes out now if they are all acknowledged."""
+        now: list[bytes] = []
+        held: list[bytes] = []
+        for packet in acks:
+            (now if packet[0] == _PUBCOMP else held).append(packet)
+        if held:
+            if not self._waiting_acks and self.acked_through >= self.delivered:
+                now.extend(held)
+            else:
+                self._waiting_acks.append((self.delivered, b"".join(held)))
+        return now
+
+    def ack_through(self, count: int) -> None:
+        """The first ``count`` messages delivered on this connection are stored: acknowledge them (and any
+        resent message read among them), in stream order. Does nothing once the connection is gone."""
+        if count <= self.acked_through:
+            return
+        self.acked_through = count
+        waiting = self._waiting_acks
+        packets: list[bytes] = []
+        while waiting and waiting[0][0] <= count:
+            packets.append(waiting.popleft()[1])
+        if packets and self._client._sock is not None:
+            self._send_acks(b"".join(packets))
+
+    @property
+    def unacknowledged(self) -> int:
+        """Messages delivered on this connection and not yet acknowledged."""
+        return self.delivered - self.acked_through
 
     def _send_acks(self, blob: bytes) -> None:
         """Write acknowledgements now, not on a later loop turn: the broker sends at most its in-flight window
@@ -351,6 +419,12 @@ class FastClient(aiomqtt.Client):
 
     # -- back-pressure ----------------------------------------------------------------------------------
 
+    def stop_reading(self) -> None:
+        """Read nothing more from the broker (a clean stop): the inbox is closed behind what was read."""
+        self._pause()
+        self.halted = True
+        self.inbox.close()
+
     def _pause(self) -> None:
         if self._reader_fd is not None and not self.paused:
             self._loop.remove_reader(self._reader_fd)
@@ -358,7 +432,7 @@ class FastClient(aiomqtt.Client):
             self.pauses += 1
 
     def _maybe_resume(self) -> None:
-        if self.paused and self.inbox.qsize() <= self.low_watermark:
+        if self.paused and not self.halted and self.inbox.qsize() <= self.low_watermark:
             self.paused = False
             sock = self._client._sock
             if sock is None or self._reader_fd is None or sock.fileno() != self._reader_fd:

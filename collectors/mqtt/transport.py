@@ -3,6 +3,14 @@
 Per message it does only a dictionary lookup (topic -> decoder, cached) and the decoder call; records of a
 whole delivery batch are handed over with one ``submit`` so that per-message overhead stays in the
 microseconds (see ``fastclient``).
+
+Nothing is acknowledged to the broker before it is stored: after each batch is submitted, the collector asks
+the pipeline for ``committed()`` (done once everything submitted so far is in the durable buffer or the
+store) and an acknowledging task sends the batch's PUBACKs when it completes, batch after batch in order.
+Ingestion does not wait for the disk meanwhile; the broker's in-flight window bounds what can wait. A crash
+or a dropped connection leaves the rest unacknowledged, and the broker sends it again to the persistent
+session. ``stop()`` ends a session cleanly: reading stops, what was read is submitted and made durable,
+acknowledged, and the connection is closed with DISCONNECT.
 """
 
 from __future__ import annotations
@@ -84,6 +92,11 @@ class MqttCollector:
         }
         self._acks: list[tuple[str, bytes]] = []
         self._connected = asyncio.Event()
+        #: Set by ``stop``: the session winds down and ``run`` returns.
+        self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
+        #: Messages read and not yet acknowledged on the current connection (``/metrics``, the stop line).
+        self._client_now: FastClient | None = None
 
     async def wait_connected(self) -> None:
         """Wait until subscribed (tests and the demo use it to know when publishing is safe)."""
@@ -122,51 +135,80 @@ class MqttCollector:
             # A persistent session keeps its QoS 2 state on the broker across reconnects, and so do we: a
             # message delivered before the connection dropped is not delivered again when it is resent.
             qos2_received=None if cfg.clean_session else self._qos2_received,
+            manual_acks=True,
         )
 
-    async def run(self) -> None:
-        """Connect and consume until cancelled; every failure leads to a jittered, capped reconnect.
+    @property
+    def unacknowledged(self) -> int:
+        """Messages read on the current connection and not yet acknowledged to the broker."""
+        client = self._client_now
+        return client.unacknowledged if client is not None else 0
 
-        Paho acknowledges a QoS 1 message to the broker as soon as it has read it, so whatever sits in the
-        client's inbox when the connection drops (or the gateway stops) exists nowhere else: it is always
-        decoded and submitted before the client is discarded.
-        """
+    async def stop(self, timeout_s: float = 10.0) -> bool:
+        """Stop taking messages, store and acknowledge what was read, close the session with DISCONNECT.
+        Returns False if that did not finish within ``timeout_s`` (what was not acknowledged then is sent
+        again by the broker to the next session)."""
+        self._stopping.set()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._stopped.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def run(self) -> None:
+        """Connect and consume until ``stop`` or cancellation; every failure leads to a jittered, capped
+        reconnect. Whatever sits in the client's inbox when the connection drops (or the gateway stops) is
+        decoded and submitted before the client is discarded: stored twice at worst, never dropped."""
         backoff = Backoff(self.config.backoff_initial_s, self.config.backoff_max_s)
-        while True:
-            client = self._client()
-            try:
-                async with client:
-                    await self._session(client, backoff)
-            except aiomqtt.MqttError as exc:
-                self.stats.last_error = str(exc)
-                delay = backoff.next_delay()
-                if self.stats.connected:
-                    self.stats.disconnects += 1
-                    log.warning("MQTT connection lost (%s); reconnecting in %.1f s", exc, delay)
-                else:
-                    log.warning(
-                        "cannot connect to MQTT broker %s:%d (%s); retrying in %.1f s",
-                        self.config.host,
-                        self.config.port,
-                        exc,
-                        delay,
-                    )
-                self.stats.connected = False
-                self._connected.clear()
-                await self._submit(client.inbox.take_nowait())
-                await asyncio.sleep(delay)
-            finally:
-                # Shutdown (cancellation) included: what was received is handed over, not dropped.
-                leftovers = client.inbox.take_nowait()
-                if leftovers:
-                    await asyncio.shield(self._submit(leftovers))
-                self.stats.pauses += client.pauses
+        try:
+            while not self._stopping.is_set():
+                await self._connection(backoff)
+        finally:
+            self._stopped.set()
+
+    async def _connection(self, backoff: Backoff) -> None:
+        """One connection, from connect to its end; failures are logged and waited out here."""
+        client = self._client()
+        self._client_now = client
+        try:
+            async with client:
+                await self._session(client, backoff)
+        except aiomqtt.MqttError as exc:
+            self.stats.last_error = str(exc)
+            delay = backoff.next_delay()
+            if self.stats.connected:
+                self.stats.disconnects += 1
+                log.warning("MQTT connection lost (%s); reconnecting in %.1f s", exc, delay)
+            else:
+                log.warning(
+                    "cannot connect to MQTT broker %s:%d (%s); retrying in %.1f s",
+                    self.config.host,
+                    self.config.port,
+                    exc,
+                    delay,
+                )
+            self.stats.connected = False
+            self._connected.clear()
+            await self._submit(client.inbox.take_nowait())
+            with contextlib.suppress(TimeoutError):  # a stop does not wait out the back-off
+                async with asyncio.timeout(delay):
+                    await self._stopping.wait()
+        finally:
+            # Shutdown (cancellation) included: what was received is handed over, not dropped.
+            leftovers = client.inbox.take_nowait()
+            if leftovers:
+                await asyncio.shield(self._submit(leftovers))
+            self.stats.pauses += client.pauses
 
     async def _session(self, client: FastClient, backoff: Backoff) -> None:
         # A persistent session's backlog arrives right after CONNACK, before the SUBACKs: consume it while
         # subscribing instead of letting it pile up.
         log.info("MQTT session open on %s:%d (CONNACK received)", self.config.host, self.config.port)
-        consumer = asyncio.create_task(self._consume(client), name="mqtt-consume")
+        committed: asyncio.Queue[tuple[int, asyncio.Future[None]] | None] = asyncio.Queue()
+        consumer = asyncio.create_task(self._consume(client, committed), name="mqtt-consume")
+        acker = asyncio.create_task(self._acknowledge(client, committed), name="mqtt-ack")
+        stopping = asyncio.create_task(self._stopping.wait(), name="mqtt-stop")
         try:
             for sub in self.config.subscriptions:
                 await client.subscribe(sub.topic, qos=sub.qos, timeout=self.config.subscribe_timeout_s)
@@ -180,19 +222,36 @@ class MqttCollector:
                 self.config.port,
                 len(self.config.subscriptions),
             )
-            await consumer
+            await asyncio.wait({consumer, acker, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if stopping.done() and not consumer.done():
+                # A clean stop: read nothing more, store and acknowledge what was read, then DISCONNECT.
+                client.stop_reading()
+                await consumer
+                committed.put_nowait(None)
+                await acker
+                log.info("MQTT session closed cleanly: every message read was stored and acknowledged")
+            elif consumer.done():
+                consumer.result()  # raises what ended the session
+            else:
+                acker.result()
         finally:
-            if not consumer.done():
-                consumer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await consumer
+            for task in (consumer, acker, stopping):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
-    async def _consume(self, client: FastClient) -> None:
+    async def _consume(
+        self, client: FastClient, committed: asyncio.Queue[tuple[int, asyncio.Future[None]] | None]
+    ) -> None:
         inbox = client.inbox
         while True:
             messages = await inbox.take(limit=MAX_BATCH)
+            if not messages:  # reading stopped and everything read was taken
+                return
             # Shielded: once taken from the inbox a batch is submitted whole, even if we are cancelled.
             await asyncio.shield(self._submit(messages))
+            committed.put_nowait((inbox.taken, self.ingest.committed()))
             await asyncio.sleep(
                 0
             )  # let the API, the live feed and the rule engine's ticks run between batches
@@ -202,6 +261,18 @@ class MqttCollector:
                 acks, self._acks = self._acks, []
                 for topic, payload in acks:
                     await client.publish(f"{topic}/ack", payload, qos=0)
+
+    async def _acknowledge(
+        self, client: FastClient, committed: asyncio.Queue[tuple[int, asyncio.Future[None]] | None]
+    ) -> None:
+        """Acknowledge each submitted batch to the broker once it is durable, in order."""
+        while True:
+            item = await committed.get()
+            if item is None:
+                return
+            taken, durable = item
+            await durable
+            client.ack_through(taken)
 
     async def _submit(self, messages: list[Delivery]) -> None:
         if not messages:

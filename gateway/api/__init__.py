@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from gateway.api.deps import ApiServices, authenticate_api
-from gateway.api.routers import alarms, auth, complaints, devices, estates, hazards, meta, reports
+from gateway.api.routers import alarms, auth, complaints, devices, estates, hazards, meta, metrics, reports
 from gateway.auth.principal import Forbidden, Unauthenticated
 from gateway.casework.model import EngineError
 from gateway.store.database import NotFound
@@ -43,7 +43,7 @@ def create_app(services: ApiServices) -> FastAPI:
         dependencies=[Depends(authenticate_api)],
     )
     app.state.services = services
-    for module in (auth, estates, hazards, complaints, alarms, devices, meta, reports):
+    for module in (auth, estates, hazards, complaints, alarms, devices, meta, metrics, reports):
         app.include_router(module.router)
 
     @app.exception_handler(Unauthenticated)

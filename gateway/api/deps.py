@@ -25,6 +25,7 @@ from gateway.auth.principal import EstateScope, Permission
 from gateway.auth.service import SESSION_COOKIE, AuthService
 from gateway.casework.engine import RuleEngine
 from gateway.casework.model import EngineError
+from gateway.health import IngestHealth
 from gateway.ingest.deadletter import DeadLetterStore
 from gateway.ingest.pipeline import Pipeline
 from gateway.ingest.registry import Registry
@@ -58,6 +59,8 @@ class ApiServices:
     #: Accounts, sessions and tokens. None: accounts are disabled and the API is open with fire-brigade
     #: rights (``[auth] enabled = false``, for a closed network only).
     auth: AuthService | None = None
+    #: The gateway's ingest health (``/api/health``, ``/metrics``); None where the API runs without one.
+    health: Callable[[], IngestHealth] | None = None
 
     def require_engine(self) -> RuleEngine:
         if self.engine is None:
@@ -68,6 +71,7 @@ class ApiServices:
 
 
 #: Routes under /api/ that answer without credentials.
+#: (``/metrics`` is outside /api/: Prometheus scrapes it without credentials; gateway-wide counters only.)
 PUBLIC_PATHS = frozenset({"/api/auth/login"})
 
 # Declared so that the OpenAPI page documents both ways in (and /docs can try routes with a token); the

@@ -299,10 +299,27 @@ class PolicyOut(Out):
     deadlines: dict[str, float]
 
 
+class IngestOut(Out):
+    """Is the gateway taking messages in, and is anything waiting, lost or refused (gateway/health.py)."""
+
+    broker_connected: bool
+    mqtt_unacknowledged: int = Field(description="messages read, waiting to be durable before their PUBACK")
+    rejects: int
+    dead_letters_stored: int
+    seq_gaps: int = Field(description="gaps in devices' message counters: messages lost before the gateway")
+    seq_missing: int
+    backlog_points: int = Field(description="points not yet in InfluxDB (durable buffer and memory)")
+    telemetry_failing_for_s: float | None = Field(description="how long InfluxDB has failed; null: it works")
+    telemetry_last_error: str | None
+    store_errors: int | None
+    store_backlog: int | None = Field(description="hazard store writes waiting after a store failure")
+
+
 class HealthOut(Out):
-    status: str
+    status: str = Field(description="ok, or degraded while the broker is gone or a store fails")
     now: datetime
     devices: int
     estates: int
     records_in: int
     rules: dict[str, Any] | None
+    ingest: IngestOut | None = None

@@ -3,12 +3,15 @@
 The casework indexes open hazards and counted records in memory (grading reads them thousands of times a
 second); with one store for many gateways that index would otherwise only learn of another gateway's
 changes at a restart. ``StoreSync.sync`` reads what changed by its write time and re-grades the estates
-that changed.
+that changed: at once when another gateway announces a change on PostgreSQL (``follow``, with the store's
+LISTEN/NOTIFY listener, gateway/store/listen.py), and every ``every_s`` from the engine's tick as a fallback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,6 +28,9 @@ log = logging.getLogger(__name__)
 #: ``sync`` reads changes written up to this long before its last run: gateway clocks differ a little, and a
 #: transaction may commit after a sync that started later than its writes.
 STORE_SYNC_MARGIN_S = 120.0
+#: ``follow`` syncs at most this often: a burst of announcements (a storm of device hazards on another
+#: gateway) costs one read per interval, and a change still reaches the grades well within a second.
+FOLLOW_MIN_INTERVAL_S = 0.25
 
 
 class StoreSync:
@@ -51,6 +57,17 @@ class StoreSync:
         self.synced_at = now
         self.tried_at = now
         self.failing = False
+
+    async def follow(self, changed: asyncio.Event, clock: Callable[[], datetime]) -> None:
+        """Sync whenever ``changed`` is set (another gateway announced a change: ``ChangeListener``), at most
+        every ``FOLLOW_MIN_INTERVAL_S``; runs until cancelled. Off with the periodic sync (``every_s`` 0)."""
+        if self.every_s <= 0:
+            return
+        while True:
+            await changed.wait()
+            changed.clear()
+            self.sync(clock())
+            await asyncio.sleep(FOLLOW_MIN_INTERVAL_S)
 
     def due(self, now: datetime) -> bool:
         return self.every_s > 0 and (now - self.tried_at).total_seconds() >= self.every_s

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ class DeadLetterStore:
         self.flush_interval_s = flush_interval_s
         self.log_interval_s = log_interval_s
         self._pending: list[DeadLetter] = []
+        self._flush_lock = threading.Lock()
         self.stored = 0
         self.evicted = 0  # deleted because the table exceeded max_rows
         self.overflowed = (
@@ -117,7 +119,14 @@ class DeadLetterStore:
             self._last_log = now
 
     def flush(self) -> int:
-        """Write pending entries; returns how many were written."""
+        """Write pending entries; returns how many were written. Safe from any thread (``run`` flushes from
+        a worker thread, ``Pipeline.committed`` from the event loop)."""
+        if not self._pending:
+            return 0
+        with self._flush_lock:
+            return self._flush_locked()
+
+    def _flush_locked(self) -> int:
         if not self._pending:
             return 0
         batch, self._pending = self._pending, []

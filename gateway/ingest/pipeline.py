@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
@@ -29,6 +31,7 @@ from collectors.base import RejectReason
 from gateway.ingest.deadletter import DeadLetterStore
 from gateway.ingest.registry import Registry
 from gateway.ingest.schema import device_tags, event_point, reading_point
+from gateway.ingest.sequences import SequenceStore
 from gateway.ingest.sinks.base import Point, TelemetrySink
 from gateway.ingest.stats import GatewayStats
 from gateway.models import DEVICE_TIME_FLOOR, Device, DeviceEvent, MetricValue, Reading, Record, utc_now
@@ -114,6 +117,8 @@ class LiveFeed(Broadcast[LiveEvent]):
 
 
 SEQ_WRAP = 2**32
+#: Sequence gaps named in the log per minute, at most (then one summary line for the rest).
+_GAP_LOG_LINES = 20
 #: Devices named in the log for a wrong clock, at most (then only counted).
 _CLOCK_LOG_MAX = 1000
 _MICROSECOND = timedelta(microseconds=1)
@@ -132,7 +137,10 @@ class Pipeline:
         clock: Callable[[], datetime] = utc_now,
         clock_ahead_max_s: float = 900.0,
         device_time_floor: datetime = DEVICE_TIME_FLOOR,
+        sequences: SequenceStore | None = None,
     ) -> None:
+        """``sequences``: where each device's last message counter is kept across restarts (None: memory
+        only, as in tools and tests)."""
         self.registry = registry
         self.clock_ahead_max = timedelta(seconds=clock_ahead_max_s)
         self.device_time_floor = device_time_floor
@@ -151,6 +159,17 @@ class Pipeline:
         self._tags: dict[str, dict[str, str]] = {
             d.id: device_tags(d, registry.estate(d.estate_id)) for d in registry.devices
         }
+        self.sequences = sequences
+        #: Devices whose counter changed since the last ``committed``: written before the acknowledgement.
+        self._seq_changed: dict[str, int] = {}
+        self._seq_writer: ThreadPoolExecutor | None = None
+        if sequences is not None:
+            for device_id, seq in sequences.load().items():
+                if device_id in self.devices:
+                    self.devices[device_id].last_seq = seq
+            # One thread, so that the counters of batch n+1 are never written before those of batch n.
+            self._seq_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seq-writer")
+        self._gap_log = _GapLog()
 
     # -- Ingest -------------------------------------------------------------------------------------------
 
@@ -207,7 +226,7 @@ class Pipeline:
             state.last_time = record.time
             state.messages += 1
             if record.seq is not None:
-                self._track_seq(state, record.seq)
+                self._track_seq(device.id, state, record.seq)
             if isinstance(record, Reading):
                 state.metrics.update(record.metrics)
                 state.comm_ok = True
@@ -259,14 +278,96 @@ class Pipeline:
         attributes = {**record.attributes, "device_clock_offset_s": offset}
         return record.model_copy(update={"time": corrected, "attributes": attributes})
 
-    def _track_seq(self, state: DeviceState, seq: int) -> None:
+    def _track_seq(self, device_id: str, state: DeviceState, seq: int) -> None:
         last = state.last_seq
         state.last_seq = seq
+        self._seq_changed[device_id] = seq
         if last is None:
             return
         missing = (seq - last - 1) % SEQ_WRAP
-        # A small positive gap is lost messages; a huge one is a device reboot or a replay: not counted.
+        # A small positive gap is lost messages; a huge one is a device reboot or a replay (a message the
+        # broker sent again after a crash): not counted.
         if 0 < missing < 10_000:
             state.seq_gaps += 1
             self.stats.seq_gaps += 1
             self.stats.seq_missing += missing
+            self._gap_log.gap(device_id, last, seq, missing)
+
+    def committed(self) -> asyncio.Future[None]:
+        """Done once everything submitted so far is durable: the points in the sink (or its durable
+        buffer), the dead letters in their store, the devices' message counters on disk. Hazards and
+        alarms are in the hazard store already: the rule hook writes them before ``submit`` returns."""
+        self.deadletters.flush()  # rejects are rare; when there are some, they are kept before the ack
+        stored = self.sink.committed()
+        if self._seq_writer is None or not self._seq_changed or self.sequences is None:
+            return stored
+        changed, self._seq_changed = self._seq_changed, {}
+        loop = asyncio.get_running_loop()
+        counters = loop.run_in_executor(self._seq_writer, self.sequences.save, changed)
+        both: asyncio.Future[None] = loop.create_future()
+
+        def settle(_: asyncio.Future[None]) -> None:
+            if both.done() or not (stored.done() and counters.done()):
+                return
+            failed = counters.exception() or stored.exception()
+            if failed is not None:
+                both.set_exception(failed)
+            else:
+                both.set_result(None)
+
+        stored.add_done_callback(settle)
+        counters.add_done_callback(settle)
+        return both
+
+    def close(self) -> None:
+        """Write the last counters and release the writer thread (the gateway calls it at the end)."""
+        if self._seq_writer is not None and self.sequences is not None:
+            self._seq_writer.shutdown(wait=True)
+            self.sequences.save(self._seq_changed)
+            self._seq_changed = {}
+            self.sequences.close()
+            self._seq_writer = None
+
+
+class _GapLog:
+    """Names each device whose messages went missing, with the numbers, without flooding the log: the first
+    ``_GAP_LOG_LINES`` gaps of each minute in full, the rest of that minute as one summary line."""
+
+    def __init__(self) -> None:
+        self._minute_start = time.monotonic()
+        self._lines = 0
+        self._suppressed_gaps = 0
+        self._suppressed_missing = 0
+        self._suppressed_devices: set[str] = set()
+
+    def gap(self, device_id: str, last: int, seq: int, missing: int) -> None:
+        now = time.monotonic()
+        if now - self._minute_start >= 60:
+            self._summarise()
+            self._minute_start, self._lines = now, 0
+        if self._lines < _GAP_LOG_LINES:
+            self._lines += 1
+            numbers = str(last + 1) if missing == 1 else f"{last + 1}..{(seq - 1) % SEQ_WRAP}"
+            log.warning(
+                "device %s: %d message(s) missing (seq %s; the last one before was %d, this one is %d)",
+                device_id,
+                missing,
+                numbers,
+                last,
+                seq,
+            )
+            return
+        self._suppressed_gaps += 1
+        self._suppressed_missing += missing
+        self._suppressed_devices.add(device_id)
+
+    def _summarise(self) -> None:
+        if self._suppressed_gaps:
+            log.warning(
+                "and %d more sequence gaps (%d messages missing) on %d devices in the last minute",
+                self._suppressed_gaps,
+                self._suppressed_missing,
+                len(self._suppressed_devices),
+            )
+        self._suppressed_gaps = self._suppressed_missing = 0
+        self._suppressed_devices = set()

@@ -11,8 +11,7 @@ One repository module per aggregate, each owning its tables' queries:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from sqlalchemy.engine import Engine
 
@@ -43,11 +42,10 @@ class HazardStore:
     def engine(self) -> Engine:
         return self.db.engine
 
-    @contextmanager
-    def batch(self) -> Iterator[Batch]:
-        """See ``Database.batch``: the calls made inside share one transaction."""
-        with self.db.batch() as batch:
-            yield batch
+    def batch(self) -> AbstractContextManager[Batch]:
+        """See ``Database.batch``: the calls made inside share one transaction (no wrapper of its own: the
+        rule engine opens one per batch of device events)."""
+        return self.db.batch()
 
     def counts(self) -> dict[str, int]:
         return self.db.counts()

@@ -162,6 +162,7 @@ class AlarmRepository:
                     now=now,
                     alarm_id=alarm_id,
                 )
+                self._db.announce_change(conn)
             return alarm_from_row(row), fire
 
     def _get(self, conn: Connection, alarm_id: int) -> AlarmRecord:

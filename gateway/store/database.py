@@ -14,16 +14,22 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Insert, create_engine, event, func, select
+from sqlalchemy import Connection, Insert, create_engine, event, func, select, text
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.store.tables import metadata
+
+#: The PostgreSQL channel on which a store announces that hazards, complaints or fires changed
+#: (``announce_change``); the payload is the announcing ``Database.origin``. gateway/store/listen.py listens.
+CHANGES_CHANNEL = "firegw_store_changes"
+_NOTIFY = text("SELECT pg_notify(:channel, :origin)")
 
 
 class NotFound(LookupError):
@@ -44,6 +50,8 @@ class Batch:
     error: Exception | None = None
     #: Transition rows, per insert statement, written together before the commit (``write_history``).
     history: dict[Insert, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Hazards, complaints or fires changed in it: one NOTIFY before the commit (``announce_change``).
+    announce: bool = False
 
     @property
     def failed(self) -> bool:
@@ -65,6 +73,9 @@ class Database:
                 index.create(self.engine, checkfirst=True)
         #: The batch of the calling thread, if any (report threads read the store while the loop writes).
         self._local = threading.local()
+        #: Names this store's own change announcements, which its listener skips (``announce_change``).
+        self.origin = uuid.uuid4().hex
+        self.announces = self.engine.dialect.name == "postgresql"
 
     def close(self) -> None:
         self.engine.dispose()
@@ -94,6 +105,8 @@ class Database:
                     try:
                         if batch.error is None:
                             self.flush_history()
+                            if batch.announce:
+                                batch.connection.execute(_NOTIFY, self._notify_params())
                             batch.connection.commit()
                     except SQLAlchemyError as exc:
                         batch.error = exc
@@ -118,6 +131,22 @@ class Database:
             for statement, rows in batch.history.items():
                 batch.connection.execute(statement, rows)
             batch.history.clear()
+
+    def announce_change(self, conn: Connection) -> None:
+        """Hazards, complaints or fires changed on ``conn``: on PostgreSQL, tell the other gateways on this
+        store (``NOTIFY`` on ``CHANGES_CHANNEL``, delivered when the transaction commits and never if it rolls
+        back; a ``batch`` sends one, before its commit), so that their ``StoreSync`` reads the change at once
+        instead of at its next poll. Repositories call it after each such write; SQLite has no one to tell."""
+        if not self.announces:
+            return
+        batch: Batch | None = getattr(self._local, "batch", None)
+        if batch is None:
+            conn.execute(_NOTIFY, self._notify_params())
+        else:
+            batch.announce = True
+
+    def _notify_params(self) -> dict[str, str]:
+        return {"channel": CHANGES_CHANNEL, "origin": self.origin}
 
     @contextmanager
     def may_violate(self, conn: Connection) -> Iterator[None]:

@@ -166,6 +166,7 @@ class HazardRepository:
             "recheck_due": None,
         }
         hazard_id = new_id(conn.execute(_INSERT_HAZARD, values))
+        self._db.announce_change(conn)
         self._db.write_history(
             conn,
             _INSERT_HAZARD_TRANSITION,
@@ -226,6 +227,7 @@ class HazardRepository:
             if action is HazardAction.RECHECK:
                 values["recheck_due"] = None
             row = conn.execute(_UPDATE_HAZARD, {"match_id": hazard_id, **values}).mappings().one()
+            self._db.announce_change(conn)
             data: dict[str, Any] = {}
             if evidence:
                 data["evidence"] = evidence

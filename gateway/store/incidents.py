@@ -46,6 +46,7 @@ class ComplaintRepository:
             )
             values = {k: getattr(record, k) for k in record.__slots__ if k != "id"}
             result = conn.execute(insert(complaints).values(**values))
+            self._db.announce_change(conn)
             return dataclasses.replace(record, id=new_id(result))
 
     def find(
@@ -87,6 +88,7 @@ class FireRepository:
         alarm_id: int | None = None,
     ) -> FireRecord:
         with self._db.tx() as conn:
+            self._db.announce_change(conn)
             return insert_fire(
                 conn,
                 estate_id=estate_id,

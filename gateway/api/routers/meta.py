@@ -7,7 +7,7 @@ from dataclasses import asdict
 from fastapi import APIRouter
 
 from gateway.api.deps import Engine, Scope, Services
-from gateway.api.schemas import CriterionOut, HealthOut, PolicyOut, Text
+from gateway.api.schemas import CriterionOut, HealthOut, IngestOut, PolicyOut, Text
 
 router = APIRouter(prefix="/api", tags=["meta"])
 
@@ -29,7 +29,7 @@ async def policy(engine: Engine) -> PolicyOut:
     )
 
 
-@router.get("/health", summary="Liveness and headline counters (estates and devices in scope)")
+@router.get("/health", summary="Liveness, ingest state (broker, backlog, losses) and headline counters")
 async def health(services: Services, scope: Scope) -> HealthOut:
     """Counts are of the caller's estates; the rule layer's counters, which add up every estate, are shown
     only to callers who see them all."""
@@ -41,11 +41,17 @@ async def health(services: Services, scope: Scope) -> HealthOut:
     if not whole_city:
         devices = sum(scope.allows(d.estate_id) for d in registry.devices)
         estates = sum(scope.allows(e.id) for e in registry.estates)
+    ingest = services.health() if services.health is not None else None
     return HealthOut(
-        status="ok",
+        status=ingest.status if ingest is not None else "ok",
         now=services.clock(),
         devices=devices,
         estates=estates,
         records_in=services.pipeline.stats.records_in,
         rules=asdict(engine.counters) if engine is not None and whole_city else None,
+        ingest=IngestOut.model_validate(
+            {k: v for k, v in asdict(ingest).items() if k in IngestOut.model_fields}
+        )
+        if ingest is not None
+        else None,
     )

@@ -6,6 +6,7 @@ canonical models have already been validated.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -56,7 +57,18 @@ class TelemetrySink(Protocol):
 
     async def write(self, points: list[Point]) -> None: ...
 
+    def committed(self) -> asyncio.Future[None]:
+        """Done once every point written so far is stored or durably buffered (MQTT acknowledges then)."""
+        ...
+
     async def close(self) -> None: ...
+
+
+def already_committed() -> asyncio.Future[None]:
+    """``committed`` of a sink whose ``write`` returns once the points are stored: nothing to wait for."""
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future
 
 
 class EncodedSink(TelemetrySink, Protocol):

@@ -11,11 +11,15 @@ Why a spool task: appending is an ``fsync`` (several milliseconds on real disks)
 pipeline awaited it, ingestion stood still for every batch that carried an alarm or fault and for every full
 telemetry batch. Now ``write`` only hands points over; the spool task appends them, grouping what arrived
 meanwhile into one append (a group commit). ``write`` waits only when more than ``_SPOOL_LIMIT_BATCHES``
-batches are waiting for the disk (back-pressure instead of unbounded memory). Nothing changes for the
-guarantee that matters: MQTT messages are acknowledged to the broker when they are read, so the short time
-points spend in memory was there before (``flush_interval_s`` of telemetry); ``flush()`` still makes
-everything durable on demand, and ``close()`` does so at the end. Without a running ``run()`` task (tools
-and tests that only write), ``write`` appends inline as before.
+batches are waiting for the disk (back-pressure instead of unbounded memory).
+
+``committed()`` is how a transport knows when to acknowledge: a future done once every point written so far
+is on disk. While anyone waits on one, the spool appends at once whatever has arrived instead of waiting out
+``flush_interval_s``: the next append starts when the previous one ends, so under load each ``fsync`` covers
+everything that arrived during the one before (group commit), and the cost per message stays small. Points
+that nobody waits for (QoS 0 traffic, the Modbus poller) are still gathered for ``flush_interval_s``.
+Without a running ``run()`` task (tools and tests that only write), ``write`` appends inline as before and
+``committed()`` flushes.
 
 What a failed write does (``SinkError`` from the inner sink, see ``gateway.ingest.sinks.base``):
 
@@ -46,6 +50,7 @@ from types import TracebackType
 from collectors.backoff import Backoff
 from gateway.ingest.sinks.base import EncodedSink, Point, SinkError
 from gateway.ingest.sinks.buffer import BufferedRecord, DurableBuffer
+from gateway.ingest.sinks.commits import CommitTracker
 from gateway.ingest.sinks.lineprotocol import encode_counted, encode_point
 
 log = logging.getLogger(__name__)
@@ -112,7 +117,9 @@ class BufferedSink:
         self._priority_pending: list[Point] = []  # handed over by ``write``, not yet appended by the spool
         self._spooling = False  # the spool task runs: ``write`` hands over instead of appending inline
         self._spool_wake = asyncio.Event()
+        self._commits = CommitTracker()
         self._flush_lock = asyncio.Lock()
+        self._inline_flush: asyncio.Task[None] | None = None  # ``committed`` without the spool task
         self._priority_lock = asyncio.Lock()
         self._wake = asyncio.Event()  # the drain's: belongs to the drain thread's loop while that runs
         self._drain_loop_ref: asyncio.AbstractEventLoop | None = None  # that loop, while it runs
@@ -134,6 +141,9 @@ class BufferedSink:
         durable when this returns and telemetry within a flush."""
         if self._closed:
             raise RuntimeError(f"{self.name} is closed")
+        if not points:
+            return
+        self._commits.wrote()
         priority = [p for p in points if p.priority]
         if priority:
             telemetry = [p for p in points if not p.priority]
@@ -154,6 +164,17 @@ class BufferedSink:
                 else:
                     self._spool_wake.set()
 
+    def committed(self) -> asyncio.Future[None]:
+        """A future done once every point written so far is in the durable buffer (see the module
+        docstring). It stays pending while the disk refuses appends."""
+        future = self._commits.future()
+        if not future.done():
+            if self._spooling:
+                self._spool_wake.set()
+            else:
+                self._inline_flush = asyncio.get_running_loop().create_task(self.flush())
+        return future
+
     async def flush(self) -> None:
         """Append everything held in memory to the durable buffer: priority points first, then telemetry.
 
@@ -161,9 +182,13 @@ class BufferedSink:
         batch: under a steady stream the pipeline refills ``_pending`` as fast as it is appended, and this
         loop would otherwise hold alarms back until ingestion paused."""
         async with self._flush_lock:
+            written = self._commits.written  # everything written up to here is in memory or on disk now
             while True:
                 await self._store_priority_pending()
                 if not self._pending:
+                    async with self._priority_lock:  # a priority append under way elsewhere is finished
+                        pass
+                    self._commits.durable(written)
                     return
                 batch = self._pending[: self.batch_max_points]
                 del self._pending[: self.batch_max_points]
@@ -306,13 +331,28 @@ class BufferedSink:
         try:
             while True:
                 wait_s = last_flush + self.flush_interval_s - loop.time()
-                if wait_s > 0 and not self._priority_pending and len(self._pending) < self.batch_max_points:
+                waited_for = self._commits.waiting
+                if (
+                    wait_s > 0
+                    and not waited_for
+                    and not self._priority_pending
+                    and len(self._pending) < self.batch_max_points
+                ):
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(wait_s):
                             await self._spool_wake.wait()
+                    waited_for = self._commits.waiting
                 self._spool_wake.clear()
-                if self._priority_pending:
+                if self._priority_pending and not waited_for:
                     await asyncio.shield(self._store_priority_pending())
+                if waited_for:  # group commit: someone acknowledges when this is on disk
+                    durable = self._commits.durable_upto
+                    await asyncio.shield(self.flush())
+                    if (
+                        self._commits.durable_upto == durable
+                    ):  # the disk refused: acknowledgements wait, try again later
+                        await asyncio.sleep(self.flush_interval_s)
+                    continue
                 due = loop.time() - last_flush >= self.flush_interval_s
                 if self._pending and (due or len(self._pending) >= self.batch_max_points):
                     await asyncio.shield(self.flush())
@@ -330,11 +370,11 @@ class BufferedSink:
         since the last call. Blocking: the drain thread calls it directly."""
         with self._disk_lock:  # a cancelled drain's hop may still run while close() drains
             self._ack_settled_locked()
-            record = self.buffer.peek(priority=True)
+            record = self.buffer.peek(priority=True, max_points=self.batch_max_points)
             if record is not None:
                 return record
             if self._held is None:
-                self._held = self.buffer.peek(priority=False)
+                self._held = self.buffer.peek(priority=False, max_points=self.batch_max_points)
             return self._held
 
     def _ack_settled_locked(self) -> None:
@@ -405,8 +445,9 @@ class BufferedSink:
                 )
             else:
                 log.warning(
-                    "%s unavailable: %s. Buffering on disk (%d points waiting), retrying with back-off.",
+                    "%s unavailable%s: %s. Buffering on disk (%d points waiting), retrying with back-off.",
                     self.inner.name,
+                    "" if first else f" for {now - (self._failing_since or now):.0f} s",
                     error,
                     self.buffer.pending_points,
                 )
@@ -523,6 +564,12 @@ class BufferedSink:
             return
 
     # -- counters -----------------------------------------------------------------------------------------
+
+    @property
+    def failing_for_s(self) -> float | None:
+        """How long the inner sink (InfluxDB) has been refusing or unreachable; None while it works."""
+        since = self._failing_since
+        return None if since is None else time.monotonic() - since
 
     @property
     def buffered_points(self) -> int:

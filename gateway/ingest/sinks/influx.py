@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from gateway.ingest.sinks.base import Point, SinkError
+from gateway.ingest.sinks.base import Point, SinkError, already_committed
 from gateway.ingest.sinks.lineprotocol import encode_counted
 
 #: Bodies above this size are gzip-compressed in a worker thread, to keep the event loop responsive.
@@ -165,6 +165,9 @@ class InfluxV1Sink:
             )
         raise classify_status(response.status, detail, hints=self._hints)
 
+    def committed(self) -> asyncio.Future[None]:
+        return already_committed()  # ``write`` returned once the points were stored
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -240,6 +243,9 @@ class InfluxV2Sink:
             raise classify_status(int(exc.status), detail, hints=self._hints) from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise connection_error(self.url, exc, self.timeout_s) from exc
+
+    def committed(self) -> asyncio.Future[None]:
+        return already_committed()  # ``write`` returned once the points were stored
 
     async def close(self) -> None:
         if self._client is not None:

@@ -17,7 +17,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from gateway.ingest.sinks.base import FieldValue, Point, SinkError
+from gateway.ingest.sinks.base import FieldValue, Point, SinkError, already_committed
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
@@ -102,6 +102,9 @@ class SqliteSink:
             decoded: dict[str, FieldValue] = json.loads(fields)
             result.append(Point(name, json.loads(tags), decoded, int(time_ns)))
         return result
+
+    def committed(self) -> asyncio.Future[None]:
+        return already_committed()  # ``write`` returned once the points were stored
 
     async def close(self) -> None:
         with self._lock:
