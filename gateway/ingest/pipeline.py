@@ -119,6 +119,8 @@ class LiveFeed(Broadcast[LiveEvent]):
 SEQ_WRAP = 2**32
 #: Sequence gaps named in the log per minute, at most (then one summary line for the rest).
 _GAP_LOG_LINES = 20
+#: Device message counters are written at most this often (an acknowledgement waits for the next write).
+_SEQ_WRITE_EVERY_S = 0.05
 #: Devices named in the log for a wrong clock, at most (then only counted).
 _CLOCK_LOG_MAX = 1000
 _MICROSECOND = timedelta(microseconds=1)
@@ -163,6 +165,9 @@ class Pipeline:
         #: Devices whose counter changed since the last ``committed``: written before the acknowledgement.
         self._seq_changed: dict[str, int] = {}
         self._seq_writer: ThreadPoolExecutor | None = None
+        #: The future of the next counters write (``_counters_written``) and when the last one started.
+        self._seq_next: asyncio.Future[None] | None = None
+        self._seq_last_write = float("-inf")
         if sequences is not None:
             for device_id, seq in sequences.load().items():
                 if device_id in self.devices:
@@ -299,12 +304,10 @@ class Pipeline:
         alarms are in the hazard store already: the rule hook writes them before ``submit`` returns."""
         self.deadletters.flush()  # rejects are rare; when there are some, they are kept before the ack
         stored = self.sink.committed()
-        if self._seq_writer is None or not self._seq_changed or self.sequences is None:
+        if self._seq_writer is None or not self._seq_changed:
             return stored
-        changed, self._seq_changed = self._seq_changed, {}
-        loop = asyncio.get_running_loop()
-        counters = loop.run_in_executor(self._seq_writer, self.sequences.save, changed)
-        both: asyncio.Future[None] = loop.create_future()
+        counters = self._counters_written()
+        both: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def settle(_: asyncio.Future[None]) -> None:
             if both.done() or not (stored.done() and counters.done()):
@@ -318,6 +321,40 @@ class Pipeline:
         stored.add_done_callback(settle)
         counters.add_done_callback(settle)
         return both
+
+    def _counters_written(self) -> asyncio.Future[None]:
+        """A future done once the counters changed so far are on disk. Writes are grouped: at most one
+        every ``_SEQ_WRITE_EVERY_S`` (a transaction per batch of messages cost the event loop's thread a
+        few per cent at 5,000 msg/s), and every batch submitted before a write starts rides on it."""
+        if self._seq_next is not None:
+            return self._seq_next
+        loop = asyncio.get_running_loop()
+        self._seq_next = loop.create_future()
+        delay = self._seq_last_write + _SEQ_WRITE_EVERY_S - loop.time()
+        loop.call_later(max(0.0, delay), self._write_counters)
+        return self._seq_next
+
+    def _write_counters(self) -> None:
+        waiting, self._seq_next = self._seq_next, None
+        changed, self._seq_changed = self._seq_changed, {}
+        loop = asyncio.get_running_loop()
+        self._seq_last_write = loop.time()
+        if waiting is None:
+            return
+        if self._seq_writer is None or self.sequences is None:  # closed meanwhile: close() wrote them
+            waiting.set_result(None)
+            return
+        written = loop.run_in_executor(self._seq_writer, self.sequences.save, changed)
+
+        def done(future: asyncio.Future[None]) -> None:
+            if waiting.done():
+                return
+            if future.exception() is not None:
+                waiting.set_exception(future.exception())  # type: ignore[arg-type]
+            else:
+                waiting.set_result(None)
+
+        written.add_done_callback(done)
 
     def close(self) -> None:
         """Write the last counters and release the writer thread (the gateway calls it at the end)."""
