@@ -119,6 +119,9 @@ def build_engine(config: GatewayConfig, registry: Registry, clock: Callable[[], 
             else (0.0 if store_url.startswith("sqlite") else 30.0)
         ),
         redo_path=config.gateway.data_dir / "rules-redo.json",
+        checkpoint_s=(
+            rules.checkpoint_s if rules.checkpoint_s is not None else (10.0 if config.ha.enabled else 0.0)
+        ),
     )
 
 
@@ -337,6 +340,7 @@ class Gateway:
             self.mqtt.stats.connected = False  # cancelled: the session is gone, whatever it last said
             if engine is not None:
                 self._attach_engine(None)
+                engine.checkpoints.close(self.clock())  # the next active gateway continues from here
                 engine.store.close()
 
     def _attach_engine(self, engine: RuleEngine | None) -> None:
@@ -424,6 +428,7 @@ class Gateway:
             self.pipeline.close()
             self.deadletters.close()
             if self.engine is not None:
+                self.engine.checkpoints.close(self.clock())
                 self.engine.store.close()
             if self.auth is not None:
                 self.auth.store.close()

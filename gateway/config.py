@@ -131,6 +131,11 @@ class RulesSection(Section):
     #: on a PostgreSQL store (shared by gateways), off on SQLite (one gateway's own file). Each read walks
     #: the hazards changed in the last minutes on the event loop (about 20 ms per 1,000 of them).
     store_sync_s: float | None = Field(default=None, ge=0)
+    #: How often each device's rule state (last heard, hold and recovery timers) is written to the hazard
+    #: store, so that a gateway taking over (or restarting) continues it instead of starting every timer
+    #: again. None: every 10 s with ``[ha] enabled``, off otherwise (on SQLite its writes contend with the
+    #: hazard writes for the one write lock; see docs/high-availability.md). 0: off.
+    checkpoint_s: float | None = Field(default=None, ge=0)
     #: Publish grades (retained), hazard changes and alarms to the MQTT broker under this prefix.
     publish: bool = True
     topic_prefix: str = "firegw"

@@ -26,11 +26,15 @@ gateway with its injected clock, so tests and scenarios step time by hand.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from gateway.models import Device, DeviceEvent, DeviceKind, EventType, Reading, Record
+from rules.checkpoint import dump as dump_checkpoint
+from rules.checkpoint import load as load_checkpoint
 from rules.model import SignalChange, SignalKind
 from rules.thresholds import Thresholds
 
@@ -286,9 +290,32 @@ class DeviceRules:
         return (now - self.last_seen).total_seconds() > t.report_window_s + t.offline_grace_s
 
     def restore(self, signal: SignalKind, since: datetime, now: datetime, detail: str = "") -> None:
-        """Continue an open device hazard after a restart (see ``HoldRule.restore_active``)."""
-        if self.rules.has(signal):
+        """Continue an open device hazard after a restart (see ``HoldRule.restore_active``); a rule
+        ``resume``d active or recovering keeps its state and timers."""
+        if self.rules.has(signal) and not self.rules.is_active(signal):
             self.rules[signal].restore_active(since, now, detail)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """JSON-able state for a gateway that continues this device (``resume``; rules/checkpoint.py): when it
+        was last heard, every rule not INACTIVE, the last pressure reading. Camera detections are not kept."""
+        holds = self.rules.values()
+        return dump_checkpoint(self.last_seen, holds, self._last_pressure, self._drop_reference)
+
+    def resume(self, data: Mapping[str, Any], now: datetime) -> None:
+        """On rules just built, continue from ``checkpoint()`` data (written by this or another gateway): a
+        device silent since before goes offline when it would have, a pending hold completes on its time.
+        What the data has of unknown signals, states or rules this device does not have is ignored."""
+        saved = load_checkpoint(data, now)
+        if saved.last_seen is not None:
+            self.last_seen = saved.last_seen
+        for hold in saved.holds:
+            if self.rules.has(hold.signal):
+                rule = self.rules[hold.signal]
+                rule.state = RuleState(hold.state)
+                rule.pending_at, rule.clear_at, rule.since = hold.pending_at, hold.clear_at, hold.since
+                rule.detail, rule.value = hold.detail, hold.value
+        if self.device.kind is DeviceKind.HYDRANT:
+            self._last_pressure, self._drop_reference = saved.last_pressure, saved.drop_reference
 
     # -- input -----------------------------------------------------------------------------------------
 

@@ -54,6 +54,8 @@ async def test_health_and_metrics_say_what_waits_while_influxdb_is_down(
         await asyncio.to_thread(burst, mosquitto.host, mosquitto.port, messages, 1)
         await wait_until(lambda: gateway.stats.records_in == len(messages), 20, "every message read")
         await wait_until(lambda: gateway.health().telemetry_failing_for_s is not None, 10, "InfluxDB failing")
+        # On disk in the durable buffer, so acknowledged although InfluxDB is down.
+        await wait_until(lambda: gateway.mqtt.unacknowledged == 0, 10, "every message acknowledged")
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.api_port}") as http:
             health = (await http.get("/api/health")).json()
             response = await http.get("/metrics")

@@ -8,7 +8,9 @@ It is the coordinator of the casework; each part does one thing and gets what it
   store, the index and the ``Outbox``;
 - ``Grader`` (grades.py): grades derived, recorded when they change, published;
 - ``StoreBacklog`` (redo.py): what the store lost, kept until it is written again;
-- ``StoreSync`` (sync.py): what other gateways on the same store changed.
+- ``StoreSync`` (sync.py): what other gateways on the same store changed;
+- ``RuleCheckpoints`` (checkpoints.py): each device's rule state kept in the store, for a gateway that takes
+  over.
 
 Data flow, for each batch the pipeline accepted (``on_records``, the pipeline's ``RulesHook``) and for each
 clock tick (``tick``)::
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.casework.alarms import ALARM_EVENTS, AlarmDesk
+from gateway.casework.checkpoints import RuleCheckpoints
 from gateway.casework.fleet import DeviceFleet
 from gateway.casework.grades import Grader
 from gateway.casework.hazards import HazardDesk
@@ -80,12 +83,17 @@ class RuleEngine:
         offline_sweep_s: float = 30.0,
         redo_path: Path | None = None,
         store_sync_s: float = 30.0,
+        checkpoint_s: float = 0.0,
     ) -> None:
         """``redo_path``: a file where what the store lost is kept until it is written again (``_redo``), so
         that a restart during a store outage does not lose it; read back at start-up. None: memory only.
 
         ``store_sync_s``: how often ``tick`` reads back what other gateways on the same store changed
-        (``StoreSync``); 0 turns it off."""
+        (``StoreSync``); 0 turns it off.
+
+        ``checkpoint_s``: how often the rule state of the devices that changed is written to the store, from a
+        worker thread (``RuleCheckpoints``); at construction every device continues from its checkpoint. 0
+        turns both off."""
         self.registry = registry
         self.policy = policy
         self.store = store
@@ -117,6 +125,7 @@ class RuleEngine:
         self.alarms = AlarmDesk(*parts)
         self.incidents = IncidentDesk(*parts)
         self.sync = StoreSync(store, self.fleet, self.index, self.grader, self.counters, store_sync_s, now)
+        self.checkpoints = RuleCheckpoints(store, self.fleet, self.counters, checkpoint_s, now)
         #: Signal changes not yet written to the store: history that nothing on a batch's own path reads, so
         #: each batch (``on_records``, ``tick``) writes them in one statement.
         self._signal_rows: list[dict[str, Any]] = []
@@ -128,8 +137,10 @@ class RuleEngine:
         self.backlog.load(self.fleet.devices)
 
     def _restore(self, now: datetime) -> None:
-        """Load open hazards and counted records; continue device hazards so recovery can close them."""
+        """Continue every device from its checkpoint; load open hazards and counted records; continue device
+        hazards so recovery can close them."""
         fleet = self.fleet
+        self.checkpoints.resume(now)
         for hazard in self.store.hazards.all_open():
             self.index.add(hazard)
             if hazard.device_id and hazard.signal and hazard.device_id in fleet.rules:
@@ -159,12 +170,14 @@ class RuleEngine:
         all_rules = self.fleet.rules
         ticking = self.fleet.ticking
         last_heard = self.fleet.last_heard_at
+        dirty = self.checkpoints.dirty
         with self._store_batch(affected, now, urgent=urgent):
             for device, record in items:
                 rules = all_rules.get(device.id)
                 if rules is None:
                     continue
                 changes = rules.observe(record, now)
+                dirty.add(device.id)
                 if rules.last_seen is now:  # a sign of life (a poller's comm_fault report is not one)
                     last_heard[device.estate_id] = now
                 if changes:
@@ -283,19 +296,22 @@ class RuleEngine:
         every ``offline_sweep_s``, the periodic grade repeat every ``grade_repeat_s``."""
         affected: set[str] = set()
         fleet = self.fleet
+        dirty = self.checkpoints.dirty
         with self._store_batch(affected, now):
             for device_id in list(fleet.ticking):
                 rules = fleet.rules[device_id]
                 changes = rules.tick(now)
+                dirty.add(device_id)
                 if changes:
                     self._apply(changes, now, affected)
                 if not rules.needs_tick:
                     fleet.ticking.discard(device_id)
             if (now - self._last_sweep).total_seconds() >= self.offline_sweep_s:
                 self._last_sweep = now
-                for rules in fleet.rules.values():
+                for device_id, rules in fleet.rules.items():
                     if rules.offline_due(now):
                         changes = rules.tick(now)
+                        dirty.add(device_id)
                         if changes:
                             self._apply(changes, now, affected)
                 affected |= self.hazards.escalate(now)
@@ -304,6 +320,8 @@ class RuleEngine:
             self.grader.regrade(affected, now)
         if self.sync.due(now):
             self.sync.sync(now)
+        if self.checkpoints.due(now):
+            self.checkpoints.write(now)
         if (now - self._last_repeat).total_seconds() >= self.grade_repeat_s:
             # On a fixed grid (not "now"), so a late tick does not push every later repeat back with it.
             step = timedelta(seconds=self.grade_repeat_s)

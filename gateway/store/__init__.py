@@ -4,7 +4,8 @@ One repository module per aggregate, each owning its tables' queries:
 
 - ``tables``: the schema and the rules it enforces; ``records``: what callers get back;
 - ``database``: the engine, one transaction per call or one shared ``batch``;
-- ``hazards``, ``alarms``, ``incidents`` (complaints and fires), ``history`` (grades and signals).
+- ``hazards``, ``alarms``, ``incidents`` (complaints and fires), ``history`` (grades and signals);
+- ``checkpoints``: each device's rule state, for a gateway that takes over.
 
 ``HazardStore`` wires them to one database: ``store.hazards.file(...)``, ``store.alarms.transition(...)``.
 """
@@ -16,6 +17,7 @@ from contextlib import AbstractContextManager
 from sqlalchemy.engine import Engine
 
 from gateway.store.alarms import AlarmRepository
+from gateway.store.checkpoints import CheckpointRepository
 from gateway.store.database import Batch, Database
 from gateway.store.hazards import HazardRepository
 from gateway.store.history import GradeRepository, SignalRepository
@@ -33,6 +35,7 @@ class HazardStore:
         self.fires = FireRepository(self.db)
         self.grades = GradeRepository(self.db)
         self.signals = SignalRepository(self.db)
+        self.checkpoints = CheckpointRepository(self.db)
 
     @property
     def url(self) -> str:

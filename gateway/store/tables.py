@@ -208,3 +208,14 @@ signal_changes = Table(
     Column("value", Float),
     Index("signal_changes_by_device", "device_id", "at"),
 )
+
+#: Each device's rule state (``DeviceRules.checkpoint``: last heard, hold timers), written every few seconds
+#: by the active gateway for the devices that changed, and read by a gateway that takes over or starts again.
+device_rule_checkpoints = Table(
+    "device_rule_checkpoints",
+    metadata,
+    Column("device_id", String(128), primary_key=True),
+    #: Gateway-clock time of the write.
+    Column("at", UtcDateTime, nullable=False),
+    Column("state", JSON, nullable=False),
+)
