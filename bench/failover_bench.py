@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the helpers import each other as top-level modules
 
-from ha_gateway import HaGatewayProcess, lost, stored_seqs, wait_for_one_active, wait_stored  # noqa: E402
+from gateway_process import stored_seqs  # noqa: E402
+from ha_gateway import HaGatewayProcess, lost, wait_for_one_active, wait_stored  # noqa: E402
 from seq_publisher import PublisherProcess, publish  # noqa: E402
 from services import InfluxService, MosquittoService, PostgresService  # noqa: E402
 

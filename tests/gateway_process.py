@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,10 @@ enabled = false
     def start(self, timeout_s: float = 60.0) -> float:
         """Start the gateway (same config, same data_dir) and wait until it is subscribed; returns the
         seconds that took. Raises with the log when it exits or does not subscribe in time."""
+        return self.launch(lambda: bool(SUBSCRIBED.search(self.log_text())), "subscribed", timeout_s)
+
+    def launch(self, ready: Callable[[], bool], what: str, timeout_s: float) -> float:
+        """Start ``firegw run`` on this config and wait until ``ready()``; the seconds that took."""
         assert not self.running, "the gateway is already running"
         self.starts += 1
         self.log_path = self.workdir / f"gateway-{self.starts}.log"
@@ -197,13 +202,13 @@ enabled = false
                 preexec_fn=_die_with_parent,  # dies with the test run if that is killed
             )
         self._signalled_at = None
-        while not SUBSCRIBED.search(self.log_text()):
+        while not ready():
             code = self.process.poll()
             if code is not None:
                 raise RuntimeError(f"gateway exited with code {code} while starting:\n{self.log_tail()}")
             if time.monotonic() - t0 > timeout_s:
                 self.kill()
-                raise RuntimeError(f"gateway not subscribed after {timeout_s:g} s:\n{self.log_tail()}")
+                raise RuntimeError(f"gateway not {what} after {timeout_s:g} s:\n{self.log_tail()}")
             time.sleep(0.05)
         return time.monotonic() - t0
 
@@ -308,3 +313,22 @@ def registry_toml(devices: list[str]) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+# -- counting what reached InfluxDB -----------------------------------------------------------------------
+
+#: The measurement every published heartbeat becomes (smoke detectors' readings).
+MEASUREMENT = "smoke_detector"
+
+
+def stored_count(influxdb: Any, db: str) -> int:
+    rows = influxdb.rows(f'SELECT COUNT("battery_pct") AS n FROM "{MEASUREMENT}"', db)
+    return int(rows[0]["n"]) if rows else 0
+
+
+def stored_seqs(influxdb: Any, db: str, ts_base_ms: int) -> dict[str, set[int]]:
+    """Per device, the sequence numbers whose point is stored (device time = ts_base_ms + seq)."""
+    out: dict[str, set[int]] = {}
+    for row in influxdb.rows(f'SELECT "battery_pct" FROM "{MEASUREMENT}" GROUP BY "device"', db):
+        out.setdefault(row["device"], set()).add(int(row["time"]) // 1_000_000 - ts_base_ms)
+    return out

@@ -13,22 +13,17 @@ against what the broker acknowledged (``lost``).
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from gateway_process import SUBSCRIBED, GatewayProcess, gateway_root, toml_str
+from gateway_process import SUBSCRIBED, GatewayProcess, stored_count, toml_str
 from seq_publisher import PublishResult
-from services import _die_with_parent
 
 #: Log lines that say what a gateway is (gateway/ha/standby.py); the last one found is its state.
 STATE_LINE = re.compile(r"(standby: gateway|active: gateway|stopped being active)")
-MEASUREMENT = "smoke_detector"
 
 
 class HaGatewayProcess(GatewayProcess):
@@ -82,38 +77,7 @@ heartbeat_s = {self.heartbeat_s}
 
     def start(self, timeout_s: float = 60.0) -> float:
         """Start the gateway and wait until it is active (subscribed) or standing by; the seconds it took."""
-        assert not self.running, "the gateway is already running"
-        self.starts += 1
-        self.log_path = self.workdir / f"gateway-{self.starts}.log"
-        root = gateway_root()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-        env["PYTHONUNBUFFERED"] = "1"
-        command = [sys.executable, "-m", "gateway.cli", "run", "--config", str(self.config_path), "--quiet"]
-        t0 = time.monotonic()
-        self.started_at_ns = time.time_ns()
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=root,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
-        while self.state() not in ("active", "standby"):
-            code = self.process.poll()
-            if code is not None:
-                raise RuntimeError(f"gateway exited with code {code} while starting:\n{self.log_tail()}")
-            if time.monotonic() - t0 > timeout_s:
-                self.kill()
-                raise RuntimeError(
-                    f"gateway neither active nor standby after {timeout_s:g} s:\n{self.log_tail()}"
-                )
-            time.sleep(0.05)
-        return time.monotonic() - t0
+        return self.launch(lambda: self.state() in ("active", "standby"), "active or standby", timeout_s)
 
     def state(self) -> str:
         """``active`` (holds the lease and is subscribed), ``taking over`` (holds it, not yet subscribed),
@@ -175,19 +139,6 @@ def fast_stop_postgres(postgres: Any, timeout_s: float = 15.0) -> None:
 
 
 # -- counting -------------------------------------------------------------------------------------------
-
-
-def stored_count(influxdb: Any, db: str) -> int:
-    rows = influxdb.rows(f'SELECT COUNT("battery_pct") AS n FROM "{MEASUREMENT}"', db)
-    return int(rows[0]["n"]) if rows else 0
-
-
-def stored_seqs(influxdb: Any, db: str, ts_base_ms: int) -> dict[str, set[int]]:
-    """Per device, the sequence numbers whose point is stored (device time = ts_base_ms + seq)."""
-    out: dict[str, set[int]] = {}
-    for row in influxdb.rows(f'SELECT "battery_pct" FROM "{MEASUREMENT}" GROUP BY "device"', db):
-        out.setdefault(row["device"], set()).add(int(row["time"]) // 1_000_000 - ts_base_ms)
-    return out
 
 
 def wait_stored(influxdb: Any, db: str, expected: int, timeout_s: float = 60.0, settle_s: float = 5.0) -> int:

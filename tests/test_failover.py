@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gateway_process import stored_seqs
 from ha_gateway import (
     HaGatewayProcess,
     fast_stop_postgres,
     lost,
-    stored_seqs,
     wait_for_one_active,
     wait_stored,
 )

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gateway_process import Exit, GatewayProcess
+from gateway_process import Exit, GatewayProcess, stored_count, stored_seqs
 from seq_publisher import PublisherProcess, PublishResult, publish
 
 pytestmark = pytest.mark.services
@@ -43,7 +43,6 @@ STOP_AT_S = 4.0  # after the stream starts
 DOWN_AFTER_KILL_S = 2.0
 STOP_BOUND_S = 15.0  # a clean stop must end within this
 SETTLE_S = 4.0  # catch-up is done when the stored count has not moved for this long (or all are in)
-MEASUREMENT = "smoke_detector"
 
 
 @pytest.fixture
@@ -65,19 +64,6 @@ def gateway(tmp_path: Path, mosquitto: Any, influxdb: Any, influx_db_name: str) 
 
 
 # -- counting -------------------------------------------------------------------------------------------
-
-
-def stored_count(influxdb: Any, db: str) -> int:
-    rows = influxdb.rows(f'SELECT COUNT("battery_pct") AS n FROM "{MEASUREMENT}"', db)
-    return int(rows[0]["n"]) if rows else 0
-
-
-def stored_seqs(influxdb: Any, db: str, ts_base_ms: int) -> dict[str, set[int]]:
-    """Per device, the sequence numbers whose point is stored (device time = ts_base_ms + seq)."""
-    out: dict[str, set[int]] = {}
-    for row in influxdb.rows(f'SELECT "battery_pct" FROM "{MEASUREMENT}" GROUP BY "device"', db):
-        out.setdefault(row["device"], set()).add(int(row["time"]) // 1_000_000 - ts_base_ms)
-    return out
 
 
 def wait_caught_up(influxdb: Any, db: str, expected: int, timeout_s: float = 60.0) -> int:
