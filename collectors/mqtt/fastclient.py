@@ -330,15 +330,19 @@ class FastClient(aiomqtt.Client):
         """Keep PUBACK and PUBREC packets until ``ack_through`` covers the messages read with them; return
         what goes out now (PUBCOMP). A chunk that delivered nothing new (a resent QoS 2 message) waits
         behind the messages before it, or goes out now if they are all acknowledged."""
-        now: list[bytes] = []
-        held: list[bytes] = []
-        for packet in acks:
-            (now if packet[0] == _PUBCOMP else held).append(packet)
-        if held:
+        blob = b"".join(acks)
+        # Every acknowledgement is 4 bytes; a PUBCOMP (first byte 0x70) only follows a QoS 2 PUBREL. The
+        # usual chunk has none, and is held whole without a Python loop over its packets.
+        if _PUBCOMP in blob[::4]:
+            now = [packet for packet in acks if packet[0] == _PUBCOMP]
+            blob = b"".join(packet for packet in acks if packet[0] != _PUBCOMP)
+        else:
+            now = []
+        if blob:
             if not self._waiting_acks and self.acked_through >= self.delivered:
-                now.extend(held)
+                now.append(blob)
             else:
-                self._waiting_acks.append((self.delivered, b"".join(held)))
+                self._waiting_acks.append((self.delivered, blob))
         return now
 
     def ack_through(self, count: int) -> None:
