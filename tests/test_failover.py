@@ -42,7 +42,7 @@ from ha_gateway import (
     wait_for_one_active,
     wait_stored,
 )
-from seq_publisher import PublisherProcess
+from seq_publisher import PublisherProcess, PublishResult
 
 from gateway.store import HazardStore
 
@@ -66,6 +66,32 @@ class Partition:
     @property
     def both(self) -> list[HaGatewayProcess]:
         return [self.a, self.b]
+
+    def start_a_active_b_standby(self) -> None:
+        self.a.start()
+        self.a.wait_state("active", 20)
+        self.b.start()
+
+    def stream(self, mosquitto: Any, *, rate: int, duration: float) -> tuple[PublisherProcess, int]:
+        """Numbered heartbeats from ``DEVICES`` in a process of their own; (publisher, ts_base_ms)."""
+        ts_base_ms = int(time.time() * 1000)
+        publisher = PublisherProcess(
+            mosquitto.host,
+            mosquitto.port,
+            DEVICES,
+            rate=rate,
+            duration=duration,
+            ts_base_ms=ts_base_ms,
+            topic_prefix=self.topic_prefix,
+        ).start()
+        return publisher, ts_base_ms
+
+    def stored_and_lost(
+        self, influxdb: Any, result: PublishResult, ts_base_ms: int
+    ) -> tuple[int, dict[str, set[int]]]:
+        """Once every acknowledged heartbeat is stored (or 45 s passed): how many are, and which are lost."""
+        stored_total = wait_stored(influxdb, self.db, result.published, timeout_s=45)
+        return stored_total, lost(result, stored_seqs(influxdb, self.db, ts_base_ms))
 
 
 @pytest.fixture
@@ -158,22 +184,11 @@ def test_kill_9_of_the_active_gateway_loses_nothing(
     partition: Partition, mosquitto: Any, influxdb: Any
 ) -> None:
     a, b = partition.a, partition.b
-    a.start()
-    a.wait_state("active", 20)
-    b.start()
+    partition.start_a_active_b_standby()
     assert b.state() == "standby"
     assert b.count(r"standby: gateway gw-a holds partition 'all'") == 1
 
-    ts_base_ms = int(time.time() * 1000)
-    publisher = PublisherProcess(
-        mosquitto.host,
-        mosquitto.port,
-        DEVICES,
-        rate=1000,
-        duration=16.0,
-        ts_base_ms=ts_base_ms,
-        topic_prefix=partition.topic_prefix,
-    ).start()
+    publisher, ts_base_ms = partition.stream(mosquitto, rate=1000, duration=16.0)
     alarms = Alarms(mosquitto.host, mosquitto.port, partition.topic_prefix).start()
     try:
         time.sleep(4.0)
@@ -190,8 +205,7 @@ def test_kill_9_of_the_active_gateway_loses_nothing(
         publisher.kill()
         alarms.stop()
 
-    stored_total = wait_stored(influxdb, partition.db, result.published, timeout_s=45)
-    missing = lost(result, stored_seqs(influxdb, partition.db, ts_base_ms))
+    stored_total, missing = partition.stored_and_lost(influxdb, result, ts_base_ms)
     in_store = alarms_in_store(partition.store_url)
     after_takeover = {d for d, at in alarms.acked.items() if at > took_over_at}
     alarms_missing = sorted(set(alarms.acked) - in_store)
@@ -215,20 +229,9 @@ def test_kill_9_of_the_active_gateway_loses_nothing(
 def test_a_postgresql_outage_leaves_exactly_one_active_gateway(
     partition: Partition, mosquitto: Any, influxdb: Any, postgres: Any
 ) -> None:
-    a, b = partition.a, partition.b
-    a.start()
-    a.wait_state("active", 20)
-    b.start()
-    ts_base_ms = int(time.time() * 1000)
-    publisher = PublisherProcess(
-        mosquitto.host,
-        mosquitto.port,
-        DEVICES,
-        rate=300,
-        duration=22.0,
-        ts_base_ms=ts_base_ms,
-        topic_prefix=partition.topic_prefix,
-    ).start()
+    a = partition.a
+    partition.start_a_active_b_standby()
+    publisher, ts_base_ms = partition.stream(mosquitto, rate=300, duration=22.0)
     try:
         time.sleep(2.0)
         fast_stop_postgres(postgres)
@@ -248,8 +251,7 @@ def test_a_postgresql_outage_leaves_exactly_one_active_gateway(
         publisher.kill()
         postgres.ensure_running()
 
-    stored_total = wait_stored(influxdb, partition.db, result.published, timeout_s=45)
-    missing = lost(result, stored_seqs(influxdb, partition.db, ts_base_ms))
+    stored_total, missing = partition.stored_and_lost(influxdb, result, ts_base_ms)
     takeovers = {g.gateway_id: g.count(r"active: gateway") for g in partition.both}
     lost_count = sum(map(len, missing.values()))
     print(f"\nPostgreSQL outage: the active gateway stood down {stood_down_s:.2f} s after PostgreSQL stopped")
@@ -271,19 +273,8 @@ def test_sigterm_of_the_active_gateway_hands_over_at_once(
     """A clean stop (systemctl stop, docker stop) releases the lease after closing the MQTT session: the
     standby takes over within a heartbeat or two, not a TTL, and nothing acknowledged is lost."""
     a, b = partition.a, partition.b
-    a.start()
-    a.wait_state("active", 20)
-    b.start()
-    ts_base_ms = int(time.time() * 1000)
-    publisher = PublisherProcess(
-        mosquitto.host,
-        mosquitto.port,
-        DEVICES,
-        rate=500,
-        duration=8.0,
-        ts_base_ms=ts_base_ms,
-        topic_prefix=partition.topic_prefix,
-    ).start()
+    partition.start_a_active_b_standby()
+    publisher, ts_base_ms = partition.stream(mosquitto, rate=500, duration=8.0)
     try:
         time.sleep(3.0)
         stopped = a.stop(signal.SIGTERM)
@@ -291,8 +282,7 @@ def test_sigterm_of_the_active_gateway_hands_over_at_once(
         result = publisher.result(timeout_s=60)
     finally:
         publisher.kill()
-    stored_total = wait_stored(influxdb, partition.db, result.published, timeout_s=45)
-    missing = lost(result, stored_seqs(influxdb, partition.db, ts_base_ms))
+    stored_total, missing = partition.stored_and_lost(influxdb, result, ts_base_ms)
     print(
         f"\nSIGTERM of the active gateway: {stopped.describe()}; the standby active {takeover_s:.2f} s later"
     )
