@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Insert, create_engine, event, func, select, text
+from sqlalchemy import Connection, Insert, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -67,6 +67,7 @@ class Database:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
         # create_all adds tables, not the indexes a later version added to an existing table.
         for table in metadata.sorted_tables:
             for index in table.indexes:
@@ -197,6 +198,30 @@ def new_id(result: CursorResult[Any]) -> int:
     if key is None:  # pragma: no cover - every table here has an integer primary key
         raise RuntimeError("insert returned no primary key")
     return int(key[0])
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add the nullable columns a later version added to an existing table (``create_all`` adds tables, not
+    columns). Only nullable columns without a server default can be added this way, on SQLite and PostgreSQL
+    alike, which is the rule for new columns of this schema: a column an older gateway does not know is
+    simply left empty by it."""
+    inspector = inspect(engine)
+    existing_tables = set(inspector.get_table_names())
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            if table.name not in existing_tables:
+                continue
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in have:
+                    continue
+                if not column.nullable:
+                    raise RuntimeError(
+                        f"the store's table {table.name} lacks the column {column.name}, which cannot be "
+                        "added to existing rows (not nullable); new columns of this schema must be nullable"
+                    )
+                kind = column.type.compile(dialect=engine.dialect)
+                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
