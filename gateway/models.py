@@ -110,6 +110,19 @@ class ModbusAddress(Frozen):
     poll_interval_s: float = Field(default=60.0, gt=0)
 
 
+class MeasuringPoint(StrEnum):
+    """Where a hydrant pressure sensor sits, which decides its default limits (rules/thresholds.py).
+
+    Static pressure in a hydrant system depends on height: the least favourable (highest, furthest) point
+    reads least, a riser or pump outlet more, an outdoor hydrant reads the municipal mains.
+    """
+
+    LEAST_FAVOURABLE = "least_favourable"  # least favourable indoor hydrant, or the roof tank outlet
+    RISER = "riser"  # a riser or the fire pump outlet
+    OUTDOOR_MAINS = "outdoor_mains"  # an outdoor hydrant on the municipal mains
+    UNKNOWN = "unknown"
+
+
 class Device(Frozen):
     """One physical device as the registry knows it.
 
@@ -129,6 +142,10 @@ class Device(Frozen):
     modbus: ModbusAddress | None = None
     #: Per-device overrides of rule thresholds (e.g. ``pressure_min_mpa``); defaults live in the policy.
     thresholds: dict[str, float] = Field(default_factory=dict)
+    #: Hydrant pressure sensors: where the sensor sits, and whether it reads static pressure (no flow, what
+    #: almost every sensor reads) or the flowing pressure at an outlet. Both pick default limits.
+    point: MeasuringPoint = MeasuringPoint.UNKNOWN
+    reading: Literal["static", "flowing"] = "static"
 
 
 class Reading(Frozen):

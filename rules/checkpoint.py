@@ -9,13 +9,19 @@ The format, one JSON object per device (keys left out when empty)::
 
     {"v": 1, "last_seen": "2026-11-23T02:00:00+00:00",
      "rules": {"hydrant_low_pressure": {"state": "pending", "pending_at": "...", "clear_at": "...",
-                                        "since": "...", "detail": "0.02 MPa < min 0.07 MPa", "value": 0.02}},
-     "pressure": ["...", 0.31], "drop_reference": 0.35}
+                                        "since": "...", "value": 0.02,
+                                        "detail": "sudden drop from 0.35 to 0.02 MPa (urgent)"}},
+     "pressure": ["...", 0.02], "drop_reference": 0.35, "drop_urgent": true}
+
+``drop_reference`` is the pressure before a sudden drop while the hydrant stays down, ``drop_urgent`` that the
+open low-pressure episode began with one (its hold is then ``pressure_drop_hold_s``, rules/thresholds.py).
 
 ``load`` is lenient: what it does not understand (an unknown signal or state, a malformed time, a timer
-missing for its state) is left out, so a checkpoint from another version never stops a takeover. Gateway-clock
-times (``last_seen``, the timers) are never put after ``now``: a writer whose clock ran ahead cannot push a
-device's silence or a hold into the future.
+missing for its state) is left out, so a checkpoint from another version never stops a takeover. A checkpoint
+written before the sudden drop became part of the low-pressure rule may hold a ``hydrant_pressure_drop``
+rule: it still loads (the signal still parses), and ``DeviceRules.resume`` leaves it out, since no device has
+that rule any more. Gateway-clock times (``last_seen``, the timers) are never put after ``now``: a writer
+whose clock ran ahead cannot push a device's silence or a hold into the future.
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ class Checkpoint:
     holds: tuple[HoldState, ...]
     last_pressure: tuple[datetime, float] | None
     drop_reference: float | None
+    drop_urgent: bool = False
 
 
 def dump(
@@ -76,6 +83,7 @@ def dump(
     holds: Iterable[HoldLike],
     last_pressure: tuple[datetime, float] | None = None,
     drop_reference: float | None = None,
+    drop_urgent: bool = False,
 ) -> dict[str, Any]:
     """The JSON-able checkpoint of one device (the rules that are INACTIVE are left out)."""
     data: dict[str, Any] = {"v": VERSION, "last_seen": last_seen.isoformat()}
@@ -99,6 +107,8 @@ def dump(
         data["pressure"] = [last_pressure[0].isoformat(), last_pressure[1]]
     if drop_reference is not None:
         data["drop_reference"] = drop_reference
+    if drop_urgent:
+        data["drop_urgent"] = True
     return data
 
 
@@ -122,6 +132,7 @@ def load(data: Mapping[str, Any], now: datetime) -> Checkpoint:
         holds=tuple(holds),
         last_pressure=last_pressure,
         drop_reference=_number(data.get("drop_reference")),
+        drop_urgent=data.get("drop_urgent") is True,
     )
 
 

@@ -1,22 +1,8 @@
 """Device-state rules: records and the clock in, ``SignalChange``s out. Pure: no I/O, no wall clock.
 
-Each rule is a small state machine, an enum plus timestamps, in the manner of Prometheus alerting rules:
-
-    INACTIVE --condition holds--> PENDING --held for hold_s--> ACTIVE --condition clears--> RECOVERING
-        ^                            |                            ^                            |
-        +-- clear for recovery_s ----+                            +------ holds again ---------+
-        +------------------------------- clear for recovery_s ---------------------------------+
-
-A rule emits a ``SignalChange`` only on the edges PENDING->ACTIVE (``active=True``) and RECOVERING->INACTIVE
-(``active=False``), so a sensor hovering around its threshold produces no churn: the pending hold filters
-short excursions, the recovery hold and the value hysteresis (the condition to leave is stricter than the
-condition to enter) filter short recoveries.
-
-The recovery hold counts while PENDING too: a hold is not restarted by one healthy reading, only by the
-condition staying clear for ``recovery_s``. So a hydrant that reads low four minutes out of five still
-opens its hazard once ``hold_s`` has passed since the condition was first seen (it becomes ACTIVE on the
-next reading that holds); a single good reading cannot hide an intermittent fault. Rules without a
-recovery hold (``recovery_s == 0``) restart on the first clear reading, as before.
+Each rule is a hold rule (``rules/hold.py``): a small state machine, in the manner of Prometheus alerting
+rules, that emits a ``SignalChange`` only when a condition has held for its hold time, and when it has been
+clear for its recovery hold.
 
 ``DeviceRules.observe(record, now)`` runs the rules a record touches; ``DeviceRules.tick(now)`` advances the
 time-based parts (hold and recovery timers, offline, occupation durations) and is called on a schedule by the
@@ -29,129 +15,16 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from gateway.models import Device, DeviceEvent, DeviceKind, EventType, Reading, Record
 from rules.checkpoint import dump as dump_checkpoint
 from rules.checkpoint import load as load_checkpoint
+from rules.hold import HoldRule, RuleState
 from rules.model import SignalChange, SignalKind
 from rules.thresholds import Thresholds
 
-
-class RuleState(StrEnum):
-    INACTIVE = "inactive"
-    PENDING = "pending"
-    ACTIVE = "active"
-    RECOVERING = "recovering"
-
-
-@dataclass(slots=True)
-class HoldRule:
-    """One condition of one device with a hold time before active and a recovery hold before resolved.
-
-    ``pending_at``/``clear_at`` are gateway-clock times (they drive the timers); ``clear_at`` is when the
-    condition was last seen to clear (in RECOVERING, and in PENDING during a healthy spell that has not yet
-    lasted ``recovery_s``). ``since`` is the event time at which the condition was first seen, for the
-    hazard's text ("0.02 MPa since 10:41").
-    """
-
-    signal: SignalKind
-    hold_s: float
-    recovery_s: float
-    state: RuleState = RuleState.INACTIVE
-    pending_at: datetime | None = None
-    clear_at: datetime | None = None
-    since: datetime | None = None
-    detail: str = ""
-    value: float | None = None
-
-    @property
-    def active(self) -> bool:
-        """True while a hazard should be open: ACTIVE, or ACTIVE and waiting out its recovery hold."""
-        return self.state in (RuleState.ACTIVE, RuleState.RECOVERING)
-
-    def observe(
-        self,
-        holds: bool,
-        now: datetime,
-        *,
-        seen_at: datetime | None = None,
-        detail: str = "",
-        value: float | None = None,
-    ) -> bool | None:
-        """Feed one evaluation of the condition; returns the new ``active`` flag on an edge, else None."""
-        if holds:
-            if detail:
-                self.detail = detail
-            if value is not None:
-                self.value = value
-            if self.state is RuleState.INACTIVE:
-                self.state, self.pending_at, self.since = RuleState.PENDING, now, seen_at or now
-                self.clear_at = None
-            elif self.state is RuleState.PENDING and self.clear_at is not None:
-                if (now - self.clear_at).total_seconds() >= self.recovery_s:  # the clear spell counted
-                    self.pending_at, self.since = now, seen_at or now
-                self.clear_at = None
-            elif self.state is RuleState.RECOVERING:
-                self.state, self.clear_at = RuleState.ACTIVE, None
-            return self._advance(now)
-        if self.state is RuleState.PENDING:
-            if self.recovery_s <= 0:
-                self.state, self.pending_at, self.since = RuleState.INACTIVE, None, None
-            elif self.clear_at is None:
-                self.clear_at = now
-        elif self.state is RuleState.ACTIVE:
-            self.state, self.clear_at = RuleState.RECOVERING, now
-            if value is not None:
-                self.value = value
-        return self._advance(now)
-
-    def tick(self, now: datetime) -> bool | None:
-        return self._advance(now)
-
-    def force(self, active: bool, now: datetime, *, detail: str = "", value: float | None = None) -> bool:
-        """Set the state without hold times (an explicit device report such as CTWing "offline")."""
-        if active == self.active:
-            if active:
-                self.state, self.clear_at = RuleState.ACTIVE, None
-            return False
-        if active:
-            self.state, self.pending_at, self.since = RuleState.ACTIVE, now, now
-            self.detail, self.value = detail or self.detail, value
-        else:
-            # ``since`` stays for the resolving SignalChange; entering PENDING sets it afresh.
-            self.state, self.pending_at, self.clear_at = RuleState.INACTIVE, None, None
-        return True
-
-    def unconfirmed(self) -> None:
-        """The condition cannot be judged (no valid input): a pending hold or a recovery starts again."""
-        if self.state is RuleState.PENDING:
-            self.state, self.pending_at, self.clear_at, self.since = RuleState.INACTIVE, None, None, None
-        elif self.state is RuleState.RECOVERING:
-            self.state, self.clear_at = RuleState.ACTIVE, None
-
-    def restore_active(self, since: datetime, now: datetime, detail: str = "") -> None:
-        """At start-up, continue an open hazard: the condition must be seen clear to resolve it."""
-        self.state, self.pending_at, self.since, self.detail = RuleState.ACTIVE, now, since, detail
-
-    def _advance(self, now: datetime) -> bool | None:
-        if self.state is RuleState.PENDING and self.pending_at is not None:
-            if self.clear_at is not None:  # clear right now: active only when seen again; reset if clear long
-                if (now - self.clear_at).total_seconds() >= self.recovery_s:
-                    self.state, self.pending_at, self.clear_at = RuleState.INACTIVE, None, None
-                    self.since = None
-            elif (now - self.pending_at).total_seconds() >= self.hold_s:
-                self.state = RuleState.ACTIVE
-                return True
-        elif (
-            self.state is RuleState.RECOVERING
-            and self.clear_at is not None
-            and (now - self.clear_at).total_seconds() >= self.recovery_s
-        ):
-            self.state, self.pending_at, self.clear_at = RuleState.INACTIVE, None, None
-            return False
-        return None
+__all__ = ["DeviceRules", "HoldRule", "RuleSet", "RuleState"]
 
 
 @dataclass(slots=True)
@@ -200,9 +73,11 @@ def _specs(kind: DeviceKind, t: Thresholds) -> dict[SignalKind, tuple[float, flo
             spec[SignalKind.TAMPER] = (t.tamper_hold_s, 0.0)
             spec[SignalKind.LOW_BATTERY] = (t.low_battery_hold_s, 0.0)
         elif kind is DeviceKind.HYDRANT:
+            # "Without pressure" is one rule, however it began (a sudden drop or a slow fall); its hold is
+            # pressure_drop_hold_s for an episode that began with a sudden drop (see DeviceRules._pressure).
+            # HYDRANT_PRESSURE_DROP is no rule any more: it only names hazards filed by older versions.
             spec[SignalKind.HYDRANT_LOW_PRESSURE] = (t.pressure_hold_s, t.pressure_recovery_s)
             spec[SignalKind.HYDRANT_HIGH_PRESSURE] = (t.pressure_hold_s, t.pressure_recovery_s)
-            spec[SignalKind.HYDRANT_PRESSURE_DROP] = (0.0, t.pressure_recovery_s)
             spec[SignalKind.HYDRANT_SENSOR_FAULT] = (t.sensor_fault_hold_s, t.status_recovery_s)
             spec[SignalKind.HYDRANT_LEAK] = (t.leak_hold_s, t.status_recovery_s)
             spec[SignalKind.COMM_FAULT] = (t.comm_fault_hold_s, 0.0)
@@ -253,7 +128,10 @@ class DeviceRules:
         self.last_seen = started
         self.rules = RuleSet(_specs(device.kind, thresholds))
         self._last_pressure: tuple[datetime, float] | None = None
+        #: The level before a sudden drop, while the pressure stays down (below it minus half the drop).
         self._drop_reference: float | None = None
+        #: The open (pending or active) low-pressure episode began with a sudden drop: urgent, short hold.
+        self._urgent = False
         camera = device.kind is DeviceKind.CAMERA
         self._lane = _Occupation() if camera else _NO_OCCUPATION
         self._evacuation = _Occupation() if camera else _NO_OCCUPATION
@@ -297,9 +175,10 @@ class DeviceRules:
 
     def checkpoint(self) -> dict[str, Any]:
         """JSON-able state for a gateway that continues this device (``resume``; rules/checkpoint.py): when it
-        was last heard, every rule not INACTIVE, the last pressure reading. Camera detections are not kept."""
+        was last heard, every rule not INACTIVE, the last pressure reading and how an open low-pressure
+        episode began (the level before a sudden drop, urgent or not). Camera detections are not kept."""
         holds = self.rules.values()
-        return dump_checkpoint(self.last_seen, holds, self._last_pressure, self._drop_reference)
+        return dump_checkpoint(self.last_seen, holds, self._last_pressure, self._drop_reference, self._urgent)
 
     def resume(self, data: Mapping[str, Any], now: datetime) -> None:
         """On rules just built, continue from ``checkpoint()`` data (written by this or another gateway): a
@@ -315,7 +194,14 @@ class DeviceRules:
                 rule.pending_at, rule.clear_at, rule.since = hold.pending_at, hold.clear_at, hold.since
                 rule.detail, rule.value = hold.detail, hold.value
         if self.device.kind is DeviceKind.HYDRANT:
-            self._last_pressure, self._drop_reference = saved.last_pressure, saved.drop_reference
+            self._last_pressure = saved.last_pressure
+            # The drop state belongs to an open low-pressure episode; without one (an old checkpoint with a
+            # "hydrant_pressure_drop" rule, which is ignored) it is dropped too.
+            low = dict.get(self.rules, SignalKind.HYDRANT_LOW_PRESSURE)
+            if low is not None:
+                self._drop_reference, self._urgent = saved.drop_reference, saved.drop_urgent
+                if self._urgent:
+                    low.hold_s = self.t.pressure_drop_hold_s
 
     # -- input -----------------------------------------------------------------------------------------
 
@@ -354,6 +240,8 @@ class DeviceRules:
             self._camera_conditions(now, out)
         for rule in list(self.rules.values()):
             self._edge(out, rule, rule.tick(now), now)
+        if self._urgent or self._drop_reference is not None:
+            self._settle_episode()
         return out
 
     # -- per kind --------------------------------------------------------------------------------------
@@ -371,12 +259,11 @@ class DeviceRules:
             # A sensor that reports its own fault reads garbage: judge the fault, not the pressure.
             if _bool(m.get("sensor_fault")) is True:
                 # ...and no hold or recovery timer may complete on the readings from before the fault.
-                for signal in (
-                    SignalKind.HYDRANT_LOW_PRESSURE,
-                    SignalKind.HYDRANT_HIGH_PRESSURE,
-                    SignalKind.HYDRANT_PRESSURE_DROP,
-                ):
-                    self.rules[signal].unconfirmed()
+                for signal in (SignalKind.HYDRANT_LOW_PRESSURE, SignalKind.HYDRANT_HIGH_PRESSURE):
+                    rule = dict.get(self.rules, signal)
+                    if rule is not None:
+                        rule.unconfirmed()
+                self._settle_episode()
             elif pressure is not None:
                 self._pressure(pressure, now, reading.time, out)
             for metric, signal, text in (
@@ -397,41 +284,88 @@ class DeviceRules:
             self._step(out, SignalKind.LOW_BATTERY, low, now, reading.time, detail, battery)
 
     def _pressure(self, p: float, now: datetime, seen: datetime, out: list[SignalChange]) -> None:
+        """One physical problem, one rule: the hydrant is "without pressure" while the reading is below its
+        point's minimum, below its commissioned baseline less ``baseline_drop_share``, or still down after a
+        sudden drop (a fall of ``pressure_drop_mpa`` between consecutive readings, until back within half a
+        drop of the level before). An episode that began with a sudden drop is urgent and opens after
+        ``pressure_drop_hold_s``, any other after ``pressure_hold_s``; either is closed by the same recovery
+        (hysteresis and ``pressure_recovery_s``). Over-pressure is another problem and another rule."""
         t = self.t
         rules = self.rules
         low, high = SignalKind.HYDRANT_LOW_PRESSURE, SignalKind.HYDRANT_HIGH_PRESSURE
-        low_limit = t.pressure_min_mpa + (t.pressure_hysteresis_mpa if rules.is_active(low) else 0.0)
-        high_limit = t.pressure_max_mpa - (t.pressure_hysteresis_mpa if rules.is_active(high) else 0.0)
-        # Texts are only kept while a condition holds: formatted then, not for every healthy reading.
-        is_low, is_high = p < low_limit, p > high_limit
-        detail = f"{p:.2f} MPa < min {t.pressure_min_mpa:.2f} MPa" if is_low else ""
-        self._step(out, low, is_low, now, seen, detail, p)
-        detail = f"{p:.2f} MPa > max {t.pressure_max_mpa:.2f} MPa" if is_high else ""
-        self._step(out, high, is_high, now, seen, detail, p)
-        drop_signal = SignalKind.HYDRANT_PRESSURE_DROP
-        drop_active = rules.is_active(drop_signal)
+        low_rule = dict.get(rules, low)
+        low_state = RuleState.INACTIVE if low_rule is None else low_rule.state
+        low_active = low_state is RuleState.ACTIVE or low_state is RuleState.RECOVERING
+        margin = t.pressure_hysteresis_mpa if low_active else 0.0
+        below_min = p < t.pressure_min_mpa + margin
+        base_limit = t.baseline_mpa * (1.0 - t.baseline_drop_share) if t.baseline_mpa > 0 else 0.0
+        below_base = base_limit > 0 and p < base_limit + margin
         previous = self._last_pressure
         self._last_pressure = (now, p)
-        if (
+        sudden = (
             previous is not None
             and (now - previous[0]).total_seconds() <= t.pressure_drop_window_s
             # Rounded: 0.35 - 0.20 is 0.1499999... in binary floating point, and it is a 0.15 MPa fall.
             and round(previous[1] - p, 6) >= t.pressure_drop_mpa
             # Coming down from over-pressure to normal is a recovery, not a burst main.
             and previous[1] <= t.pressure_max_mpa
-            and not drop_active
-        ):
-            self._drop_reference = previous[1]
-            detail = f"fell from {previous[1]:.2f} to {p:.2f} MPa"
-            self._step(out, drop_signal, True, now, seen, detail, p)
-        elif drop_active:
-            # Recovered once back within half the drop threshold of where it was before; after a restart
-            # (the hazard restored, the level before the drop unknown) once it is healthy again.
-            reference = self._drop_reference
-            if reference is None:
-                reference = t.pressure_min_mpa + t.pressure_hysteresis_mpa + t.pressure_drop_mpa / 2
-            holds = p < reference - t.pressure_drop_mpa / 2
-            self._step(out, drop_signal, holds, now, seen, value=p)
+        )
+        if sudden and previous is not None and self._drop_reference is None:
+            # With a commissioned baseline, the level to stay below is at most the baseline: coming down from
+            # above it (a fire pump stopping after a run) back to the baseline is no loss of pressure.
+            level = previous[1] if t.baseline_mpa <= 0 else min(previous[1], t.baseline_mpa)
+            self._drop_reference = level
+        reference = self._drop_reference
+        dropped = reference is not None and p < reference - t.pressure_drop_mpa / 2
+        if reference is not None and not dropped:
+            self._drop_reference = None  # back near the level before the drop
+        holds = below_min or below_base or dropped
+        # Texts are only made while the condition holds: formatted then, not for every healthy reading.
+        detail = ""
+        if holds:
+            if dropped and sudden and previous is not None and not low_active and not self._urgent:
+                self._urgent = True
+                rules[low].hold_s = t.pressure_drop_hold_s
+                detail = f"sudden drop from {previous[1]:.2f} to {p:.2f} MPa (urgent)"
+            elif not self._urgent:  # an urgent episode keeps the sudden drop as its text
+                detail = self._low_detail(p, below_min, below_base, base_limit, reference)
+        elif self._urgent and low_state is RuleState.PENDING:
+            # Back up before the drop hold passed: a transient (a pump start, a short flow test). The next
+            # drop must stay down a whole ``pressure_drop_hold_s`` again.
+            rules[low].unconfirmed()
+            self._settle_episode()
+        self._step(out, low, holds, now, seen, detail, p)
+        high_active = rules.is_active(high)
+        is_high = p > t.pressure_max_mpa - (t.pressure_hysteresis_mpa if high_active else 0.0)
+        detail = f"{p:.2f} MPa > max {t.pressure_max_mpa:.2f} MPa{self._reading_note()}" if is_high else ""
+        self._step(out, high, is_high, now, seen, detail, p)
+        if self._urgent or self._drop_reference is not None:
+            self._settle_episode()
+
+    def _low_detail(
+        self, p: float, below_min: bool, below_base: bool, base_limit: float, reference: float | None
+    ) -> str:
+        t = self.t
+        if below_min:
+            return f"{p:.2f} MPa < min {t.pressure_min_mpa:.2f} MPa{self._reading_note()}"
+        if below_base:
+            return (
+                f"{p:.2f} MPa < {base_limit:.2f} MPa, more than {t.baseline_drop_share:.0%} below its "
+                f"commissioned {t.baseline_mpa:.2f} MPa"
+            )
+        return f"{p:.2f} MPa, down from {reference or 0.0:.2f} MPa"
+
+    def _reading_note(self) -> str:
+        return " (flowing)" if self.device.reading == "flowing" else ""
+
+    def _settle_episode(self) -> None:
+        """When no low-pressure episode is open any more, forget how it began."""
+        rule = dict.get(self.rules, SignalKind.HYDRANT_LOW_PRESSURE)
+        if rule is None or rule.state is RuleState.INACTIVE:
+            self._urgent = False
+            self._drop_reference = None
+            if rule is not None:
+                rule.hold_s = self.t.pressure_hold_s
 
     def _event(self, event: DeviceEvent, now: datetime, out: list[SignalChange]) -> None:
         kind = self.device.kind

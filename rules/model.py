@@ -17,14 +17,19 @@ from pydantic import BaseModel, ConfigDict
 class SignalKind(StrEnum):
     """Conditions the device rules detect. Each one, when active, opens at most one hazard per device."""
 
-    OFFLINE = "offline"  # nothing heard for longer than the device's reporting window plus a grace
+    #: Nothing heard for longer than the device's reporting window plus a grace (cameras: no keep-alive).
+    OFFLINE = "offline"
     DEVICE_FAULT = "device_fault"  # smoke detector fault event / GB/T status 3
     TAMPER = "tamper"  # detector removed from its base
     LOW_BATTERY = "low_battery"  # low battery left unfixed past its hold time
     COMM_FAULT = "comm_fault"  # Modbus unit not answering
+    #: "Without pressure": below the measuring point's static minimum, below the commissioned baseline, or
+    #: still down after a sudden drop (then urgent, with a shorter hold). One rule, one hazard per device.
     HYDRANT_LOW_PRESSURE = "hydrant_low_pressure"
-    HYDRANT_HIGH_PRESSURE = "hydrant_high_pressure"
-    HYDRANT_PRESSURE_DROP = "hydrant_pressure_drop"  # sudden drop between consecutive readings
+    HYDRANT_HIGH_PRESSURE = "hydrant_high_pressure"  # static above 1.0 MPa (zoning), or flowing above 0.50
+    #: Retired: a sudden drop is now the urgent start of HYDRANT_LOW_PRESSURE. Kept so that hazards and rule
+    #: checkpoints written by older versions still parse; no device kind has this rule any more.
+    HYDRANT_PRESSURE_DROP = "hydrant_pressure_drop"
     HYDRANT_SENSOR_FAULT = "hydrant_sensor_fault"
     HYDRANT_LEAK = "hydrant_leak"
     FIRE_LANE_OCCUPIED = "fire_lane_occupied"  # occupied past the hold time, or repeatedly in a day

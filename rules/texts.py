@@ -25,18 +25,41 @@ KIND_NAMES: dict[str, dict[DeviceKind, str]] = {
 }
 
 
-def _hours(seconds: float) -> str:
-    return f"{seconds / 3600:.0f}" if seconds % 3600 == 0 else f"{seconds / 3600:.1f}"
+def _window(seconds: float) -> str:
+    """``26 小时`` for a smoke detector's window, ``10 分钟`` for a camera's."""
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} 分钟"
+    hours = f"{seconds / 3600:.0f}" if seconds % 3600 == 0 else f"{seconds / 3600:.1f}"
+    return f"{hours} 小时"
 
 
-def signal_sentence_zh(change: SignalChange, t: Thresholds) -> str:
+def _low_pressure_zh(v: float | None, detail: str, t: Thresholds, reading: str) -> str:
+    if v is None:
+        return "水压不足"
+    what = "动压" if reading == "flowing" else "静压"
+    if "urgent" in detail:  # the episode began with a sudden drop (rules/device_rules.py)
+        below = f"，{what}低于下限 {t.pressure_min_mpa:.2f} MPa" if v < t.pressure_min_mpa else ""
+        return f"水压骤降至 {v:.2f} MPa 且未恢复（紧急）{below}"
+    if v < t.pressure_min_mpa:
+        return f"{what} {v:.2f} MPa，低于下限 {t.pressure_min_mpa:.2f} MPa"
+    if t.baseline_mpa > 0 and v < t.baseline_mpa * (1 - t.baseline_drop_share):
+        share = f"{t.baseline_drop_share * 100:.0f}%"
+        return f"{what} {v:.2f} MPa，比调试基准 {t.baseline_mpa:.2f} MPa 下降超过 {share}"
+    return f"{what} {v:.2f} MPa，骤降后未恢复"
+
+
+def signal_sentence_zh(change: SignalChange, t: Thresholds, reading: str = "static") -> str:
+    """The Chinese sentence for a device signal; ``reading`` is the hydrant sensor's (static or flowing)."""
     v = change.value
     match change.signal:
         case SignalKind.HYDRANT_LOW_PRESSURE:
-            return f"水压 {v:.2f} MPa，低于下限 {t.pressure_min_mpa:.2f} MPa" if v is not None else "水压过低"
+            return _low_pressure_zh(v, change.detail, t, reading)
         case SignalKind.HYDRANT_HIGH_PRESSURE:
-            return f"水压 {v:.2f} MPa，高于上限 {t.pressure_max_mpa:.2f} MPa" if v is not None else "水压过高"
-        case SignalKind.HYDRANT_PRESSURE_DROP:
+            if v is None:
+                return "水压过高"
+            what = "动压" if reading == "flowing" else "静压"
+            return f"{what} {v:.2f} MPa，高于上限 {t.pressure_max_mpa:.2f} MPa"
+        case SignalKind.HYDRANT_PRESSURE_DROP:  # filed by older versions only
             return f"水压骤降至 {v:.2f} MPa" if v is not None else "水压骤降"
         case SignalKind.HYDRANT_SENSOR_FAULT:
             return "水压传感器故障"
@@ -45,8 +68,7 @@ def signal_sentence_zh(change: SignalChange, t: Thresholds) -> str:
         case SignalKind.COMM_FAULT:
             return "通信中断（Modbus 无应答）"
         case SignalKind.OFFLINE:
-            window = t.report_window_s + t.offline_grace_s
-            return f"离线，超过 {_hours(window)} 小时未上报"
+            return f"离线，超过 {_window(t.report_window_s + t.offline_grace_s)}未上报"
         case SignalKind.DEVICE_FAULT:
             return "设备被屏蔽" if "shielded" in change.detail else "设备故障"
         case SignalKind.TAMPER:
@@ -65,12 +87,12 @@ def signal_sentence_zh(change: SignalChange, t: Thresholds) -> str:
 
 
 def describe(device: Device, change: SignalChange, t: Thresholds, language: str) -> str:
-    """``消火栓 HY-E001-03（E001-B02，2号楼 30层 消火栓箱）：水压 0.02 MPa，低于下限 0.07 MPa``."""
+    """``消火栓 HY-E001-03（E001-B02，2号楼 30层 消火栓箱）：静压 0.02 MPa，低于下限 0.07 MPa``."""
     names = KIND_NAMES.get(language, KIND_NAMES["en"])
     label = names.get(device.kind, device.kind.value)
     if language == "zh":
         where = "，".join(x for x in (device.building_id, device.location) if x)
-        text = signal_sentence_zh(change, t)
+        text = signal_sentence_zh(change, t, device.reading)
         return f"{label} {device.id}" + (f"（{where}）" if where else "") + f"：{text}"
     where = ", ".join(x for x in (device.building_id, device.location) if x)
     detail = change.detail

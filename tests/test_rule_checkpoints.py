@@ -76,9 +76,10 @@ def test_a_device_silent_before_the_takeover_goes_offline_when_it_would_have() -
 
 
 def test_a_pending_hold_continues_instead_of_starting_again() -> None:
-    """Low pressure holds 5 min (pressure_hold_s = 300) before it is active; the takeover is at 3 min."""
+    """Low pressure holds 5 min (pressure_hold_s = 300) before it is active; the takeover is at 3 min.
+    (0.12 -> 0.02 MPa is a fall of 0.10 MPa: not a sudden drop, so the ordinary hold.)"""
     a = device_rules()
-    reading(a, T0, pressure_mpa=0.3)
+    reading(a, T0, pressure_mpa=0.12)
     for minute in range(1, 4):
         reading(a, T0 + minute * MINUTE, pressure_mpa=0.02)
     assert a.rules[LOW].state is RuleState.PENDING
@@ -97,18 +98,26 @@ def test_a_pending_hold_continues_instead_of_starting_again() -> None:
 
 
 def test_a_recovery_hold_and_the_pressure_before_a_drop_continue() -> None:
+    """A sudden drop that stays down a minute opens the low-pressure hazard (urgent); the level before the
+    drop and the urgency go over to the next gateway, and so does the recovery hold."""
     a = device_rules()
     reading(a, T0, pressure_mpa=0.35)
-    (drop,) = reading(a, T0 + MINUTE, pressure_mpa=0.18)
-    assert (drop.signal, drop.active) == (SignalKind.HYDRANT_PRESSURE_DROP, True)
-    reading(a, T0 + 2 * MINUTE, pressure_mpa=0.34)  # back near 0.35: recovering (10 min)
-    assert a.rules[SignalKind.HYDRANT_PRESSURE_DROP].state is RuleState.RECOVERING
-    b = taken_over(a, T0 + 3 * MINUTE)
-    assert b.rules[SignalKind.HYDRANT_PRESSURE_DROP].state is RuleState.RECOVERING
+    assert reading(a, T0 + MINUTE, pressure_mpa=0.18) == []  # a sudden drop: held 60 s
+    (drop,) = reading(a, T0 + 2 * MINUTE, pressure_mpa=0.18)
+    assert (drop.signal, drop.active) == (LOW, True)
+    assert drop.detail == "sudden drop from 0.35 to 0.18 MPa (urgent)"
+    b = taken_over(a, T0 + 2 * MINUTE + timedelta(seconds=30))
     assert b.checkpoint()["drop_reference"] == 0.35
-    assert b.checkpoint()["pressure"][1] == 0.34
-    (resolved,) = b.tick(T0 + 12 * MINUTE)
-    assert (resolved.signal, resolved.active) == (SignalKind.HYDRANT_PRESSURE_DROP, False)
+    assert b.checkpoint()["drop_urgent"] is True
+    # 0.25 MPa is above the 0.07 minimum but still well down from 0.35: still without pressure.
+    assert reading(b, T0 + 3 * MINUTE, pressure_mpa=0.25) == []
+    assert b.rules[LOW].state is RuleState.ACTIVE
+    reading(b, T0 + 4 * MINUTE, pressure_mpa=0.34)  # back near 0.35: recovering (10 min)
+    c = taken_over(b, T0 + 5 * MINUTE)
+    assert c.rules[LOW].state is RuleState.RECOVERING
+    assert c.checkpoint()["pressure"][1] == 0.34
+    (resolved,) = c.tick(T0 + 14 * MINUTE)
+    assert (resolved.signal, resolved.active) == (LOW, False)
 
 
 def test_resume_ignores_what_it_does_not_know_and_never_looks_into_the_future() -> None:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.models import Device, DeviceEvent, DeviceKind, EventType, MetricValue, Reading
+from gateway.models import Device, DeviceEvent, DeviceKind, EventType, MeasuringPoint, MetricValue, Reading
 from rules.device_rules import DeviceRules, HoldRule, RuleState
 from rules.model import SignalChange, SignalKind
 from rules.policy import builtin_policy
@@ -28,11 +28,16 @@ DAY = timedelta(days=1)
 
 LOW = SignalKind.HYDRANT_LOW_PRESSURE
 HIGH = SignalKind.HYDRANT_HIGH_PRESSURE
+#: Retired: a sudden drop is now the urgent start of LOW; no device emits it any more.
 DROP = SignalKind.HYDRANT_PRESSURE_DROP
+SECOND = timedelta(seconds=1)
 
 
 class Sim:
-    """One device's rules and a hand-stepped clock; every change emitted is also kept in ``changes``."""
+    """One device's rules and a hand-stepped clock; every change emitted is also kept in ``changes``.
+
+    A camera sends a keep-alive at every ``advance`` (as a real one does every minute), so that tests about
+    detections are not about a camera going offline; ``keepalive=False`` makes it silent."""
 
     def __init__(
         self,
@@ -42,18 +47,28 @@ class Sim:
         thresholds: dict[str, float] | None = None,
         wire_format: str = "",
         start: datetime = T0,
+        point: MeasuringPoint = MeasuringPoint.UNKNOWN,
+        reading: str = "static",
+        keepalive: bool = True,
     ) -> None:
-        self.device = Device(
-            id=device_id,
-            kind=kind,
-            estate_id="E001",
-            wire_format=wire_format,
-            thresholds=thresholds or {},
+        self.device = Device.model_validate(
+            {
+                "id": device_id,
+                "kind": kind,
+                "estate_id": "E001",
+                "wire_format": wire_format,
+                "thresholds": thresholds or {},
+                "point": point,
+                "reading": reading,
+            }
         )
-        t = POLICY.thresholds_for(kind, self.device.thresholds, f"device {device_id}")
+        t = POLICY.thresholds_for(
+            kind, self.device.thresholds, f"device {device_id}", point=point, reading=self.device.reading
+        )
         self.rules = DeviceRules(self.device, t, started=start)
         self.now = start
         self.changes: list[SignalChange] = []
+        self.keepalive = keepalive and kind is DeviceKind.CAMERA
 
     def _keep(self, out: list[SignalChange]) -> list[SignalChange]:
         for change in out:
@@ -63,9 +78,10 @@ class Sim:
         return out
 
     def advance(self, delta: timedelta) -> list[SignalChange]:
-        """Move the clock and tick once."""
+        """Move the clock (a camera sends its keep-alive) and tick once."""
         self.now += delta
-        return self.tick()
+        out = self.reading(alive=True) if self.keepalive else []
+        return out + self.tick()
 
     def tick(self) -> list[SignalChange]:
         return self._keep(self.rules.tick(self.now))
@@ -130,7 +146,7 @@ def test_low_pressure_opens_only_after_the_hold_time_minute_by_minute() -> None:
     assert "0.02 MPa" in change.detail
     assert "min 0.07" in change.detail
     assert sim.is_active(LOW)
-    assert sim.edges(DROP) == []  # no earlier reading to fall from
+    assert "urgent" not in change.detail  # no earlier reading to fall from: the ordinary 5-minute hold
 
 
 def test_low_pressure_opens_on_a_tick_without_further_readings() -> None:
@@ -205,43 +221,126 @@ def test_flapping_around_the_minimum_emits_one_active_and_one_resolved_change() 
 
 
 def test_high_pressure_opens_after_hold_and_resolves_below_max_minus_hysteresis() -> None:
+    """Static pressure: the ceiling is 1.0 MPa at a hydrant (GB 50974-2014 §6.2.1: zone above it)."""
     sim = Sim(DeviceKind.HYDRANT)
-    sim.minutes(5, pressure_mpa=0.62)  # above max from +1 to +5 min: 4 min
+    sim.minutes(5, pressure_mpa=1.12)  # above max from +1 to +5 min: 4 min
     assert sim.edges(HIGH) == []
-    change = only(sim.minutes(1, pressure_mpa=0.62), HIGH)
+    change = only(sim.minutes(1, pressure_mpa=1.12), HIGH)
     assert change.active
-    assert "0.62 MPa > max 0.50" in change.detail
-    assert sim.minutes(30, pressure_mpa=0.49) == []  # below max, not below max - hysteresis (0.48)
-    sim.minutes(10, pressure_mpa=0.40)
+    assert "1.12 MPa > max 1.00" in change.detail
+    assert sim.minutes(30, pressure_mpa=0.99) == []  # below max, not below max - hysteresis (0.98)
+    sim.minutes(10, pressure_mpa=0.90)
     assert sim.edges(HIGH) == [True]
-    sim.minutes(1, pressure_mpa=0.40)
+    sim.minutes(1, pressure_mpa=0.90)
     assert sim.edges(HIGH) == [True, False]
     assert sim.edges(LOW) == []
 
 
-def test_sudden_drop_is_a_hazard_at_once_even_above_the_minimum() -> None:
+def test_a_sudden_drop_that_stays_down_is_one_urgent_hazard_even_above_the_minimum() -> None:
+    """A fall of 0.15 MPa or more between readings that stays down for pressure_drop_hold_s (60 s) opens the
+    low-pressure hazard, urgent, even while the pressure is above the minimum; it is the same hazard for as
+    long as the pressure stays down, and recovery (back near the level before, for 10 min) closes it."""
     sim = Sim(DeviceKind.HYDRANT)
     sim.minutes(3, pressure_mpa=0.35)
-    out = sim.minutes(1, pressure_mpa=0.18)
-    change = only(out, DROP)
+    dropped_at = sim.now + MINUTE
+    assert sim.minutes(1, pressure_mpa=0.18) == [], "a drop must stay down a minute"
+    out = sim.minutes(1, pressure_mpa=0.19)
+    change = only(out, LOW)
     assert change.active
-    assert change.at == sim.now
-    assert change.value == pytest.approx(0.18)
-    assert "fell from 0.35 to 0.18 MPa" in change.detail
-    assert not sim.is_active(LOW)
-    # Still well below where it was: not recovered however long it lasts.
+    assert change.at == dropped_at + MINUTE
+    assert change.since == dropped_at
+    assert change.value == pytest.approx(0.19)
+    assert change.detail == "sudden drop from 0.35 to 0.18 MPa (urgent)"
+    # Still well below where it was: not recovered however long it lasts; the text stays the drop's.
     assert sim.minutes(30, pressure_mpa=0.20) == []
+    assert sim.rules.rules[LOW].detail == "sudden drop from 0.35 to 0.18 MPa (urgent)"
     sim.minutes(10, pressure_mpa=0.34)
-    assert sim.edges(DROP) == [True]
-    sim.minutes(1, pressure_mpa=0.34)
-    assert sim.edges(DROP) == [True, False]
+    assert sim.edges(LOW) == [True]
+    resolved = only(sim.minutes(1, pressure_mpa=0.34), LOW)
+    assert resolved.active is False
+    assert resolved.since == dropped_at
+    assert sim.changes == sim.of(LOW), "one rule, one hazard: nothing else opened"
+    # The episode is over: the next low pressure without a drop waits the ordinary hold again.
+    assert sim.rules.rules[LOW].hold_s == 300.0
 
 
 def test_a_drop_of_exactly_the_threshold_counts() -> None:
     sim = Sim(DeviceKind.HYDRANT)
     sim.minutes(1, pressure_mpa=0.35)
-    sim.minutes(1, pressure_mpa=0.20)  # 0.35 - 0.20 is 0.1499... in floating point
-    assert sim.edges(DROP) == [True]
+    sim.minutes(2, pressure_mpa=0.20)  # 0.35 - 0.20 is 0.1499... in floating point
+    assert sim.edges(LOW) == [True]
+    assert "urgent" in sim.of(LOW)[0].detail
+
+
+def test_a_dip_shorter_than_the_drop_hold_opens_nothing() -> None:
+    """Readings every 10 s: 0.35 -> 0.02 for 50 s (a pump start, water hammer, a short flow test) -> 0.35."""
+    sim = Sim(DeviceKind.HYDRANT)
+    for _ in range(6):
+        sim.now += 10 * SECOND
+        sim.reading(pressure_mpa=0.35)
+    for _ in range(5):
+        sim.now += 10 * SECOND
+        sim.reading(pressure_mpa=0.02)
+        sim.tick()
+    assert sim.rules.rules[LOW].state is RuleState.PENDING
+    sim.now += 10 * SECOND  # 60 s after the drop, but back up
+    sim.reading(pressure_mpa=0.35)
+    assert sim.rules.rules[LOW].state is RuleState.INACTIVE, "a transient is forgotten at once"
+    # A second short dip two minutes later is a new transient, not the end of the first one's minute.
+    sim.ticks(2 * MINUTE, every=10 * SECOND)
+    for _ in range(4):
+        sim.now += 10 * SECOND
+        sim.reading(pressure_mpa=0.02)
+        sim.tick()
+    sim.now += 10 * SECOND
+    sim.reading(pressure_mpa=0.35)
+    sim.ticks(HOUR, every=MINUTE)
+    assert sim.changes == []
+    assert not sim.rules.needs_tick
+
+
+def test_a_drop_that_stays_opens_one_hazard_at_the_drop_hold_on_a_tick() -> None:
+    sim = Sim(DeviceKind.HYDRANT)
+    sim.minutes(2, pressure_mpa=0.35)
+    sim.now += 5 * SECOND
+    dropped_at = sim.now
+    assert sim.reading(pressure_mpa=0.02) == []
+    sim.now = dropped_at + 59 * SECOND
+    assert sim.tick() == []
+    sim.now = dropped_at + 60 * SECOND
+    change = only(sim.tick(), LOW)
+    assert (change.active, change.since) == (True, dropped_at)
+    assert change.detail == "sudden drop from 0.35 to 0.02 MPa (urgent)"
+    # Sustained low pressure continues the same hazard: no second edge however long it lasts.
+    sim.minutes(120, pressure_mpa=0.02)
+    assert sim.edges(LOW) == [True]
+    sim.minutes(11, pressure_mpa=0.35)
+    assert sim.edges(LOW) == [True, False]
+    assert {c.signal for c in sim.changes} == {LOW}
+
+
+def test_two_failed_hydrants_are_two_hazards_not_four() -> None:
+    opened: list[SignalChange] = []
+    for device_id in ("HY-1", "HY-2"):
+        sim = Sim(DeviceKind.HYDRANT, device_id=device_id)
+        sim.minutes(3, pressure_mpa=0.38)
+        sim.minutes(30, pressure_mpa=0.01)  # the supply is lost and stays lost
+        opened += [c for c in sim.changes if c.active]
+    assert [(c.device_id, c.signal) for c in opened] == [("HY-1", LOW), ("HY-2", LOW)]
+    assert all("urgent" in c.detail for c in opened)
+
+
+def test_a_low_pressure_episode_that_then_drops_suddenly_becomes_urgent() -> None:
+    """Below the minimum for two minutes (pending, 5 min hold), then a sudden fall: the drop hold applies,
+    counted from when the episode began, so the hazard opens at once; still one hazard."""
+    sim = Sim(DeviceKind.HYDRANT, thresholds={"baseline_mpa": 0.40})
+    sim.minutes(2, pressure_mpa=0.40)
+    sim.minutes(2, pressure_mpa=0.26)  # below 0.40 x 0.7 = 0.28: pending, not urgent
+    assert sim.rules.rules[LOW].state is RuleState.PENDING
+    change = only(sim.minutes(1, pressure_mpa=0.05), LOW)
+    assert change.active
+    assert change.since == T0 + 3 * MINUTE
+    assert "urgent" in change.detail
 
 
 def test_slow_decline_or_readings_far_apart_are_not_a_sudden_drop() -> None:
@@ -267,14 +366,13 @@ def test_sensor_fault_is_raised_and_its_pressure_ignored() -> None:
     # An hour of garbage pressure from the faulty sensor: no low pressure, no sudden drop.
     sim.minutes(60, pressure_mpa=0.0, sensor_fault=True)
     assert sim.edges(LOW) == []
-    assert sim.edges(DROP) == []
     assert sim.rules.rules[LOW].state is RuleState.INACTIVE
     # Repaired: resolved once healthy for the status recovery hold (5 min).
     sim.minutes(5, pressure_mpa=0.35, sensor_fault=False)
     assert sim.edges(SignalKind.HYDRANT_SENSOR_FAULT) == [True]
     sim.minutes(1, pressure_mpa=0.35, sensor_fault=False)
     assert sim.edges(SignalKind.HYDRANT_SENSOR_FAULT) == [True, False]
-    assert sim.edges(DROP) == []  # 0.35 before the fault, 0.35 after: no drop
+    assert sim.edges(LOW) == []  # 0.35 before the fault, 0.35 after: no drop
 
 
 def test_a_sensor_fault_stops_pressure_timers_started_before_it() -> None:
@@ -297,12 +395,24 @@ def test_a_sensor_fault_stops_pressure_timers_started_before_it() -> None:
 
     dropped = Sim(DeviceKind.HYDRANT)
     dropped.minutes(2, pressure_mpa=0.40)
-    dropped.minutes(1, pressure_mpa=0.20)
+    dropped.minutes(2, pressure_mpa=0.20)  # a sudden drop that stays a minute: urgent, open
     dropped.minutes(1, pressure_mpa=0.40)  # back where it was: the recovery hold starts
     dropped.minutes(20, pressure_mpa=0.0, sensor_fault=True)
-    assert dropped.edges(DROP) == [True]
-    dropped.minutes(11, pressure_mpa=0.40, sensor_fault=False)
-    assert dropped.edges(DROP) == [True, False]
+    assert dropped.edges(LOW) == [True]
+    dropped.minutes(10, pressure_mpa=0.40, sensor_fault=False)
+    assert dropped.edges(LOW) == [True]
+    dropped.minutes(1, pressure_mpa=0.40, sensor_fault=False)
+    assert dropped.edges(LOW) == [True, False]
+
+    # A drop still pending when the sensor fails is forgotten: the faulty sensor cannot confirm it.
+    pending_drop = Sim(DeviceKind.HYDRANT)
+    pending_drop.minutes(2, pressure_mpa=0.40)
+    pending_drop.now += 10 * SECOND
+    pending_drop.reading(pressure_mpa=0.10)
+    pending_drop.minutes(5, pressure_mpa=0.0, sensor_fault=True)
+    assert pending_drop.rules.rules[LOW].state is RuleState.INACTIVE
+    assert pending_drop.rules.rules[LOW].hold_s == 300.0
+    assert pending_drop.edges(LOW) == []
 
 
 def test_leak_opens_at_once_and_resolves_after_the_status_recovery_hold() -> None:
@@ -445,9 +555,10 @@ def test_any_message_brings_a_detector_back_online(type_: EventType) -> None:
     assert sim.edges(SignalKind.OFFLINE) == [True, False]
 
 
-def test_camera_is_never_offline_for_silence() -> None:
-    sim = Sim(DeviceKind.CAMERA)
-    assert sim.ticks(30 * DAY, every=6 * HOUR) == []
+def test_a_camera_that_sends_keep_alives_is_never_offline() -> None:
+    sim = Sim(DeviceKind.CAMERA)  # a keep-alive at every step (tests/test_camera_keepalive.py: silence)
+    assert sim.ticks(3 * DAY, every=5 * MINUTE) == []
+    assert sim.rules.online
 
 
 def test_ctwing_offline_and_online_events() -> None:
@@ -660,11 +771,14 @@ def test_a_restored_hazard_resolves_when_the_device_is_healthy() -> None:
     assert change.since == since
 
 
-def test_a_restored_drop_resolves_without_knowing_the_level_before() -> None:
+def test_a_restored_retired_drop_hazard_is_ignored() -> None:
+    """A "hydrant_pressure_drop" hazard filed by an older version is no rule any more: restoring it does
+    nothing, and the hydrant's rules go on from its readings."""
     sim = Sim(DeviceKind.HYDRANT)
     sim.rules.restore(DROP, T0 - HOUR, T0)
+    assert sim.rules.active_signals() == []
     sim.minutes(11, pressure_mpa=0.35)
-    assert sim.edges(DROP) == [False]
+    assert sim.changes == []
 
 
 # -- thresholds ------------------------------------------------------------------------------------------
@@ -689,9 +803,10 @@ def test_thresholds_resolve_kind_then_policy_then_device() -> None:
     assert t.pressure_hold_s == 30.0
     assert t.report_window_s == 3600.0  # hydrant kind default
     assert resolve_thresholds(DeviceKind.HYDRANT, {"pressure_hold_s": 60.0}).pressure_hold_s == 60.0
-    assert resolve_thresholds(DeviceKind.CAMERA).report_window_s == 0.0
+    assert resolve_thresholds(DeviceKind.CAMERA).report_window_s == 300.0  # cameras send keep-alives
     assert resolve_thresholds(DeviceKind.SMOKE_DETECTOR).report_window_s == 86_400.0
     assert Thresholds().pressure_min_mpa == 0.07
+    assert Thresholds().pressure_max_mpa == 1.0  # static ceiling at a hydrant (GB 50974-2014 §6.2.1)
 
 
 def test_a_per_device_hold_time_is_used() -> None:
@@ -832,14 +947,16 @@ def test_rules_are_created_only_when_a_condition_first_holds() -> None:
     assert dict(sim.rules.rules) == {}
     assert sim.rules.online
     sim.reading(pressure_mpa=0.02)
-    assert set(sim.rules.rules) == {LOW, DROP}
+    assert set(sim.rules.rules) == {LOW}
+    assert not sim.rules.rules.has(DROP), "the retired drop rule exists on no device"
     with pytest.raises(KeyError):
         sim.rules.rules[SignalKind.TAMPER]  # hydrants have no tamper rule
 
 
 def test_coming_down_from_over_pressure_is_not_a_sudden_drop() -> None:
     sim = Sim(DeviceKind.HYDRANT)
-    sim.reading(pressure_mpa=0.92)
+    sim.reading(pressure_mpa=1.20)
     sim.advance(MINUTE)
     sim.reading(pressure_mpa=0.35)
-    assert not any(c.signal is DROP for c in sim.changes)
+    sim.ticks(30 * MINUTE)
+    assert not any(c.signal is LOW for c in sim.changes)

@@ -1,4 +1,5 @@
-"""Simulated cameras (``simulators/devices/camera.py``): start/end pairs, detection type by location.
+"""Simulated cameras (``simulators/devices/camera.py``): start/end pairs, detection type by location,
+keep-alives (more in tests/test_camera_keepalive.py).
 
 The expected shape is written from ``docs/wire-formats.md`` §6 by hand, not from the encoder.
 """
@@ -43,8 +44,19 @@ def test_camera_start_end_pair_and_type_by_location() -> None:
     assert sim.act("clear", TS) == [], "nothing open any more"
     lift = CameraSim(dev.model_copy(update={"location": "3号楼 1层 电梯厅"}), seed=1)
     stairs = CameraSim(dev.model_copy(update={"location": "1号楼 疏散楼梯"}), seed=1)
-    assert payload(lift.report(TS)[0])["type"] == "ebike_in_lift"
-    assert payload(lift.report(TS)[0])["object"] == "ebike"
-    assert payload(stairs.report(TS)[0])["type"] == "evacuation_blocked"
+    assert payload(lift.start(TS)[1][0])["type"] == "ebike_in_lift"
+    assert payload(lift.start(TS)[1][0])["object"] == "ebike"
+    assert payload(stairs.start(TS)[1][0])["type"] == "evacuation_blocked"
     with pytest.raises(ActionError, match="type"):
         sim.act("occupy", TS, {"type": "parking"})
+
+
+def test_camera_keep_alive_shape() -> None:
+    """docs/wire-formats.md §6: ``{"id", "ts", "type": "heartbeat"}`` on the event topic, every minute."""
+    dev = Device(id="CAM-E001-01", kind=DeviceKind.CAMERA, estate_id="E001", wire_format="camera_event")
+    sim = CameraSim(dev, seed=1, interval_s=0)
+    (beat,) = sim.report(TS)
+    assert beat.topic == "fire/camera/CAM-E001-01/event"
+    compact(beat)
+    assert payload(beat) == {"id": "CAM-E001-01", "ts": TS, "type": "heartbeat"}
+    assert sim.next_interval_s() == 60.0

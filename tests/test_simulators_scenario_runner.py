@@ -56,9 +56,10 @@ async def test_runner_in_virtual_time_staggers_reports_and_applies_incidents() -
     assert seen[-1] is stats
     assert stats.incidents_applied == 2
     assert stats.followups_applied == 2
-    # 20 detectors x 6 heartbeats + 4 hydrants x 12 reports + alarm/clear + start/end
-    assert stats.messages == len(sent) == 20 * 6 + 4 * 12 + 2 + 2
-    assert stats.by_kind == {"smoke_detector": 122, "hydrant": 48, "camera": 2}
+    # 20 detectors x 6 heartbeats + 4 hydrants x 12 reports + alarm/clear + start/end + 4 cameras x 60
+    # keep-alives (one a minute, even with background detections off)
+    assert stats.messages == len(sent) == 20 * 6 + 4 * 12 + 2 + 2 + 4 * 60
+    assert stats.by_kind == {"smoke_detector": 122, "hydrant": 48, "camera": 2 + 4 * 60}
     assert sum(stats.by_format.values()) == stats.messages
     start_ms = to_ms(sc.start)
     first_ts = {
@@ -67,7 +68,7 @@ async def test_runner_in_virtual_time_staggers_reports_and_applies_incidents() -
     assert len(first_ts) > 10, "first reports are staggered, not all at t=0"
     alarm = next(payload(m) for m in sent if b'"alarm"' in m[1] or b'"alarm_code":1' in m[1])
     assert alarm.get("ts", alarm.get("timestamp")) == start_ms + 15 * 60_000
-    cam = [payload(m) for m in sent if m[0].startswith("fire/camera/")]
+    cam = [payload(m) for m in sent if m[0].startswith("fire/camera/") and payload(m)["type"] != "heartbeat"]
     assert [c["state"] for c in cam] == ["start", "end"]
     assert cam[1]["ts"] - cam[0]["ts"] == 600_000
 

@@ -17,12 +17,12 @@ import json
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from gateway.models import Building, Device, DeviceKind, Estate, ModbusAddress
+from gateway.models import Building, Device, DeviceKind, Estate, MeasuringPoint, ModbusAddress
 
 
 class RegistryError(ValueError):
@@ -180,6 +180,8 @@ CSV_COLUMNS = (
     "register_map",
     "poll_interval_s",
     "thresholds",
+    "point",
+    "reading",
 )
 
 
@@ -206,6 +208,9 @@ class _CsvRow(BaseModel):
     register_map: str = "hydrant_default"
     poll_interval_s: float = 60.0
     thresholds: str = ""  # "pressure_min_mpa=0.1;pressure_max_mpa=0.5"
+    #: Hydrant sensors: where the sensor sits and whether it reads static or flowing pressure.
+    point: MeasuringPoint = MeasuringPoint.UNKNOWN
+    reading: Literal["static", "flowing"] = "static"
 
 
 def registry_from_csv(path: Path) -> Registry:
@@ -268,6 +273,8 @@ def registry_from_csv(path: Path) -> Registry:
                     vendor=row.vendor,
                     modbus=modbus,
                     thresholds=thresholds,
+                    point=row.point,
+                    reading=row.reading,
                 )
             )
     if problems:

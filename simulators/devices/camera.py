@@ -1,6 +1,7 @@
 """Simulated cameras with on-board detection (``camera_event``): fire lanes, stairwells, lifts.
 
-An occurrence is a ``start`` and an ``end`` message with one ``event_id`` (``docs/wire-formats.md`` §6).
+An occurrence is a ``start`` and an ``end`` message with one ``event_id``; between them the camera sends a
+keep-alive (``"type": "heartbeat"``) every ``heartbeat_s`` (``docs/wire-formats.md`` §6).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from simulators.devices.encoding import cst_datetime, dumps
 
 CAMERA_TYPES = ("fire_lane_occupied", "evacuation_blocked", "ebike_in_lift")
 CAMERA_OBJECTS = ("vehicle", "debris", "ebike", "person", "other")
+#: Seconds between keep-alives: what a bridge forwarding Hikvision (every 10-30 s) or Dahua keep-alives to
+#: MQTT would send, well inside the gateway's camera window (5 min plus 5 min grace, rules/thresholds.py).
+HEARTBEAT_S = 60.0
 
 
 class CameraSim(DeviceSim):
@@ -30,8 +34,14 @@ class CameraSim(DeviceSim):
 
     An occurrence is a ``start`` and an ``end`` message with the same ``event_id``. The camera's detection
     type follows its location (电梯 -> e-bike in lift, 楼梯/疏散 -> evacuation route blocked, otherwise fire
-    lane). Periodically (Poisson gaps, mean ``interval_s``) it sees something harmless: a car stopping for
-    15 s - 3 min, well under any sensible hold time, so dashboards show traffic without raising hazards.
+    lane). Periodically (Poisson gaps, mean ``interval_s``; 0 turns them off) it sees something harmless: a
+    car stopping for 15 s - 3 min, well under any sensible hold time, so dashboards show traffic without
+    raising hazards.
+
+    Its periodic report is a keep-alive every ``heartbeat_s`` (0 turns keep-alives off; then the periodic
+    report is the background detection alone); a background detection falls due on the keep-alive that
+    follows its Poisson time, and is left out while an occurrence is open. While ``offline`` it sends
+    nothing, keep-alives included, so the gateway sees the camera go offline after its window.
     """
 
     KIND: ClassVar[str] = "camera"
@@ -46,8 +56,11 @@ class CameraSim(DeviceSim):
         "clear": {"event_id": ((str,), False)},
     }
 
-    def __init__(self, device: Device, *, seed: int = 0, interval_s: float = 3600.0) -> None:
+    def __init__(
+        self, device: Device, *, seed: int = 0, interval_s: float = 3600.0, heartbeat_s: float = HEARTBEAT_S
+    ) -> None:
         super().__init__(device, seed=seed, interval_s=interval_s)
+        self.heartbeat_s = heartbeat_s
         location = device.location
         if "电梯" in location:
             self.event_type = "ebike_in_lift"
@@ -57,12 +70,19 @@ class CameraSim(DeviceSim):
             self.event_type = "fire_lane_occupied"
         self.counter = self.rng.randrange(0, 500)
         self.open: dict[str, dict[str, Any]] = {}
+        #: Seconds of keep-alives left before the next background detection.
+        self._detection_in_s = self._detection_gap() if heartbeat_s > 0 else math.inf
 
     @property
     def format_label(self) -> str:
         return self.device.wire_format or "camera_event"
 
     def next_interval_s(self) -> float:
+        if self.heartbeat_s > 0:
+            return self.heartbeat_s
+        return self._detection_gap()
+
+    def _detection_gap(self) -> float:
         if self.interval_s <= 0:
             return math.inf
         return self.rng.expovariate(1.0 / self.interval_s)
@@ -116,9 +136,30 @@ class CameraSim(DeviceSim):
         }
         return [Message(f"fire/camera/{self.device.id}/event", dumps(payload))]
 
-    def report(self, ts_ms: int) -> list[Message]:
+    def heartbeat(self, ts_ms: int) -> list[Message]:
+        """The keep-alive (none while offline)."""
         if not self.online:
             return []
+        payload = {"id": self.device.id, "ts": ts_ms, "type": "heartbeat"}
+        return [Message(f"fire/camera/{self.device.id}/event", dumps(payload))]
+
+    def report(self, ts_ms: int) -> list[Message]:
+        """A keep-alive, and a harmless short detection when one is due."""
+        if not self.online:
+            return []
+        if self.heartbeat_s <= 0:
+            return self._background(ts_ms)
+        out = self.heartbeat(ts_ms)
+        self._detection_in_s -= self.heartbeat_s
+        if self._detection_in_s <= 0:
+            self._detection_in_s = self._detection_gap()
+            # A lane already seen occupied (a scenario's incident) is one occurrence: a car stopping in it
+            # meanwhile is not reported as another, which would end before the incident does.
+            if not self.open:
+                out += self._background(ts_ms)
+        return out
+
+    def _background(self, ts_ms: int) -> list[Message]:
         event_id, out = self.start(ts_ms)
         self._later(self.rng.uniform(15.0, 180.0), "clear", {"event_id": event_id})
         return out
