@@ -9,8 +9,10 @@ firegw registry generate --estates 20 -o registry.toml
 firegw deadletters --config gateway.toml [--reason R] [--device D]
 firegw policy [FILE] [--show-criteria]   validate a grading policy and show what it decides
 firegw grades --config gateway.toml      the latest grade of every estate, with reasons
+firegw assessment add|list|void --config gateway.toml --estate E001 ...   assessments (排查登记), evidence
 firegw users create-admin|add|list|disable|enable|set-password --config gateway.toml ...   accounts
 firegw tokens create|list|revoke --config gateway.toml ...   API tokens (Authorization: Bearer)
+firegw window add|list|end --config gateway.toml ...   maintenance and test windows (屏蔽 with a time limit)
 firegw placard ESTATE --config gateway.toml [-o placard.png]   the estate's grade placard (公示牌)
 firegw report --month 2026-11 --config gateway.toml [--district D | --company C] [--format xlsx]
 firegw dashboards generate|check|push [--grafana-url URL --token T]   Grafana dashboards (docs/dashboards.md)
@@ -228,18 +230,33 @@ def cmd_policy(args: argparse.Namespace) -> int:
     print(f"{policy.id} {policy.version}: {policy.name.zh} / {policy.name.en}")
     print(f"  colours: {colours}; default {policy.default}")
     for rule in policy.grade_rules:
-        print(f"  {rule.colour:<8} when {rule.count} >= {rule.at_least}  {rule.why}")
+        print(f"  {rule.colour:<8} when {rule.count} >= {rule.at_least}  {rule.why.zh} / {rule.why.en}")
     for counted in policy.counted:
-        window = _span(counted.window)
-        print(f"  {counted.criterion:<4} when {counted.source} >= {counted.at_least} within {window}")
+        window = f"within {_span(counted.window)}" if counted.window else "until the next assessment"
+        print(f"  {counted.criterion:<4} when {counted.source} >= {counted.at_least} {window}")
+    print(f"  assessment valid {_span(policy.assessment.valid_for)}; green conditions:")
+    for code, condition in policy.conditions.items():
+        kinds = ", ".join(condition.evidence)
+        print(
+            f"    {code:<4} valid {_span(condition.valid_for):<6} evidence: {kinds}  ({condition.source.zh})"
+        )
+    for item, conditions in policy.contradicts.items():
+        print(f"    {item} contradicts {', '.join(conditions)}")
     d = policy.deadlines
     print(
         f"  deadlines: red {_span(d.red)}, yellow {_span(d.yellow)}, green {_span(d.green)}; "
         f"recheck after {_span(d.recheck_after)}, escalate every {_span(d.escalate_every)}"
     )
-    print(f"  {len(policy.criteria)} criteria; signals feed:")
-    for signal_kind, codes in policy.signals.items():
-        print(f"    {signal_kind.value:<24} -> {', '.join(codes)}")
+    print(f"  {len(policy.criteria)} criteria; device signals feed:")
+    for kind, table in policy.signals.items():
+        for signal_kind, codes in table.items():
+            print(
+                f"    {kind.value:<15} {signal_kind.value:<24} -> "
+                f"{', '.join(codes) or '(event, grades nothing)'}"
+            )
+    for kind, monitoring in policy.monitoring.items():
+        names = ", ".join(s.value for s in monitoring)
+        print(f"    {kind.value:<15} monitoring faults (maintenance task, coverage): {names}")
     if args.show_criteria:
         for code, criterion in policy.criteria.items():
             print(f"  {code:<4} [{policy.category(code)}] {criterion.zh} / {criterion.en}")
@@ -344,6 +361,14 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.auth.cli import add_parsers as add_account_parsers  # firegw users, firegw tokens
 
     add_account_parsers(sub)
+
+    from gateway.window_cli import add_parsers as add_window_parsers  # firegw window add|list|end
+
+    add_window_parsers(sub)
+
+    from gateway.assessment_cli import add_parsers as add_assessment_parsers  # firegw assessment ...
+
+    add_assessment_parsers(sub)
 
     from gateway.reports.cli import add_report_parsers  # firegw placard, firegw report
 

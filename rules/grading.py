@@ -1,20 +1,27 @@
-"""An estate's colour from its open hazards, counted records and device health. Pure: data and ``now`` in.
+"""An estate's colour from its open hazards, counted records, evidence and device health. Pure: data and
+``now`` in. The reference is domain.md, "How a grade is earned"; every text comes from the policy.
 
-The steps, each decided by the policy:
+The steps:
 
-1. Items. A manual hazard is an item of its criterion. A device hazard is an item of every criterion its
-   signal feeds (a hydrant at 0.02 MPa: Y10, G4, G6), but only once the failed devices of that kind exceed
-   the kind's tolerance (hydrants: none; smoke detectors: while 95 % are healthy, G4 holds). Counted records
-   (complaints, confirmed fires, fatal fires) in a rolling window make items too (R6, Y14, Y15, R7).
-2. Counts of *distinct* criteria per category: red items, yellow items, green conditions missing. Three
-   failed hydrants are one Y10 item, not three.
-3. The first grade rule whose count is reached gives the colour (red: one red item; yellow: three yellow
-   items; yellow: a missing green condition), else the policy's default.
-4. Freshness: an estate whose devices are all silent has a grade only as good as its inputs, so it is
-   ``unknown`` unless a red item (reported by people, so still known) makes it red. Never green by default.
+1. Items. A hazard is an item of its criteria, whatever its source. A device hazard counts only once the
+   failed devices of its kind exceed the kind's tolerance (hydrants: none; smoke detectors: while 95 % are
+   healthy, none count). Counted records (distinct complaints, confirmed fires, fatal fires) make items too
+   (R6, Y14, Y15, R7). Monitoring faults (a sensor offline, a low battery) are not items: they lower the
+   coverage shown beside the grade.
+2. Green conditions. Each holds from its latest evidence (an assessment, a patrol, a drill, a maintenance
+   report, a duty roster) until the policy's validity runs out, then it is *due*; an assessment can also
+   find it *not met*. An item *contradicts* the conditions the policy links to it (Y1/Y7 → G5, Y10 → G4/G6,
+   Y13 → G1), from any source.
+3. Counts of distinct criteria: red items, yellow items, green conditions missing (contradicted or not
+   met). The first grade rule whose count is reached gives the colour, and the items it counted are the
+   *decisive* reasons, listed first.
+4. Floors, only where no rule matched (nothing red or yellow is known): out of use (the four-colour grey);
+   ``not_assessed`` without a current assessment or with a condition due; ``unknown`` when every device is
+   silent. Never green by default: green is earned by evidence. Stale device data never hides a red or
+   yellow item people reported; what the silence itself says (every detector "offline") is not an item.
 
-Because every step only adds items and every rule is "count at least N", adding a hazard can never improve
-a grade; ``tests/test_rules_grading.py`` checks that as a property.
+Adding a hazard can never improve a grade (every rule is "count at least N" and the floors apply only where
+no rule matched); ``tests/test_rules_grading.py`` checks that as a property.
 """
 
 from __future__ import annotations
@@ -26,7 +33,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from gateway.models import DeviceKind
-from rules.policy import UNKNOWN, Policy
+from rules.policy import NOT_ASSESSED, UNKNOWN, Policy
+from rules.texts import KIND_NAMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +48,34 @@ class OpenHazard:
     source: str = "manual"  # device / manual / complaint
     device_id: str = ""
     device_kind: DeviceKind | None = None
+    signal: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One record that shows green conditions hold (or, for an assessment, that some do not)."""
+
+    record_id: int
+    kind: str  # assessment / patrol / drill / maintenance_report / duty_roster
+    at: datetime
+    by: str
+    met: tuple[str, ...] = ()
+    not_met: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionState:
+    """Where one green condition stands: ``holds``, ``due`` (evidence expired), ``missing`` (never
+    evidenced), ``not_met`` (an assessment found it does not hold) or ``contradicted`` (by an item)."""
+
+    code: str
+    state: str
+    evidence_kind: str = ""
+    record_id: int | None = None
+    at: datetime | None = None
+    by: str = ""
+    valid_until: datetime | None = None
+    contradicted_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +84,7 @@ class GradeInputs:
     hazards: Sequence[OpenHazard] = ()
     #: Registry device count per kind (for tolerance shares).
     devices: dict[DeviceKind, int] = field(default_factory=dict)
+    #: Distinct complaint incidents (voided ones and those merged into another left out by the caller).
     complaints: Sequence[datetime] = ()
     #: Confirmed fires: (when, fatal or high impact).
     fires: Sequence[tuple[datetime, bool]] = ()
@@ -55,6 +92,12 @@ class GradeInputs:
     stale: bool = False
     #: When anything was last heard from the estate's devices (for "as of").
     last_heard: datetime | None = None
+    evidence: Sequence[Evidence] = ()
+    #: Set by the office (the four-colour policy's grey).
+    out_of_use: bool = False
+    #: Devices that report (monitored), and how many of them have a monitoring fault now.
+    monitored: int = 0
+    monitoring_faults: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +105,11 @@ class Reason:
     codes: tuple[str, ...]
     text: str
     hazard_ids: tuple[str, ...] = ()
+    #: True for the items that decided the colour (listed first).
+    decisive: bool = False
 
     def __str__(self) -> str:
-        return f"{', '.join(self.codes)}: {self.text}"
+        return f"{', '.join(self.codes)}: {self.text}" if self.codes else self.text
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +120,7 @@ class Grade:
     reasons: tuple[Reason, ...]
     red_items: tuple[str, ...]
     yellow_items: tuple[str, ...]
+    #: Green conditions contradicted by an item or found not met.
     missing_green: tuple[str, ...]
     open_hazards: int
     #: Device failures that did not count because the kind's tolerance was not exceeded.
@@ -82,9 +128,18 @@ class Grade:
     stale: bool
     decided_at: datetime
     last_heard: datetime | None
-    #: Which grade rule decided (its ``why``), or "default".
+    #: What decided, in the policy's language (the grade rule's ``why``, or a floor's text), and in English.
     rule: str
     policy: str
+    rule_en: str = ""
+    conditions: tuple[ConditionState, ...] = ()
+    assessed_at: datetime | None = None
+    #: When the current assessment runs out (None: never assessed).
+    assessment_valid_until: datetime | None = None
+    #: Share of the estate's monitored devices without a monitoring fault (None: nothing monitored).
+    coverage: float | None = None
+    monitoring_faults: int = 0
+    out_of_use: bool = False
 
     @property
     def summary(self) -> str:
@@ -92,6 +147,10 @@ class Grade:
         if not self.reasons:
             return self.colour
         return f"{self.colour} — " + "; ".join(str(r) for r in self.reasons)
+
+    @property
+    def decisive(self) -> tuple[Reason, ...]:
+        return tuple(r for r in self.reasons if r.decisive)
 
     @property
     def key(self) -> tuple[str, tuple[tuple[str, ...], ...]]:
@@ -103,90 +162,300 @@ def local_time(moment: datetime, policy: Policy) -> str:
     return moment.astimezone(ZoneInfo(policy.timezone)).strftime("%Y-%m-%d %H:%M")
 
 
+def local_date(moment: datetime, policy: Policy) -> str:
+    return moment.astimezone(ZoneInfo(policy.timezone)).strftime("%Y-%m-%d")
+
+
 def grade_estate(inputs: GradeInputs, policy: Policy, now: datetime) -> Grade:
-    zh = policy.language == "zh"
-    items: dict[str, list[str]] = defaultdict(list)  # criterion -> hazard ids holding it
+    items: dict[str, list[str]] = defaultdict(list)  # criterion -> hazard ids holding it ("" for counts)
     reasons: list[Reason] = []
-    tolerated: list[str] = []
-
-    failing: dict[DeviceKind, set[str]] = defaultdict(set)
-    for hazard in inputs.hazards:
-        if hazard.source == "device" and hazard.device_kind is not None:
-            failing[hazard.device_kind].add(hazard.device_id)
-    kind_counts = {
-        kind: policy.tolerance_for(kind).exceeded(len(devices), inputs.devices.get(kind, len(devices)))
-        for kind, devices in failing.items()
-    }
-    for kind, exceeded in kind_counts.items():
-        if not exceeded:
-            total = inputs.devices.get(kind, 0)
-            tolerated.append(f"{len(failing[kind])} of {total} {kind.value} failing, within tolerance")
+    contradicted: dict[str, list[str]] = defaultdict(list)  # green condition -> item codes
+    tolerated = _tolerated_kinds(inputs, policy)
 
     for hazard in inputs.hazards:
-        if (
-            hazard.source == "device"
-            and hazard.device_kind is not None
-            and not kind_counts[hazard.device_kind]
-        ):
-            continue
+        if hazard.source == "device":
+            if hazard.device_kind is not None and hazard.device_kind in tolerated:
+                continue
+            if inputs.stale and hazard.signal == "offline":
+                continue  # the silence itself: what "unknown" says, not a facility fact
         codes = tuple(c for c in hazard.criteria if c in policy.criteria)
         if not codes:
-            continue
+            continue  # a maintenance task (monitoring fault) or an ungraded event
+        linked = _linked_conditions(codes, policy, contradicted)
         for code in codes:
             items[code].append(hazard.hazard_id)
-        since = local_time(hazard.since, policy)
-        text = f"{hazard.detail}（自 {since} 起）" if zh else f"{hazard.detail} since {since}"
-        reasons.append(Reason(codes, text, (hazard.hazard_id,)))
+        text = policy.say(policy.texts.since, detail=hazard.detail, since=local_time(hazard.since, policy))
+        reasons.append(Reason(codes + linked, text, (hazard.hazard_id,)))
 
+    evidence = [e for e in inputs.evidence if e.at <= now]
+    # The latest by time; of two at the same time the one entered later (a higher record id) wins.
+    last_assessment = max(
+        (e for e in evidence if e.kind == "assessment"), key=lambda e: (e.at, e.record_id), default=None
+    )
     for counted in policy.counted:
-        start = now - counted.window
+        if counted.window is not None:
+            start: datetime | None = now - counted.window
+        else:  # no window in the seed (R7): until the estate's next assessment
+            start = last_assessment.at if last_assessment is not None else None
         if counted.source == "complaints":
-            n = sum(1 for t in inputs.complaints if start <= t <= now)
-            noun, zh_text = "complaint", "火灾隐患投诉 {n} 次"
+            n = sum(1 for t in inputs.complaints if (start is None or start <= t) and t <= now)
         elif counted.source == "fires":
-            n = sum(1 for t, _ in inputs.fires if start <= t <= now)
-            noun, zh_text = "confirmed fire", "发生火灾 {n} 起"
+            n = sum(1 for t, _ in inputs.fires if (start is None or start <= t) and t <= now)
         else:
-            n = sum(1 for t, fatal in inputs.fires if fatal and start <= t <= now)
-            noun, zh_text = "fatal or high-impact fire", "发生亡人或有较大影响火灾 {n} 起"
+            n = sum(1 for t, fatal in inputs.fires if fatal and (start is None or start <= t) and t <= now)
         if n >= counted.at_least:
             items[counted.criterion].append("")
-            days = counted.window.days
-            if zh:
-                text = f"{days} 天内" + zh_text.format(n=n)
-            else:
-                text = f"{n} {noun}{'s' if n != 1 else ''} in {days} days"
-            reasons.append(Reason((counted.criterion,), text))
+            codes = (counted.criterion,)
+            linked = _linked_conditions(codes, policy, contradicted)
+            days = counted.window.days if counted.window is not None else 0
+            reasons.append(Reason(codes + linked, policy.say(counted.text, n=n, days=days)))
 
-    red = tuple(sorted(c for c in items if policy.category(c) == "red"))
-    yellow = tuple(sorted(c for c in items if policy.category(c) == "yellow"))
-    green = tuple(sorted(c for c in items if policy.category(c) == "green"))
-    counts = {"red_items": len(red), "yellow_items": len(yellow), "missing_green": len(green)}
+    conditions, condition_reasons = _conditions(evidence, contradicted, policy, now)
+    if last_assessment is None:  # "not assessed" says it once; eight "no evidence" lines would bury it
+        condition_reasons = [r for r in condition_reasons if not _is_missing(r, conditions)]
+    not_met = [c.code for c in conditions if c.state == "not_met"]
+    red = tuple(sorted((c for c in items if policy.category(c) == "red"), key=_code_order))
+    yellow = tuple(sorted((c for c in items if policy.category(c) == "yellow"), key=_code_order))
+    green_items = [c for c in items if policy.category(c) == "green"]  # a condition filed as missing
+    missing = tuple(sorted({*contradicted, *green_items, *not_met}, key=_code_order))
+    counts = {"red_items": len(red), "yellow_items": len(yellow), "missing_green": len(missing)}
 
-    colour, rule_why = policy.default, "default"
-    for rule in policy.grade_rules:
-        if counts[rule.count] >= rule.at_least:
-            colour, rule_why = rule.colour, rule.why or f"{rule.count} >= {rule.at_least}"
+    colour, rule, rule_en = policy.default, "", ""
+    decided_by: str | None = None
+    for grade_rule in policy.grade_rules:
+        if counts[grade_rule.count] >= grade_rule.at_least:
+            colour, decided_by = grade_rule.colour, grade_rule.count
+            rule, rule_en = policy.say(grade_rule.why), policy.say_en(grade_rule.why)
             break
-    if inputs.stale and not red:
-        colour, rule_why = UNKNOWN, "every device of the estate is silent: the grade cannot be known"
 
+    assessed_until = last_assessment.at + policy.assessment.valid_for if last_assessment else None
+    floor: list[Reason] = []
+    texts = policy.texts
+    if inputs.out_of_use and policy.out_of_use_colour is not None and not red:
+        colour, decided_by = policy.out_of_use_colour, "out_of_use"
+        rule, rule_en = policy.say(texts.why_out_of_use), policy.say_en(texts.why_out_of_use)
+        floor.append(Reason((), policy.say(texts.out_of_use), decisive=True))
+    elif decided_by is None:
+        if last_assessment is None or (assessed_until is not None and assessed_until <= now):
+            colour, decided_by = NOT_ASSESSED, "not_assessed"
+            if last_assessment is None:
+                text = policy.say(texts.not_assessed)
+            else:
+                at, until = local_date(last_assessment.at, policy), local_date(assessed_until or now, policy)
+                text = policy.say(texts.assessment_expired, at=at, until=until)
+            floor.append(Reason((), text, decisive=True))
+        elif any(c.state in ("due", "missing") for c in conditions):
+            colour, decided_by = NOT_ASSESSED, "due"
+        elif inputs.stale:
+            colour, decided_by = UNKNOWN, "stale"
+            last = local_time(inputs.last_heard, policy) if inputs.last_heard else "—"
+            floor.append(Reason((), policy.say(texts.stale, last=last), decisive=True))
+        if colour == NOT_ASSESSED:
+            rule, rule_en = policy.say(texts.why_not_assessed), policy.say_en(texts.why_not_assessed)
+        elif colour == UNKNOWN:
+            rule, rule_en = policy.say(texts.why_unknown), policy.say_en(texts.why_unknown)
+        else:
+            rule, rule_en = policy.say(texts.why_default), policy.say_en(texts.why_default)
+
+    all_reasons = [_mark(r, decided_by, policy, set(missing)) for r in reasons + condition_reasons] + floor
     return Grade(
         estate_id=inputs.estate_id,
         colour=colour,
         level=policy.level(colour),
-        reasons=tuple(sorted(reasons, key=lambda r: (_code_order(r.codes[0]), r.text))),
+        reasons=tuple(sorted(all_reasons, key=lambda r: (not r.decisive, _reason_order(r), r.text))),
         red_items=red,
         yellow_items=yellow,
-        missing_green=green,
+        missing_green=missing,
         open_hazards=len(inputs.hazards),
-        tolerated=tuple(tolerated),
+        tolerated=tuple(_tolerated_texts(inputs, policy, tolerated)),
         stale=inputs.stale,
         decided_at=now,
         last_heard=inputs.last_heard,
-        rule=rule_why,
+        rule=rule,
+        rule_en=rule_en,
         policy=f"{policy.id}@{policy.version}",
+        conditions=conditions,
+        assessed_at=last_assessment.at if last_assessment else None,
+        assessment_valid_until=assessed_until,
+        coverage=_coverage(inputs),
+        monitoring_faults=inputs.monitoring_faults,
+        out_of_use=inputs.out_of_use,
     )
+
+
+def _failing_devices(inputs: GradeInputs, policy: Policy) -> dict[DeviceKind, set[str]]:
+    """Per kind, the devices with an open device hazard that is an item of some criterion."""
+    failing: dict[DeviceKind, set[str]] = defaultdict(set)
+    for hazard in inputs.hazards:
+        if hazard.source != "device" or hazard.device_kind is None:
+            continue
+        if inputs.stale and hazard.signal == "offline":
+            continue
+        if any(c in policy.criteria for c in hazard.criteria):
+            failing[hazard.device_kind].add(hazard.device_id)
+    return failing
+
+
+def _tolerated_kinds(inputs: GradeInputs, policy: Policy) -> dict[DeviceKind, int]:
+    """Device kinds whose failures stay within the policy's tolerance, with how many failed."""
+    out: dict[DeviceKind, int] = {}
+    for kind, devices in _failing_devices(inputs, policy).items():
+        total = inputs.devices.get(kind, len(devices))
+        if not policy.tolerance_for(kind).exceeded(len(devices), total):
+            out[kind] = len(devices)
+    return out
+
+
+def _tolerated_texts(inputs: GradeInputs, policy: Policy, tolerated: dict[DeviceKind, int]) -> list[str]:
+    names = KIND_NAMES.get(policy.language, KIND_NAMES["en"])
+    out = []
+    for kind, failed in tolerated.items():
+        tolerance = policy.tolerance_for(kind)
+        share = (
+            f"≥ {tolerance.min_healthy_share:.0%}"
+            if tolerance.min_healthy_share is not None
+            else f"≤ {tolerance.max_failed or 0}"
+        )
+        total = inputs.devices.get(kind, failed)
+        out.append(
+            policy.say(
+                policy.texts.tolerated,
+                kind=names.get(kind, kind.value),
+                failed=failed,
+                total=total,
+                share=share,
+            )
+        )
+    return out
+
+
+def _linked_conditions(
+    codes: tuple[str, ...], policy: Policy, contradicted: dict[str, list[str]]
+) -> tuple[str, ...]:
+    """The green conditions ``codes`` contradict (policy.contradicts, or a green code filed itself)."""
+    linked: list[str] = []
+    for code in codes:
+        targets = policy.contradicts.get(code, [])
+        if policy.category(code) == "green":
+            contradicted[code].append(code)
+        for target in targets:
+            contradicted[target].append(code)
+            if target not in linked and target not in codes:
+                linked.append(target)
+    return tuple(linked)
+
+
+def _conditions(
+    evidence: list[Evidence], contradicted: dict[str, list[str]], policy: Policy, now: datetime
+) -> tuple[tuple[ConditionState, ...], list[Reason]]:
+    """Each green condition's state from its latest evidence, and a reason for those that do not hold."""
+    states: list[ConditionState] = []
+    reasons: list[Reason] = []
+    texts = policy.texts
+    # The latest record that speaks about each condition, in one pass (of two at the same time the one
+    # entered later wins); re-grading a city's 2,000 estates runs this for each.
+    latest_of: dict[str, Evidence] = {}
+    for e in evidence:
+        for code in (*e.met, *e.not_met):
+            known = latest_of.get(code)
+            if known is None or (e.at, e.record_id) > (known.at, known.record_id):
+                condition = policy.conditions.get(code)
+                if condition is not None and condition.accepts(e.kind):
+                    latest_of[code] = e
+    for code in policy.green_conditions():
+        condition = policy.conditions.get(code)
+        if condition is None:
+            continue
+        latest = latest_of.get(code)
+        against: tuple[str, ...] = ()
+        if code in contradicted:
+            against = tuple(sorted({c for c in contradicted[code] if c != code}, key=_code_order))
+        if latest is None:
+            states.append(
+                ConditionState(
+                    code, "contradicted" if code in contradicted else "missing", contradicted_by=against
+                )
+            )
+            if code not in contradicted:
+                name = _criterion_name(code, policy)
+                reasons.append(Reason((code,), policy.say(texts.condition_missing, code=code, name=name)))
+            continue
+        until = latest.at + condition.valid_for
+        if code in latest.not_met:
+            state = "not_met"
+            name, at_text = _criterion_name(code, policy), local_date(latest.at, policy)
+            reasons.append(
+                Reason((code,), policy.say(texts.condition_not_met, code=code, name=name, at=at_text))
+            )
+        elif until <= now:
+            state = "due"
+            if code not in contradicted:  # the contradiction is the stronger fact, and has its own reason
+                text = policy.say(
+                    texts.condition_due,
+                    code=code,
+                    name=_criterion_name(code, policy),
+                    kind=policy.say(texts.evidence_kind(latest.kind)),
+                    at=local_date(latest.at, policy),
+                    until=local_date(until, policy),
+                )
+                reasons.append(Reason((code,), text))
+        else:
+            state = "holds"
+        if code in contradicted and state != "not_met":
+            state = "contradicted"
+        states.append(
+            ConditionState(code, state, latest.kind, latest.record_id, latest.at, latest.by, until, against)
+        )
+    return tuple(states), reasons
+
+
+def _mark(reason: Reason, decided_by: str | None, policy: Policy, missing: set[str]) -> Reason:
+    """Mark the reasons that decided the colour: the red items for red, the yellow items for three
+    yellow items, the contradicting items and unmet conditions for a missing green condition, the due
+    conditions for "not assessed"."""
+    codes = reason.codes
+    if decided_by == "red_items":
+        decisive = any(policy.category(c) == "red" for c in codes if c in policy.criteria)
+    elif decided_by == "yellow_items":
+        decisive = any(policy.category(c) == "yellow" for c in codes if c in policy.criteria)
+    elif decided_by == "missing_green":
+        decisive = any(c in missing for c in codes)
+    elif decided_by == "due":  # the conditions' own reasons: one green code, no hazard behind it
+        decisive = (
+            not reason.hazard_ids
+            and len(codes) == 1
+            and codes[0] in policy.criteria
+            and policy.category(codes[0]) == "green"
+            and codes[0] not in missing
+        )
+    else:
+        decisive = False
+    if decisive == reason.decisive:
+        return reason
+    return Reason(reason.codes, reason.text, reason.hazard_ids, decisive)
+
+
+def _is_missing(reason: Reason, conditions: tuple[ConditionState, ...]) -> bool:
+    """A condition's own "no evidence on record" reason."""
+    missing = {c.code for c in conditions if c.state == "missing"}
+    return not reason.hazard_ids and len(reason.codes) == 1 and reason.codes[0] in missing
+
+
+def _coverage(inputs: GradeInputs) -> float | None:
+    if inputs.monitored <= 0:
+        return None
+    return max(0.0, (inputs.monitored - inputs.monitoring_faults) / inputs.monitored)
+
+
+def _criterion_name(code: str, policy: Policy) -> str:
+    criterion = policy.criteria.get(code)
+    if criterion is None:
+        return code
+    return criterion.zh if policy.language == "zh" else criterion.en
+
+
+def _reason_order(reason: Reason) -> tuple[int, int]:
+    return _code_order(reason.codes[0]) if reason.codes else (-1, 0)
 
 
 def _code_order(code: str) -> tuple[int, int]:

@@ -23,11 +23,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from gateway.models import DeviceKind
+from gateway.models import DeviceKind, MeasuringPoint
 from rules.model import SignalKind
 from rules.thresholds import ThresholdError, Thresholds, resolve_thresholds
 
+#: Colours the engine adds to every policy: devices all silent, and never assessed (or assessment expired).
 UNKNOWN = "unknown"
+NOT_ASSESSED = "not_assessed"
 CRITERION_CODE = re.compile(r"^[A-Z][0-9]{1,2}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$")
 _UNIT_S = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
@@ -74,9 +76,12 @@ class Colour(_Model):
 
 class GradeRule(_Model):
     colour: str
+    #: ``missing_green``: distinct green conditions contradicted by a fact (a yellow item that states their
+    #: opposite, see ``contradicts``) or found not to hold by an assessment.
     count: Literal["red_items", "yellow_items", "missing_green"]
     at_least: int = Field(ge=1)
-    why: str = ""
+    #: What the rule says, as shown to users with the grade (the standard's own words where it has them).
+    why: Text
 
 
 class Criterion(_Model):
@@ -91,6 +96,8 @@ class Deadlines(_Model):
     red: Duration = timedelta(hours=24)
     yellow: Duration = timedelta(days=30)
     green: Duration = timedelta(days=30)
+    #: A maintenance task (a monitoring fault: sensor offline, low battery) for whoever maintains the devices.
+    maintenance: Duration = timedelta(hours=72)
     recheck_after: Duration = timedelta(days=30)
     escalate_every: Duration = timedelta(days=7)
 
@@ -100,9 +107,51 @@ class Deadlines(_Model):
 
 class Counted(_Model):
     source: Literal["complaints", "fires", "fatal_fires"]
-    window: Duration
+    #: A rolling window, or none: the item holds until the estate's next assessment (R7 in the seed has no
+    #: window).
+    window: Duration | None = None
     at_least: int = Field(ge=1)
     criterion: str
+    #: The reason shown to users; ``{n}`` is the count, ``{days}`` the window in days.
+    text: Text
+
+
+#: The records that can evidence a green condition (domain.md, "Green conditions carry evidence and expire").
+EVIDENCE_KINDS = ("assessment", "patrol", "drill", "maintenance_report", "duty_roster")
+EvidenceKind = Literal["assessment", "patrol", "drill", "maintenance_report", "duty_roster"]
+
+
+class Condition(_Model):
+    """How a green condition is evidenced: which records may show it holds, and for how long one does."""
+
+    valid_for: Duration
+    #: The kinds of record that may evidence it; an assessment evidences every condition.
+    evidence: list[EvidenceKind] = Field(default_factory=lambda: list[EvidenceKind](["assessment"]))
+    #: Where the validity comes from (a clause, or "project default" and why).
+    source: Text
+
+    def accepts(self, kind: str) -> bool:
+        return kind == "assessment" or kind in self.evidence
+
+
+class Assessment(_Model):
+    """The street office's inspection and registration (排查登记): an estate is graded only after one."""
+
+    valid_for: Duration = timedelta(days=365)
+    source: Text = Text(
+        zh="项目默认：每年排查登记一次", en="project default: inspected and registered yearly"
+    )
+
+
+class Maintenance(_Model):
+    """Maintenance and test windows (屏蔽 with a time limit)."""
+
+    max_window: Duration = timedelta(hours=24)
+    max_ahead: Duration = timedelta(days=30)
+    source: Text = Text(
+        zh="项目默认：屏蔽最长 24 小时，最多提前 30 天登记",
+        en="project default: at most 24 h, declared ≤ 30 d ahead",
+    )
 
 
 class Tolerance(_Model):
@@ -119,6 +168,67 @@ class Tolerance(_Model):
         return failed > (self.max_failed or 0)
 
 
+def _t(zh: str, en: str) -> Text:
+    return Text(zh=zh, en=en)
+
+
+class Texts(_Model):
+    """The sentences grading generates, in both languages; a policy file may reword any of them
+    (``[texts]``). Placeholders in braces are filled in by ``rules/grading.py``."""
+
+    since: Text = _t("{detail}（自 {since} 起）", "{detail} since {since}")
+    not_assessed: Text = _t(
+        "未经街道排查登记，暂不评定颜色",
+        "not yet inspected and registered by the street office: no colour yet",
+    )
+    assessment_expired: Text = _t(
+        "排查登记已过期（{at} 登记，有效至 {until}）",
+        "assessment expired (registered {at}, valid until {until})",
+    )
+    condition_missing: Text = _t("{code} {name}：无有效证明", "{code} {name}: no evidence on record")
+    condition_due: Text = _t(
+        "{code} {name}：{kind}已到期（{at}，有效至 {until}）",
+        "{code} {name}: {kind} expired ({at}, valid until {until})",
+    )
+    condition_not_met: Text = _t(
+        "{code} {name}：{at} 排查登记认定不满足", "{code} {name}: found not to hold at the assessment of {at}"
+    )
+    stale: Text = _t(
+        "全部设备失联（最后上报 {last}），设备数据无法确认风险",
+        "every device is silent (last heard {last}): devices cannot confirm the risk",
+    )
+    out_of_use: Text = _t("停租停用（由街道设置）", "out of use (set by the office)")
+    tolerated: Text = _t(
+        "{kind} {failed}/{total} 台故障，在容许范围内（{share}）",
+        "{failed} of {total} {kind}s failing, within tolerance ({share})",
+    )
+    why_not_assessed: Text = _t(
+        "未评定：无有效排查登记，或绿色条件证明到期",
+        "not assessed: no current assessment, or a green condition's evidence expired",
+    )
+    why_unknown: Text = _t(
+        "未知：设备全部失联，且无人员上报的红黄项",
+        "unknown: every device is silent and no red or yellow item was reported",
+    )
+    why_out_of_use: Text = _t("停租停用", "out of use")
+    why_default: Text = _t(
+        "绿色条件全部满足且有有效证明", "every green condition holds, with current evidence"
+    )
+    maintenance_task: Text = _t(
+        "维护任务：监测设备故障（设施状态未知，不计入判定标准）",
+        "maintenance task: monitoring gear failed (facility state unknown; not an item of the standard)",
+    )
+    assessment: Text = _t("排查登记", "assessment")
+    patrol: Text = _t("巡查记录", "patrol record")
+    drill: Text = _t("演练记录", "drill record")
+    maintenance_report: Text = _t("维保检测报告", "maintenance/testing report")
+    duty_roster: Text = _t("值班记录", "duty roster")
+
+    def evidence_kind(self, kind: str) -> Text:
+        value = getattr(self, kind, None)
+        return value if isinstance(value, Text) else Text(zh=kind, en=kind)
+
+
 class Policy(_Model):
     id: str
     #: The language of generated texts (device hazard descriptions, reasons): the users' own.
@@ -131,10 +241,31 @@ class Policy(_Model):
     grade_rules: list[GradeRule] = Field(min_length=1)
     deadlines: Deadlines = Deadlines()
     counted: list[Counted] = Field(default_factory=list)
-    signals: dict[SignalKind, list[str]] = Field(default_factory=dict)
+    #: Per device kind, the criteria each device signal is an item of (facility faults, camera findings).
+    #: A signal mapped to ``[]`` is recorded and shown but grades nothing (an e-bike taken into a lift).
+    signals: dict[DeviceKind, dict[SignalKind, list[str]]] = Field(default_factory=dict)
+    #: Per device kind, the signals that are monitoring faults: the monitoring gear failed, the facility's
+    #: state is unknown. They open a maintenance task and lower the coverage; they are not items.
+    monitoring: dict[DeviceKind, list[SignalKind]] = Field(default_factory=dict)
+    #: Which green conditions each item states the opposite of, whatever its source (Y1 -> G5).
+    contradicts: dict[str, list[str]] = Field(default_factory=dict)
+    #: The green conditions' evidence and validity, keyed by code.
+    conditions: dict[str, Condition] = Field(default_factory=dict)
+    assessment: Assessment = Assessment()
+    maintenance: Maintenance = Maintenance()
+    #: The colour of an estate the office set out of use (the four-colour policy's grey); None: no such state.
+    out_of_use_colour: str | None = None
     tolerance: dict[DeviceKind, Tolerance] = Field(default_factory=dict)
     thresholds: dict[DeviceKind, dict[str, float]] = Field(default_factory=dict)
     criteria: dict[str, Criterion]
+    texts: Texts = Texts()
+
+    def say(self, text: Text, **values: object) -> str:
+        """A policy text in the policy's language, filled in."""
+        return (text.zh if self.language == "zh" else text.en).format(**values)
+
+    def say_en(self, text: Text, **values: object) -> str:
+        return text.en.format(**values)
 
     # -- lookups ---------------------------------------------------------------------------------------
 
@@ -143,20 +274,44 @@ class Policy(_Model):
         return [c.id for c in self.colours]
 
     def level(self, colour: str) -> int:
-        """0 for the least severe colour upwards; -1 for unknown."""
-        return -1 if colour == UNKNOWN else self.colour_ids.index(colour)
+        """0 for the least severe colour upwards; -1 for unknown, -2 for not assessed."""
+        if colour == UNKNOWN:
+            return -1
+        if colour == NOT_ASSESSED:
+            return -2
+        return self.colour_ids.index(colour)
 
     def colour(self, colour: str) -> Colour | None:
         return next((c for c in self.colours if c.id == colour), None)
 
-    def category(self, code: str) -> Category:
-        criterion = self.criteria[code]
-        if criterion.category is not None:
-            return criterion.category
-        return {"R": "red", "Y": "yellow"}.get(code[0], "green")  # type: ignore[return-value]
+    @cached_property
+    def _categories(self) -> dict[str, Category]:
+        out: dict[str, Category] = {}
+        for code, criterion in self.criteria.items():
+            if criterion.category is not None:
+                out[code] = criterion.category
+            else:
+                out[code] = {"R": "red", "Y": "yellow"}.get(code[0], "green")  # type: ignore[assignment]
+        return out
 
-    def criteria_for(self, signal: SignalKind) -> list[str]:
-        return self.signals.get(signal, [])
+    def category(self, code: str) -> Category:
+        """red / yellow / green: from the criterion, else from its code's letter (KeyError if unknown)."""
+        return self._categories[code]
+
+    def criteria_for(self, kind: DeviceKind, signal: SignalKind) -> list[str]:
+        """The criteria a device signal is an item of ([] for a monitoring fault or an ungraded event)."""
+        return self.signals.get(kind, {}).get(signal, [])
+
+    def is_monitoring_fault(self, kind: DeviceKind, signal: SignalKind) -> bool:
+        return signal in self.monitoring.get(kind, ())
+
+    @cached_property
+    def _green_conditions(self) -> tuple[str, ...]:
+        return tuple(code for code in self.criteria if self.category(code) == "green")
+
+    def green_conditions(self) -> tuple[str, ...]:
+        """The green conditions, in the standard's order."""
+        return self._green_conditions
 
     def tolerance_for(self, kind: DeviceKind) -> Tolerance:
         return self.tolerance.get(kind, Tolerance(max_failed=0))
@@ -164,8 +319,19 @@ class Policy(_Model):
     def deadline_for(self, code: str) -> timedelta:
         return self.deadlines.for_category(self.category(code))
 
-    def thresholds_for(self, kind: DeviceKind, device: dict[str, float], where: str) -> Thresholds:
-        return resolve_thresholds(kind, self.thresholds.get(kind), device, where=where)
+    def thresholds_for(
+        self,
+        kind: DeviceKind,
+        device: dict[str, float],
+        where: str,
+        point: MeasuringPoint = MeasuringPoint.UNKNOWN,
+        reading: Literal["static", "flowing"] = "static",
+    ) -> Thresholds:
+        """A device's thresholds: its kind's and (hydrants) its measuring point's defaults, this policy's
+        table for the kind, then the device's own (rules/thresholds.py)."""
+        return resolve_thresholds(
+            kind, self.thresholds.get(kind), device, where=where, point=point, reading=reading
+        )
 
     def check_code(self, code: str) -> str:
         """The code if the catalogue has it, else a ValueError that lists what it has."""
@@ -197,16 +363,37 @@ class Policy(_Model):
         for code in self.criteria:
             if not CRITERION_CODE.match(code):
                 out.append(f"criteria.{code}: codes are a capital letter and a number, e.g. Y10")
-        for signal, codes in self.signals.items():
-            for code in codes:
-                if code not in self.criteria:
-                    out.append(f"signals.{signal.value}: unknown criterion {code!r}")
+        for kind, table in self.signals.items():
+            for signal, codes in table.items():
+                for code in codes:
+                    if code not in self.criteria:
+                        out.append(f"signals.{kind.value}.{signal.value}: unknown criterion {code!r}")
+                if signal in self.monitoring.get(kind, ()):
+                    out.append(
+                        f"signals.{kind.value}.{signal.value}: also a monitoring fault; a signal is either "
+                        "an item of criteria or a monitoring fault"
+                    )
+        for code, conditions in self.contradicts.items():
+            if code not in self.criteria:
+                out.append(f"contradicts.{code}: unknown criterion")
+            for condition in conditions:
+                if condition not in self.criteria or self.category(condition) != "green":
+                    out.append(f"contradicts.{code}: {condition!r} is not a green condition of this policy")
+        greens = [c for c in self.criteria if CRITERION_CODE.match(c) and self.category(c) == "green"]
+        for code in self.conditions:
+            if code not in greens:
+                out.append(f"conditions.{code}: not a green condition of this policy ({', '.join(greens)})")
+        for code in greens:
+            if code not in self.conditions:
+                out.append(f"conditions.{code}: missing (how is it evidenced, and for how long?)")
+        if self.out_of_use_colour is not None and self.out_of_use_colour not in colours:
+            out.append(f"out_of_use_colour: {self.out_of_use_colour!r} is not one of the colours {colours}")
         for i, counted in enumerate(self.counted):
             if counted.criterion not in self.criteria:
                 out.append(f"counted.{i}.criterion: unknown criterion {counted.criterion!r}")
-        for kind, table in self.thresholds.items():
+        for kind, limits in self.thresholds.items():
             try:
-                resolve_thresholds(kind, table, None)
+                resolve_thresholds(kind, limits, None)
             except ThresholdError as exc:
                 out.append(f"thresholds.{kind.value}: {exc}")
         try:
@@ -230,7 +417,15 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 
 #: Tables whose entries nothing else refers to: one bad entry can be dropped to check the rest.
-_PRUNABLE_TABLES = ("signals", "thresholds", "tolerance", "deadlines")
+_PRUNABLE_TABLES = (
+    "signals",
+    "thresholds",
+    "tolerance",
+    "deadlines",
+    "conditions",
+    "monitoring",
+    "contradicts",
+)
 
 
 def _reference_problems(data: dict[str, Any], exc: ValidationError) -> list[str]:
@@ -244,7 +439,7 @@ def _reference_problems(data: dict[str, Any], exc: ValidationError) -> list[str]
         value = pruned.get(top)
         field = Policy.model_fields.get(top)
         if top in _PRUNABLE_TABLES and len(loc) > 1 and isinstance(value, dict):
-            pruned[top] = {k: v for k, v in value.items() if k != loc[1]}
+            pruned[top] = _without(value, [str(k) for k in loc[1:]])
         elif top in pruned and (field is None or not field.is_required()):
             del pruned[top]
         else:
@@ -253,6 +448,16 @@ def _reference_problems(data: dict[str, Any], exc: ValidationError) -> list[str]
         return Policy.model_validate(pruned).problems()
     except ValidationError:
         return []
+
+
+def _without(table: dict[str, Any], path: list[str]) -> dict[str, Any]:
+    """``table`` without the entry at the deepest key of ``path`` that it has (a bad signal of one device
+    kind drops that signal, not the kind's whole table)."""
+    key = path[0]
+    value = table.get(key)
+    if len(path) > 1 and isinstance(value, dict) and path[1] in value:
+        return {**table, key: _without(value, path[1:])}
+    return {k: v for k, v in table.items() if k != key}
 
 
 def _builtin_data(name: str) -> dict[str, Any]:

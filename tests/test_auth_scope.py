@@ -109,6 +109,11 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "record_complaint",
         "record_fire",
         "handle_alarm",
+        "record_assessment",
+        "record_evidence",
+        "set_estate_status",
+        "declare_window",
+        "void_complaint",
     },
     "office": {
         "read",
@@ -118,8 +123,21 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "note_hazard",
         "record_complaint",
         "record_fire",
+        "record_assessment",
+        "record_evidence",
+        "set_estate_status",
+        "declare_window",
+        "void_complaint",
     },
-    "property": {"read", "file_hazard", "rectify_hazard", "note_hazard", "handle_alarm"},
+    "property": {
+        "read",
+        "file_hazard",
+        "rectify_hazard",
+        "note_hazard",
+        "handle_alarm",
+        "record_evidence",
+        "declare_window",
+    },
     "grid": {"read", "file_hazard", "note_hazard", "record_complaint"},
     "viewer": {"read"},
 }
@@ -541,7 +559,63 @@ def _alarm(w: World, e: str) -> tuple[str, str, dict[str, Any]]:
     return "POST", f"/api/alarms/{alarm}/transitions", {"action": "acknowledge", "actor": "someone else"}
 
 
+def _assessment(w: World, e: str) -> tuple[str, str, dict[str, Any]]:
+    body = {"kind": "assessment", "at": (T0 - timedelta(hours=1)).isoformat(), "met": ["G1"], "by": "someone"}
+    return "POST", f"/api/estates/{e}/assessments", body
+
+
+def _void_assessment(w: World, e: str) -> tuple[str, str, dict[str, Any]]:
+    record = w.engine.assessments.record(
+        estate_id=e, kind="assessment", at=T0 - timedelta(hours=1), by="setup", met=["G1"]
+    )
+    return "POST", f"/api/assessments/{record.id}/void", {"reason": "录错", "by": "someone else"}
+
+
+def _estate_status(w: World, e: str) -> tuple[str, str, dict[str, Any]]:
+    out_of_use = not w.engine.store.estate_status.latest().get(e, False)
+    return "POST", f"/api/estates/{e}/status", {"out_of_use": out_of_use, "reason": "停租", "by": "someone"}
+
+
+def _window(w: World, e: str) -> tuple[str, str, dict[str, Any]]:
+    ends_at = (w.engine.clock() + timedelta(hours=1)).isoformat()
+    body = {"estate_id": e, "ends_at": ends_at, "reason": "月度测试", "declared_by": "someone else"}
+    return "POST", "/api/windows", body
+
+
+def _end_window(w: World, e: str) -> tuple[str, str, dict[str, Any]]:
+    now = w.engine.clock()
+    window = w.engine.windows.declare(
+        estate_id=e, starts_at=now, ends_at=now + timedelta(hours=1), reason="月度测试", declared_by="setup"
+    )
+    return "POST", f"/api/windows/{window.id}/end", {"reason": "done", "by": "someone else"}
+
+
+def _void_complaint(w: World, e: str) -> tuple[str, str, dict[str, Any]]:
+    complaint = w.engine.incidents.add_complaint(
+        estate_id=e, received_at=T0 - timedelta(hours=1), channel="12345", description=e, reporter="x"
+    )
+    return "POST", f"/api/complaints/{complaint.id}/void", {"reason": "误登记", "by": "someone else"}
+
+
 WRITE_CASES: dict[tuple[str, str], WriteCase] = {
+    ("POST", "/api/windows"): WriteCase(
+        "declare_window", "declare maintenance windows", _window, lambda b: b["declared_by"]
+    ),
+    ("POST", "/api/windows/{window_id}/end"): WriteCase(
+        "declare_window", "end maintenance windows", _end_window, lambda b: b["ended_by"]
+    ),
+    ("POST", "/api/complaints/{complaint_id}/void"): WriteCase(
+        "void_complaint", "void complaints", _void_complaint, lambda b: b["changes"][-1]["by"]
+    ),
+    ("POST", "/api/estates/{estate_id}/assessments"): WriteCase(
+        "record_assessment", "record assessments", _assessment, lambda b: b["recorded_by"]
+    ),
+    ("POST", "/api/assessments/{assessment_id}/void"): WriteCase(
+        "record_assessment", "void assessments or evidence", _void_assessment, lambda b: b["voided_by"]
+    ),
+    ("POST", "/api/estates/{estate_id}/status"): WriteCase(
+        "set_estate_status", "set an estate out of use", _estate_status, lambda b: b["history"][-1]["by"]
+    ),
     ("POST", "/api/hazards"): WriteCase(
         "file_hazard", "file hazards", _file, lambda b: b["history"][0]["actor"]
     ),
@@ -561,6 +635,9 @@ OTHER_WRITES = {
     ("POST", "/api/auth/logout"): "test_logout_ends_the_session",
     ("POST", "/api/auth/tokens"): "test_admins_create_list_and_revoke_tokens",
     ("DELETE", "/api/auth/tokens/{token_id}"): "test_admins_create_list_and_revoke_tokens",
+    ("POST", "/api/complaints/merge"): (
+        "test_complaints_void_merge.py::test_void_and_merge_through_the_api_by_office_and_brigade_only"
+    ),
 }
 
 

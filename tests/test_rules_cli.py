@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from assessed import assess
 
 from gateway.casework.engine import RuleEngine
 from gateway.cli import main
@@ -22,15 +23,19 @@ def test_policy_shows_the_default_and_checks_a_file(
     out = capsys.readouterr().out
     assert "municipal-3colour" in out
     assert "yellow   when yellow_items >= 3" in out
-    assert "hydrant_low_pressure     -> Y10, G4, G6" in out
+    assert "hydrant         hydrant_low_pressure     -> Y10" in out
+    assert "Y10 contradicts G4, G6" in out
+    assert "camera          ebike_in_lift            -> (event, grades nothing)" in out
+    assert "G3   valid 365 d  evidence: assessment, drill" in out
 
     bad = tmp_path / "bad.toml"
     bad.write_text(
-        'extends = "default"\nid = "x"\n[signals]\noffline = ["Y99"]\n[thresholds.hydrant]\nmin = 1\n'
+        'extends = "default"\nid = "x"\n[signals.smoke_detector]\noffline = ["Y99"]\n'
+        "[thresholds.hydrant]\nmin = 1\n"
     )
     assert main(["policy", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "signals.offline: unknown criterion 'Y99'" in err
+    assert "signals.smoke_detector.offline: unknown criterion 'Y99'" in err
     assert "thresholds.hydrant" in err
     assert "unknown threshold(s) min" in err
 
@@ -49,6 +54,7 @@ def test_grades_lists_the_latest_grade_of_every_estate(
     engine = RuleEngine(
         registry, load_policy(), HazardStore(f"sqlite:///{data / 'hazards.sqlite'}"), clock=lambda: now
     )
+    assess(engine, ["E001", "E002"])
     engine.hazards.file(
         estate_id="E002", criterion="R3", location="地下室", description="储存烟花爆竹", reporter="x"
     )

@@ -338,6 +338,9 @@ def test_a_rejected_rectification_past_its_deadline_gets_a_new_one() -> None:
     assert kept.deadline == future
 
 
+WHY = {"zh": "测试", "en": "test"}
+
+
 def test_grade_rules_must_go_from_the_most_severe_colour_down() -> None:
     from rules.policy import PolicyError, parse_policy
 
@@ -346,8 +349,8 @@ def test_grade_rules_must_go_from_the_most_severe_colour_down() -> None:
             {
                 "extends": "default",
                 "grade_rules": [
-                    {"colour": "yellow", "count": "yellow_items", "at_least": 3},
-                    {"colour": "red", "count": "red_items", "at_least": 1},
+                    {"colour": "yellow", "count": "yellow_items", "at_least": 3, "why": WHY},
+                    {"colour": "red", "count": "red_items", "at_least": 1, "why": WHY},
                 ],
             }
         )

@@ -13,6 +13,7 @@ import pytest
 from gateway.models import DeviceKind
 from rules.model import SignalKind
 from rules.policy import (
+    NOT_ASSESSED,
     UNKNOWN,
     Policy,
     PolicyError,
@@ -80,62 +81,65 @@ def test_builtin_and_file_default_are_the_same_policy() -> None:
 
 
 def test_default_policy_feeds_every_signal_as_domain_md_says() -> None:
+    """domain.md, "What devices can decide": facility faults are Y10 items, monitoring faults are not items,
+    camera findings are Y1/Y7, an e-bike in a lift grades nothing; the links to green conditions are by
+    criterion, not by source."""
     policy = load_policy()
-    assert set(policy.signals) == set(SignalKind), "a signal that feeds no criterion would never grade"
-    hydrant = ["Y10", "G4", "G6"]
+    smoke, hydrant, camera = DeviceKind.SMOKE_DETECTOR, DeviceKind.HYDRANT, DeviceKind.CAMERA
+    for signal in (SignalKind.DEVICE_FAULT, SignalKind.TAMPER, SignalKind.OFFLINE):
+        assert policy.criteria_for(smoke, signal) == ["Y10"]
     for signal in (
         SignalKind.HYDRANT_LOW_PRESSURE,
         SignalKind.HYDRANT_HIGH_PRESSURE,
-        SignalKind.HYDRANT_SENSOR_FAULT,
-        SignalKind.COMM_FAULT,
+        SignalKind.HYDRANT_LEAK,
     ):
-        assert policy.criteria_for(signal) == hydrant
-    for signal in (SignalKind.DEVICE_FAULT, SignalKind.TAMPER, SignalKind.LOW_BATTERY, SignalKind.OFFLINE):
-        assert policy.criteria_for(signal) == ["Y10", "G4"]
-    assert policy.criteria_for(SignalKind.FIRE_LANE_OCCUPIED) == ["Y1", "G5"]
-    assert policy.criteria_for(SignalKind.EVACUATION_BLOCKED) == ["Y7"]
-    assert policy.criteria_for(SignalKind.EBIKE_IN_LIFT) == ["Y9"]
-
-
-def test_default_policy_rules_counted_records_deadlines_and_tolerances() -> None:
-    policy = load_policy()
-    rules = [(r.colour, r.count, r.at_least) for r in policy.grade_rules]
-    assert rules == [("red", "red_items", 1), ("yellow", "yellow_items", 3), ("yellow", "missing_green", 1)]
-    counted = {(c.source, c.criterion, c.at_least, c.window) for c in policy.counted}
-    year = timedelta(days=365)
-    assert counted == {
-        ("complaints", "R6", 3, year),
-        ("complaints", "Y14", 1, year),
-        ("fires", "Y15", 3, year),
-        ("fatal_fires", "R7", 1, year),
-    }
-    assert policy.deadline_for("R4") == timedelta(hours=24)
-    assert policy.deadline_for("Y7") == timedelta(days=30)
-    assert policy.deadline_for("G5") == timedelta(days=30)
-    assert policy.deadlines.recheck_after == timedelta(days=30)
-    assert policy.deadlines.escalate_every == timedelta(days=7)
-    assert policy.tolerance_for(DeviceKind.HYDRANT) == Tolerance(max_failed=0)
-    assert policy.tolerance_for(DeviceKind.SMOKE_DETECTOR).min_healthy_share == 0.95
+        assert policy.criteria_for(hydrant, signal) == ["Y10"]
+    assert policy.criteria_for(camera, SignalKind.FIRE_LANE_OCCUPIED) == ["Y1"]
+    assert policy.criteria_for(camera, SignalKind.EVACUATION_BLOCKED) == ["Y7"]
+    assert policy.criteria_for(camera, SignalKind.EBIKE_IN_LIFT) == []
+    assert not policy.is_monitoring_fault(camera, SignalKind.EBIKE_IN_LIFT)
+    for signal in (
+        SignalKind.OFFLINE,
+        SignalKind.COMM_FAULT,
+        SignalKind.HYDRANT_SENSOR_FAULT,
+        SignalKind.LOW_BATTERY,
+    ):
+        assert policy.is_monitoring_fault(hydrant, signal)
+        assert policy.criteria_for(hydrant, signal) == []
+    assert policy.is_monitoring_fault(smoke, SignalKind.LOW_BATTERY)
+    assert policy.is_monitoring_fault(camera, SignalKind.OFFLINE)
+    assert not policy.is_monitoring_fault(smoke, SignalKind.OFFLINE)  # a detector is its own facility
+    assert policy.contradicts == {"Y1": ["G5"], "Y7": ["G5"], "Y10": ["G4", "G6"], "Y13": ["G1"]}
+    # Every green condition says how it is evidenced, for how long, and where that comes from.
+    assert set(policy.conditions) == {f"G{i}" for i in range(1, 9)}
+    for code, condition in policy.conditions.items():
+        assert CJK.search(condition.source.zh), code
+        assert condition.source.en, code
+        assert condition.accepts("assessment")
+    assert policy.conditions["G3"].accepts("drill")
+    assert not policy.conditions["G7"].accepts("drill")
+    assert policy.conditions["G6"].valid_for == timedelta(days=365)
 
 
 def test_default_policy_thresholds() -> None:
     policy = load_policy()
     hydrant = policy.thresholds_for(DeviceKind.HYDRANT, {}, "device H1")
     assert hydrant.pressure_min_mpa == 0.07
-    assert hydrant.pressure_max_mpa == 0.50
+    assert hydrant.pressure_max_mpa == 1.0  # a static reading: 0.50 MPa is the flowing-outlet ceiling
     assert hydrant.report_window_s == 3600.0
     smoke = policy.thresholds_for(DeviceKind.SMOKE_DETECTOR, {}, "device S1")
     assert smoke.report_window_s == 86_400.0
     assert smoke.offline_grace_s == 7200.0
     mains = policy.thresholds_for(DeviceKind.HYDRANT, {"pressure_min_mpa": 0.14}, "device H2")
     assert mains.pressure_min_mpa == 0.14
-    assert mains.pressure_max_mpa == 0.50
+    assert mains.pressure_max_mpa == 1.0
 
 
 def test_levels_and_lookups() -> None:
     policy = load_policy()
     assert [policy.level(c) for c in ("green", "yellow", "red")] == [0, 1, 2]
     assert policy.level(UNKNOWN) == -1
+    assert policy.level(NOT_ASSESSED) == -2
     assert policy.colour("yellow") is not None
     assert policy.colour("grey") is None
     assert policy.check_code("Y10") == "Y10"
@@ -159,6 +163,11 @@ def test_four_colour_policy_loads_and_extends_the_default() -> None:
     assert four.counted == default.counted
     assert four.timezone == "Asia/Shanghai"
     # Its own, merged key by key with the default's tables.
+    # Grey is the office's out-of-use state, not a count of items: the rules are the default's.
+    assert four.out_of_use_colour == "grey"
+    assert default.out_of_use_colour is None
+    assert four.grade_rules == default.grade_rules
+    # Its own, merged key by key with the default's tables.
     assert four.deadline_for("R1") == timedelta(hours=12)
     assert four.deadline_for("Y1") == timedelta(days=15)
     assert four.deadlines.escalate_every == timedelta(days=7)
@@ -173,7 +182,7 @@ def test_four_colour_file_loads_by_path() -> None:
 
 
 def test_a_copy_of_the_default_in_tmp_path_loads(tmp_path: Path) -> None:
-    path = policy_file(tmp_path, default_text().replace('version = "2026.1"', 'version = "2026.2-local"'))
+    path = policy_file(tmp_path, default_text().replace('version = "2026.2"', 'version = "2026.2-local"'))
     policy = load_policy(path)
     assert policy.version == "2026.2-local"
     assert policy.criteria == load_policy().criteria
@@ -197,11 +206,13 @@ pressure_min_mpa = 0.10
     assert policy.deadline_for("R3") == timedelta(hours=24)
     hydrant = policy.thresholds_for(DeviceKind.HYDRANT, {}, "device H1")
     assert hydrant.pressure_min_mpa == 0.10
-    assert hydrant.pressure_max_mpa == 0.50  # the rest of the default's table is kept
+    assert hydrant.pressure_hold_s == 300.0  # the rest of the default's table is kept
 
 
 # -- broken policies --------------------------------------------------------------------------------------
 
+
+WHY = {"zh": "测试", "en": "test"}
 
 BROKEN = """
 extends = "default"
@@ -212,11 +223,12 @@ timezone = "Mars/Olympus"
 colour = "purple"
 count = "red_items"
 at_least = 1
+why = { zh = "紫色", en = "purple" }
 
 [deadlines]
 red = "soon"
 
-[signals]
+[signals.smoke_detector]
 offline = ["Y99"]
 
 [thresholds.hydrant]
@@ -232,7 +244,7 @@ def test_a_broken_policy_lists_every_problem_at_once(tmp_path: Path) -> None:
     expected = {
         "deadlines.red": "soon",
         "grade_rules.0.colour": "purple",
-        "signals.offline": "Y99",
+        "signals.smoke_detector.offline": "Y99",
         "thresholds.hydrant": "pressure_minimum",
         "timezone": "Mars/Olympus",
     }
@@ -247,8 +259,20 @@ def test_a_broken_policy_lists_every_problem_at_once(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("patch", "key"),
     [
-        ({"signals": {"tamper": ["Z1"]}}, "signals.tamper"),
-        ({"signals": {"smoke": ["Y10"]}}, "signals.smoke"),
+        ({"signals": {"smoke_detector": {"tamper": ["Z1"]}}}, "signals.smoke_detector.tamper"),
+        ({"signals": {"smoke": {"tamper": ["Y10"]}}}, "signals.smoke"),
+        ({"signals": {"hydrant": {"offline": ["Y10"]}}}, "signals.hydrant.offline"),
+        ({"contradicts": {"Y1": ["Y2"]}}, "contradicts.Y1"),
+        ({"conditions": {"G9": {"valid_for": "1d", "source": {"zh": "x", "en": "x"}}}}, "conditions.G9"),
+        (
+            {
+                "conditions": {
+                    "G2": {"valid_for": "1d", "evidence": ["selfie"], "source": {"zh": "x", "en": "x"}}
+                }
+            },
+            "conditions.G2",
+        ),
+        ({"out_of_use_colour": "grey"}, "out_of_use_colour"),
         ({"default": "blue"}, "default"),
         (
             {"counted": [{"source": "complaints", "window": "365d", "at_least": 1, "criterion": "Y30"}]},
@@ -264,8 +288,15 @@ def test_a_broken_policy_lists_every_problem_at_once(tmp_path: Path) -> None:
         ({"tolerance": {"smoke_detector": {"min_healthy_share": 1.5}}}, "tolerance.smoke_detector"),
         ({"timezone": "Beijing"}, "timezone"),
         ({"criteria": {"y16": {"zh": "x", "en": "x"}}}, "criteria.y16"),
-        ({"grade_rules": [{"colour": "red", "count": "blue_items", "at_least": 1}]}, "grade_rules.0.count"),
-        ({"grade_rules": [{"colour": "red", "count": "red_items", "at_least": 0}]}, "grade_rules.0.at_least"),
+        (
+            {"grade_rules": [{"colour": "red", "count": "blue_items", "at_least": 1, "why": WHY}]},
+            "grade_rules.0.count",
+        ),
+        (
+            {"grade_rules": [{"colour": "red", "count": "red_items", "at_least": 0, "why": WHY}]},
+            "grade_rules.0.at_least",
+        ),
+        ({"grade_rules": [{"colour": "red", "count": "red_items", "at_least": 1}]}, "grade_rules.0.why"),
         (
             {"colours": [{"id": "green", "zh": "绿色", "en": "green", "meaning": {"zh": "低", "en": "low"}}]},
             "colours",
@@ -287,12 +318,17 @@ def test_cross_references_are_checked_alongside_field_errors() -> None:
             {
                 "extends": "default",
                 "tolerance": {"hydrant": {"max_failed": -1}},
-                "signals": {"tamper": ["Y99"], "bogus": ["Y1"]},
+                "signals": {"smoke_detector": {"tamper": ["Y99"], "bogus": ["Y1"]}},
                 "default": "beige",
             }
         )
     keys = sorted(p.split(":")[0] for p in info.value.problems)
-    assert keys == ["default", "signals.bogus.[key]", "signals.tamper", "tolerance.hydrant.max_failed"]
+    assert keys == [
+        "default",
+        "signals.smoke_detector.bogus.[key]",
+        "signals.smoke_detector.tamper",
+        "tolerance.hydrant.max_failed",
+    ]
 
 
 def test_a_required_field_error_still_reports_the_field() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from assessed import assess
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
@@ -164,6 +165,8 @@ def test_an_engine_restarts_on_a_store_another_engine_filled(store_url: str) -> 
     hydrant = next(d for d in registry.devices if d.kind.value == "hydrant" and d.estate_id == "E001")
     now = [T0]
     first = RuleEngine(registry, load_policy(), HazardStore(store_url), clock=lambda: now[0])
+    assess(first)  # green to begin with (since issue 14 an estate is not_assessed until it is assessed)
+    assert first.grader.grades["E001"].colour == "green"
     first.on_records(
         [(hydrant, Reading(device_id=hydrant.id, time=now[0], metrics={"pressure_mpa": 0.3}))], now[0]
     )
@@ -181,11 +184,20 @@ def test_an_engine_restarts_on_a_store_another_engine_filled(store_url: str) -> 
     first.store.close()
 
     second = RuleEngine(registry, load_policy(), HazardStore(store_url), clock=lambda: now[0])
+    # The restarted engine reads the assessment back from the store itself.
+    assert {e: g.assessed_at for e, g in second.grader.grades.items()} == {
+        "E001": T0 - timedelta(hours=1),
+        "E002": T0 - timedelta(hours=1),
+    }
     assert second.grader.grades["E001"].colour == "yellow"
     assert second.grader.grades["E002"].yellow_items == ("Y14",)
     assert len(second.store.alarms.find(open_only=True)) == 1
+    # One hazard for the hydrant's drop and the low pressure after it (there were two before issue 14).
+    open_hazards = second.store.hazards.find(open_only=True, device_id=hydrant.id)
+    assert [h.signal for h in open_hazards] == ["hydrant_low_pressure"]
     history = second.store.grades.history("E001")
-    assert [h.colour for h in reversed(history)][:2] == ["green", "yellow"]
+    # Oldest first: the start, the assessment, the hydrant; the restart itself writes no row.
+    assert [h.colour for h in reversed(history)] == ["not_assessed", "green", "yellow"]
     second.store.close()
 
 
@@ -201,7 +213,10 @@ def test_gateways_on_one_store_take_in_each_others_changes(store_url: str) -> No
             registry, load_policy(), HazardStore(store_url), clock=lambda: now[0], store_sync_s=30
         )
 
-    a, b = gateway(), gateway()
+    a = gateway()
+    assess(a)  # both estates green (not_assessed until assessed, since issue 14); b loads it at its start
+    b = gateway()
+    assert b.grader.grades["E001"].colour == "green"
     hazard = a.hazards.file(
         estate_id="E001", criterion="R2", location="3号楼", description="违规设置夹层住人", reporter="巡查员"
     )
@@ -214,7 +229,8 @@ def test_gateways_on_one_store_take_in_each_others_changes(store_url: str) -> No
     b.tick(now[0])
     assert b.grader.grades["E001"].colour == "red"
     assert str(hazard.id) in {h for r in b.grader.grades["E001"].reasons for h in r.hazard_ids}
-    assert [g.colour for g in b.store.grades.history("E001")] == ["red", "green"], "recorded once"
+    # Newest first; the oldest row is the start (not_assessed), then the assessment's green.
+    assert [g.colour for g in b.store.grades.history("E001")] == ["red", "green", "not_assessed"], "once"
 
     b.hazards.step(hazard.id, HazardAction.CLOSE, actor="主管", reason="重复上报")
     assert b.grader.grades["E001"].colour == "green"
@@ -225,8 +241,13 @@ def test_gateways_on_one_store_take_in_each_others_changes(store_url: str) -> No
     assert a.grader.grades["E001"].colour == "green"
     assert a.index.open_records["E001"] == {}
     assert a.grader.grades["E002"].yellow_items == ("Y14",)
-    assert [g.colour for g in a.store.grades.history("E001")] == ["green", "red", "green"]
-    assert len(a.store.grades.history("E002")) == 2
+    assert [g.colour for g in a.store.grades.history("E001")] == ["green", "red", "green", "not_assessed"]
+    # The complaint's row (Y14 alone leaves E002 green) over the assessment's and the start's.
+    assert [(g.colour, list(g.yellow_items)) for g in a.store.grades.history("E002")] == [
+        ("green", ["Y14"]),
+        ("green", []),
+        ("not_assessed", []),
+    ]
     # Read again (the sync looks back a few minutes): nothing changes twice.
     now[0] += timedelta(seconds=31)
     a.tick(now[0])

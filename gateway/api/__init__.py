@@ -19,7 +19,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from gateway.api.deps import ApiServices, authenticate_api
-from gateway.api.routers import alarms, auth, complaints, devices, estates, hazards, meta, metrics, reports
+from gateway.api.routers import (
+    alarms,
+    assessments,
+    auth,
+    complaints,
+    devices,
+    estates,
+    hazards,
+    meta,
+    metrics,
+    reports,
+    windows,
+)
 from gateway.auth.principal import Forbidden, Unauthenticated
 from gateway.casework.model import EngineError
 from gateway.store.database import NotFound
@@ -43,8 +55,9 @@ def create_app(services: ApiServices) -> FastAPI:
         dependencies=[Depends(authenticate_api)],
     )
     app.state.services = services
-    for module in (auth, estates, hazards, complaints, alarms, devices, meta, metrics, reports):
+    for module in (auth, estates, hazards, complaints, assessments, alarms, devices, meta, metrics, reports):
         app.include_router(module.router)
+    app.include_router(windows.router)
 
     @app.exception_handler(Unauthenticated)
     async def unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:

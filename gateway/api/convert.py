@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
+from typing import Any
 
 from gateway.api.deps import ApiServices
 from gateway.api.schemas import (
@@ -18,13 +19,16 @@ from gateway.api.schemas import (
 )
 from gateway.casework.payloads import alarm_summary, grade_payload
 from gateway.models import Device, DeviceKind, Estate
+from gateway.store.hazards import MAINTENANCE_TASK
 from gateway.store.records import AlarmRecord, HazardRecord
 from rules.lifecycle import is_overdue
 from rules.policy import Policy
 
 
 def hazard_out(hazard: HazardRecord, policy: Policy | None, now: datetime) -> HazardOut:
-    criterion = policy.criteria.get(hazard.criterion) if policy else None
+    criterion: Any = policy.criteria.get(hazard.criterion) if policy else None
+    if policy is not None and hazard.criterion == MAINTENANCE_TASK:
+        criterion = policy.texts.maintenance_task  # a monitoring fault: not an item of the standard
     data = asdict(hazard)
     data.pop("last_escalated_at")
     return HazardOut(
@@ -46,7 +50,8 @@ def device_out(device: Device, services: ApiServices) -> DeviceOut:
     limits: dict[str, float] = {}
     if engine is not None and device.id in engine.fleet.rules:
         rules = engine.fleet.rules[device.id]
-        online = rules.online
+        # A device registered and never heard from is not online: null until it speaks (issue 14).
+        online = rules.online if device.id in engine.fleet.heard else (False if not rules.online else None)
         if device.kind is DeviceKind.HYDRANT:
             limits = {
                 "pressure_min_mpa": rules.t.pressure_min_mpa,
@@ -88,11 +93,12 @@ def estate_out(estate: Estate, services: ApiServices, now: datetime, active_alar
         if current is not None:
             grade = GradeOut.model_validate(grade_payload(current, engine.policy))
         total, offline, failing = engine.fleet.device_counts(estate.id)
+        online = engine.fleet.online_count(estate.id)
         open_hazards = len(engine.index.open.get(estate.id, {}))
         overdue = engine.index.overdue_count(estate.id, now)
     else:
         total = sum(1 for d in services.registry.devices if d.estate_id == estate.id)
-    online = total - offline
+        online = total
     return EstateOut(
         id=estate.id,
         name=estate.name,
@@ -102,7 +108,9 @@ def estate_out(estate: Estate, services: ApiServices, now: datetime, active_alar
         latitude=estate.latitude,
         longitude=estate.longitude,
         grade=grade,
-        devices=DeviceCounts(total=total, online=online, offline=total - online, failing=failing),
+        devices=DeviceCounts(
+            total=total, online=online, offline=offline, failing=failing, not_heard=total - online - offline
+        ),
         open_hazards=open_hazards,
         overdue_hazards=overdue,
         active_alarms=active_alarms,

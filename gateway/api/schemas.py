@@ -35,11 +35,25 @@ class ReasonOut(Out):
     codes: list[str] = Field(description="criteria this reason holds, e.g. Y10, G4")
     text: str
     hazards: list[str] = Field(default_factory=list, description="ids of the hazards behind it")
+    decisive: bool = Field(default=False, description="this reason decided the colour (listed first)")
+
+
+class ConditionOut(Out):
+    code: str = Field(description="a green condition, e.g. G3")
+    state: str = Field(description="holds / due (evidence expired) / missing / not_met / contradicted")
+    evidence_kind: str = Field(description="assessment / patrol / drill / maintenance_report / duty_roster")
+    record_id: int | None
+    at: datetime | None
+    by: str
+    valid_until: datetime | None
+    contradicted_by: list[str] = Field(description="the items that state its opposite, e.g. Y1")
 
 
 class GradeOut(Out):
-    grade: str = Field(description="green / yellow / red (or the policy's colours), or unknown")
-    level: int = Field(description="0 = least severe colour upwards; -1 unknown")
+    grade: str = Field(
+        description="green / yellow / red (or the policy's colours), not_assessed (未评定) or unknown"
+    )
+    level: int = Field(description="0 = least severe colour upwards; -1 unknown; -2 not assessed")
     label: Text
     meaning: Text
     reasons: list[ReasonOut]
@@ -50,17 +64,29 @@ class GradeOut(Out):
     open_hazards: int
     tolerated: list[str]
     stale: bool = Field(description="every device of the estate is silent: the grade cannot be known")
-    rule: str = Field(description="which grade rule decided")
+    rule: str = Field(description="what decided, in the policy's words (its language)")
+    rule_en: str = Field(default="", description="the same in English")
     decided_at: datetime
     last_heard: datetime | None
     policy: str
+    assessed_at: datetime | None = Field(
+        default=None, description="the estate's latest assessment (排查登记)"
+    )
+    assessment_valid_until: datetime | None = None
+    conditions: list[ConditionOut] = Field(default_factory=list, description="each green condition")
+    coverage: float | None = Field(
+        default=None, description="share of monitored devices without a monitoring fault (beside the grade)"
+    )
+    monitoring_faults: int = 0
+    out_of_use: bool = False
 
 
 class DeviceCounts(Out):
     total: int
-    online: int
-    offline: int
+    online: int = Field(description="heard from and not offline")
+    offline: int = Field(description="silent past their report window (or reported offline)")
     failing: int = Field(description="devices with an active signal other than offline")
+    not_heard: int = Field(default=0, description="registered, never heard from, not yet past their window")
 
 
 class EstateOut(Out):
@@ -172,6 +198,8 @@ class ComplaintOut(Out):
     description: str
     reporter: str
     recorded_at: datetime
+    state: str = Field(default="counted", description="counted / voided / merged: only counted ones grade")
+    merged_into: int | None = Field(default=None, description="the complaint a merged one counts as")
 
 
 class FireIn(In):
@@ -212,6 +240,8 @@ class AlarmOut(Out):
     elapsed_s: float
     device_cleared: bool
     repeats: int
+    window_id: int | None = Field(default=None, description="raised inside this maintenance window")
+    test: bool = Field(default=False, description="inside a maintenance window: pre-marked as a test")
 
 
 class AlarmDetail(AlarmOut):
@@ -242,7 +272,10 @@ class DeviceOut(Out):
     location: str
     floor: int | None
     wire_format: str
-    online: bool | None = Field(description="null when the rule layer is disabled")
+    online: bool | None = Field(
+        description="null when the rule layer is disabled, or the device was never heard from and is not yet "
+        "past its report window"
+    )
     active_signals: list[SignalOut]
     last_seen: datetime | None
     last_time: datetime | None
@@ -266,6 +299,7 @@ class SignalChangeOut(Out):
     since: datetime
     detail: str
     value: float | None
+    window_id: int | None = Field(default=None, description="in this maintenance window: filed no hazard")
 
 
 class RejectedOut(Out):
@@ -295,7 +329,14 @@ class PolicyOut(Out):
     name: Text
     colours: list[dict[str, Any]]
     criteria: list[CriterionOut]
-    signals: dict[str, list[str]]
+    signals: dict[str, dict[str, list[str]]] = Field(description="device kind -> signal -> criteria")
+    monitoring: dict[str, list[str]] = Field(description="device kind -> signals that are monitoring faults")
+    contradicts: dict[str, list[str]] = Field(description="item -> the green conditions it contradicts")
+    conditions: dict[str, dict[str, Any]] = Field(
+        description="green condition -> validity (s), evidence kinds, source (zh/en)"
+    )
+    assessment_valid_s: float
+    max_window_s: float
     deadlines: dict[str, float]
 
 

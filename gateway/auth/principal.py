@@ -62,6 +62,11 @@ class Permission(StrEnum):
     RECORD_COMPLAINT = "record_complaint"
     RECORD_FIRE = "record_fire"
     HANDLE_ALARM = "handle_alarm"  # every alarm transition
+    RECORD_ASSESSMENT = "record_assessment"  # 排查登记, and voiding an assessment or evidence record
+    RECORD_EVIDENCE = "record_evidence"  # patrol log, drill, maintenance/testing report, duty roster
+    SET_ESTATE_STATUS = "set_estate_status"  # out of use (停租停用) / back in use
+    DECLARE_WINDOW = "declare_window"  # maintenance and test windows (屏蔽 with a time limit): declare, end
+    VOID_COMPLAINT = "void_complaint"  # void a complaint filed in error, merge duplicates into one incident
     ADMIN = "admin"  # manage users and API tokens; from the account's admin flag, not from its role
 
 
@@ -78,6 +83,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.NOTE_HAZARD,
             Permission.RECORD_COMPLAINT,
             Permission.RECORD_FIRE,
+            Permission.RECORD_ASSESSMENT,
+            Permission.RECORD_EVIDENCE,
+            Permission.SET_ESTATE_STATUS,
+            Permission.DECLARE_WINDOW,
+            Permission.VOID_COMPLAINT,
         }
     ),
     Role.PROPERTY: frozenset(
@@ -87,6 +97,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.RECTIFY_HAZARD,
             Permission.NOTE_HAZARD,
             Permission.HANDLE_ALARM,
+            Permission.RECORD_EVIDENCE,
+            Permission.DECLARE_WINDOW,
         }
     ),
     Role.GRID: frozenset(

@@ -16,6 +16,7 @@ from gateway.casework.desk import Desk
 from gateway.casework.payloads import alarm_summary
 from gateway.casework.points import alarm_point
 from gateway.casework.redo import Writes
+from gateway.casework.windows import WindowDesk
 from gateway.models import Device, DeviceEvent, EventType
 from gateway.store.records import AlarmRecord
 from rules.lifecycle import AlarmAction, AlarmOutcome
@@ -28,6 +29,9 @@ ALARM_EVENTS = (EventType.ALARM, EventType.ALARM_CLEAR)
 
 class AlarmDesk(Desk):
     """Alarms from detectors, and the steps people take on them."""
+
+    #: The maintenance windows (the engine sets them): an alarm inside one is raised pre-marked as a test.
+    windows: WindowDesk | None = None
 
     def device_event(self, device: Device, event: DeviceEvent, received: datetime, now: datetime) -> None:
         """Write a smoke alarm or the detector's clear. ``received`` is when it arrived and is what the store
@@ -42,6 +46,7 @@ class AlarmDesk(Desk):
             self._cleared(device, event, received, now)
 
     def _raise(self, device: Device, event: DeviceEvent, received: datetime, now: datetime) -> None:
+        window = self.windows.covering(device, received) if self.windows is not None else None
         try:
             alarm, created = self.store.alarms.raise_or_repeat(
                 estate_id=device.estate_id,
@@ -51,6 +56,7 @@ class AlarmDesk(Desk):
                 location=device.location,
                 raised_at=event.time,
                 now=received,
+                window_id=None if window is None else window.id,
             )
         except Exception as exc:
             self.counters.store_errors += 1
@@ -59,6 +65,8 @@ class AlarmDesk(Desk):
             return
         if created:
             self.counters.alarms_raised += 1
+            if window is not None:
+                log.info("alarm %d from %s in maintenance window %d: a test", alarm.id, device.id, window.id)
             self.changed(alarm, now, "raise")
 
     def _cleared(self, device: Device, event: DeviceEvent, received: datetime, now: datetime) -> None:

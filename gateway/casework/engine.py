@@ -6,6 +6,8 @@ It is the coordinator of the casework; each part does one thing and gets what it
 - ``CaseIndex`` (index.py): open hazards and counted complaints/fires, in memory, for grading;
 - ``HazardDesk``, ``AlarmDesk``, ``IncidentDesk``: hazards, alarms, complaints and fires, each through the
   store, the index and the ``Outbox``;
+- ``AssessmentDesk`` (assessments.py): assessments, later evidence and estates set out of use;
+- ``WindowDesk`` (windows.py): maintenance and test windows, inside which devices file no hazard;
 - ``Grader`` (grades.py): grades derived, recorded when they change, published;
 - ``StoreBacklog`` (redo.py): what the store lost, kept until it is written again;
 - ``StoreSync`` (sync.py): what other gateways on the same store changed;
@@ -43,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.casework.alarms import ALARM_EVENTS, AlarmDesk
+from gateway.casework.assessments import AssessmentDesk, evidence_of
 from gateway.casework.checkpoints import RuleCheckpoints
 from gateway.casework.fleet import DeviceFleet
 from gateway.casework.grades import Grader
@@ -55,6 +58,7 @@ from gateway.casework.points import signal_point
 from gateway.casework.publisher import MqttPublisher
 from gateway.casework.redo import StoreBacklog, Writes
 from gateway.casework.sync import StoreSync
+from gateway.casework.windows import WindowDesk
 from gateway.ingest.registry import Registry
 from gateway.ingest.sinks.base import Point
 from gateway.models import Device, DeviceEvent, Record
@@ -107,7 +111,7 @@ class RuleEngine:
         self.estate_version: dict[str, int] = defaultdict(int)
         self.outbox = Outbox(publisher, topic_prefix)
         self.fleet = DeviceFleet(registry, policy, self.estate_version, now)
-        self.index = CaseIndex(self.fleet.devices, self.estate_version)
+        self.index = CaseIndex(self.fleet.devices, self.estate_version, policy)
         self.backlog = StoreBacklog(redo_path, now)
         self.grader = Grader(
             registry,
@@ -124,6 +128,9 @@ class RuleEngine:
         self.hazards = HazardDesk(*parts)
         self.alarms = AlarmDesk(*parts)
         self.incidents = IncidentDesk(*parts)
+        self.windows = WindowDesk(*parts, hazards=self.hazards)
+        self.alarms.windows = self.windows
+        self.assessments = AssessmentDesk(*parts)
         self.sync = StoreSync(store, self.fleet, self.index, self.grader, self.counters, store_sync_s, now)
         self.checkpoints = RuleCheckpoints(store, self.fleet, self.counters, checkpoint_s, now)
         #: Signal changes not yet written to the store: history that nothing on a batch's own path reads, so
@@ -142,21 +149,41 @@ class RuleEngine:
         fleet = self.fleet
         self.checkpoints.resume(now)
         for hazard in self.store.hazards.all_open():
-            self.index.add(hazard)
             if hazard.device_id and hazard.signal and hazard.device_id in fleet.rules:
                 try:
                     signal = SignalKind(hazard.signal)
                 except ValueError:
+                    self.index.add(hazard)
                     continue
+                if not fleet.rules[hazard.device_id].rules.has(signal):
+                    self.hazards.retire(hazard, now)
+                    continue
+                self.index.add(hazard)
                 fleet.rules[hazard.device_id].restore(signal, hazard.since, now, hazard.description)
                 fleet.ticking.add(hazard.device_id)
                 fleet.refresh_status(hazard.device_id)
-        year_ago = now - timedelta(days=max((c.window.days for c in self.policy.counted), default=365))
-        for complaint in self.store.complaints.find(since=year_ago):
+            else:
+                self.index.add(hazard)
+        windows = [c.window for c in self.policy.counted if c.window is not None]
+        year_ago = now - max(windows, default=timedelta(days=365))
+        for complaint in self.store.complaints.counted(since=year_ago):  # distinct incidents only
             self.index.count_complaint(complaint.id, complaint.estate_id, complaint.received_at)
-        for fire in self.store.fires.find(since=year_ago):
+        # Every fire, however old: a counted record without a window (R7) lasts until the next assessment.
+        for fire in self.store.fires.find():
             self.index.count_fire(fire)
+        self._restore_assessments(now)
+        self.windows.restore(now)
         self.grader.restore(now)
+
+    def _restore_assessments(self, now: datetime) -> None:
+        """Load the evidence that has not expired yet (assessments and later records) and the estates set out
+        of use, for grading."""
+        policy = self.policy
+        longest = max([policy.assessment.valid_for, *(c.valid_for for c in policy.conditions.values())])
+        for record in self.store.assessments.all_current(since=now - longest):
+            self.index.add_evidence(record.estate_id, evidence_of(record))
+        for estate_id, out_of_use in self.store.estate_status.latest().items():
+            self.index.set_out_of_use(estate_id, out_of_use)
 
     # -- the pipeline hook -----------------------------------------------------------------------------
 
@@ -170,6 +197,7 @@ class RuleEngine:
         all_rules = self.fleet.rules
         ticking = self.fleet.ticking
         last_heard = self.fleet.last_heard_at
+        heard = self.fleet.heard
         dirty = self.checkpoints.dirty
         with self._store_batch(affected, now, urgent=urgent):
             for device, record in items:
@@ -180,6 +208,8 @@ class RuleEngine:
                 dirty.add(device.id)
                 if rules.last_seen is now:  # a sign of life (a poller's comm_fault report is not one)
                     last_heard[device.estate_id] = now
+                    if device.id not in heard:
+                        self.fleet.first_heard(device.id, device.estate_id)
                 if changes:
                     self._apply(changes, now, affected)
                 if rules.needs_tick:
@@ -265,6 +295,8 @@ class RuleEngine:
             for device, event, received in backlog:
                 self.alarms.device_event(device, event, received, now)
         if due.signal_rows:
+            for row in due.signal_rows:  # kept by a version without maintenance windows
+                row.setdefault("window_id", None)
             self._signal_rows[:0] = due.signal_rows
             due.signal_rows = []
         if due.grade_rows:
@@ -297,6 +329,7 @@ class RuleEngine:
         affected: set[str] = set()
         fleet = self.fleet
         dirty = self.checkpoints.dirty
+        self.windows.refresh(now)
         with self._store_batch(affected, now):
             for device_id in list(fleet.ticking):
                 rules = fleet.rules[device_id]
@@ -315,6 +348,7 @@ class RuleEngine:
                         if changes:
                             self._apply(changes, now, affected)
                 affected |= self.hazards.escalate(now)
+            self.windows.expire(now, affected)
             self._record_signals()
         if affected:
             self.grader.regrade(affected, now)
@@ -357,11 +391,14 @@ class RuleEngine:
 
     def _apply(self, changes: list[SignalChange], now: datetime, affected: set[str]) -> None:
         fleet, points, rows = self.fleet, self.outbox.points, self._signal_rows
+        covering = self.windows.covering
         for device_id in {c.device_id for c in changes}:
             fleet.refresh_status(device_id)
         for change in changes:
             self.counters.signals += 1
             device = fleet.devices[change.device_id]
+            # Inside a maintenance window: recorded and shown, marked with it; no hazard until it ends.
+            window = covering(device, now)
             rows.append(
                 {
                     "device_id": change.device_id,
@@ -372,11 +409,15 @@ class RuleEngine:
                     "since": change.since,
                     "detail": change.detail,
                     "value": change.value,
+                    "window_id": None if window is None else window.id,
                 }
             )
             points.append(signal_point(fleet.tags[device.id], change, now))
-            criteria = self.policy.criteria_for(change.signal)
-            if not criteria:
+            criteria = self.policy.criteria_for(device.kind, change.signal)
+            if not criteria and not self.policy.is_monitoring_fault(device.kind, change.signal):
+                continue  # recorded and shown, grades nothing (an e-bike taken into a lift)
+            if window is not None:
+                self.windows.suppress(window, change.device_id, change.signal)
                 continue
             pair = (change.device_id, change.signal)
             if self.backlog.batch is not None:

@@ -36,15 +36,21 @@ class DeviceFleet:
         self.estate_devices: dict[str, list[str]] = defaultdict(list)
         self.kind_counts: dict[str, dict[DeviceKind, int]] = defaultdict(lambda: defaultdict(int))
         # Most devices share their kind's thresholds: validate each distinct set once (200,000 devices).
-        resolved: dict[tuple[DeviceKind, tuple[tuple[str, float], ...]], Thresholds] = {}
+        resolved: dict[tuple[DeviceKind, str, str, tuple[tuple[str, float], ...]], Thresholds] = {}
         #: Devices that must report (offline rule on) per estate, for "every device silent = unknown".
         self.watched: dict[str, int] = defaultdict(int)
         for device in registry.devices:
-            key = (device.kind, tuple(sorted(device.thresholds.items())))
+            key = (device.kind, device.point, device.reading, tuple(sorted(device.thresholds.items())))
             thresholds = resolved.get(key)
             if thresholds is None:
                 try:
-                    thresholds = policy.thresholds_for(device.kind, device.thresholds, f"device {device.id}")
+                    thresholds = policy.thresholds_for(
+                        device.kind,
+                        device.thresholds,
+                        f"device {device.id}",
+                        point=device.point,
+                        reading=device.reading,
+                    )
                 except ThresholdError as exc:
                     problems.append(str(exc))
                     continue
@@ -63,9 +69,14 @@ class DeviceFleet:
         self.ticking: set[str] = set()
         #: Per estate, the last time any of its devices was heard (start-up for a silent estate).
         self.last_heard_at: dict[str, datetime] = {e: now for e in self.estate_devices}
-        #: Per device (offline, failing with another signal) and per estate [offline watched, failing].
-        self._status: dict[str, tuple[bool, bool]] = {}
-        self.estate_status: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        #: Per device (offline, failing with another signal, in a monitoring fault, offline after it was
+        #: heard) and per estate [offline watched, failing, monitoring faults, offline after heard].
+        self._status: dict[str, tuple[bool, bool, bool, bool]] = {}
+        self.estate_status: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        #: Devices heard from since start-up (or before, per their checkpoint), and how many per estate: a
+        #: device registered and never heard from is not "online" (issue 14).
+        self.heard: set[str] = set()
+        self.heard_count: dict[str, int] = defaultdict(int)
 
     def tags_of_estate(self, estate_id: str) -> dict[str, str]:
         return self.estate_tags.get(estate_id, {"estate": estate_id})
@@ -74,25 +85,46 @@ class DeviceFleet:
         rules = self.rules[device_id]
         active = rules.active_signals()
         offline = SignalKind.OFFLINE in active
-        status = (offline and rules.t.report_window_s > 0, any(s is not SignalKind.OFFLINE for s in active))
-        before = self._status.get(device_id, (False, False))
+        monitoring = self.policy.monitoring.get(rules.device.kind, ())
+        status = (
+            offline and rules.t.report_window_s > 0,
+            any(s is not SignalKind.OFFLINE for s in active),
+            any(s in monitoring for s in active),
+            offline and device_id in self.heard,
+        )
+        before = self._status.get(device_id, (False, False, False, False))
         if status == before:
             return
         counts = self.estate_status[rules.device.estate_id]
-        counts[0] += int(status[0]) - int(before[0])
-        counts[1] += int(status[1]) - int(before[1])
+        for i in range(4):
+            counts[i] += int(status[i]) - int(before[i])
         self.estate_version[rules.device.estate_id] += 1
         self._status[device_id] = status
 
+    def first_heard(self, device_id: str, estate_id: str) -> None:
+        """A device is heard from for the first time (the engine calls this once per device)."""
+        self.heard.add(device_id)
+        self.heard_count[estate_id] += 1
+        self.estate_version[estate_id] += 1
+        self.refresh_status(device_id)
+
     def device_counts(self, estate_id: str) -> tuple[int, int, int]:
         """(devices, offline, failing with a signal other than offline) for an estate, in O(1)."""
-        offline, failing = self.estate_status.get(estate_id, (0, 0))
+        offline, failing, _, _ = self.estate_status.get(estate_id, (0, 0, 0, 0))
         return len(self.estate_devices.get(estate_id, ())), offline, failing
+
+    def online_count(self, estate_id: str) -> int:
+        """Devices heard from and not offline now (a device never heard from is not online)."""
+        return self.heard_count.get(estate_id, 0) - self.estate_status.get(estate_id, (0, 0, 0, 0))[3]
+
+    def monitoring(self, estate_id: str) -> tuple[int, int]:
+        """(devices that report, of them with a monitoring fault now) for the coverage beside the grade."""
+        return self.watched.get(estate_id, 0), self.estate_status.get(estate_id, (0, 0, 0, 0))[2]
 
     def stale(self, estate_id: str) -> bool:
         """True when the estate has devices that should report and every one of them is offline."""
         watched = self.watched.get(estate_id, 0)
-        return watched > 0 and self.estate_status.get(estate_id, (0, 0))[0] >= watched
+        return watched > 0 and self.estate_status.get(estate_id, (0, 0, 0, 0))[0] >= watched
 
     def last_heard(self, estate_id: str) -> datetime | None:
         """When anything was last heard from the estate's devices (kept as records arrive: O(1))."""

@@ -63,6 +63,7 @@ class Grader:
 
     def grade(self, estate_id: str, now: datetime) -> Grade:
         fleet, index = self.fleet, self.index
+        monitored, monitoring_faults = fleet.monitoring(estate_id)
         inputs = GradeInputs(
             estate_id=estate_id,
             hazards=list(index.open.get(estate_id, {}).values()),
@@ -71,6 +72,10 @@ class Grader:
             fires=index.fire_times.get(estate_id, []),
             stale=fleet.stale(estate_id),
             last_heard=fleet.last_heard(estate_id),
+            evidence=index.evidence.get(estate_id, ()),
+            out_of_use=estate_id in index.out_of_use,
+            monitored=monitored,
+            monitoring_faults=monitoring_faults,
         )
         self.counters.regrades += 1
         return grade_estate(inputs, self.policy, now)

@@ -19,6 +19,7 @@ from gateway.casework.payloads import hazard_summary
 from gateway.casework.points import hazard_point
 from gateway.casework.redo import Writes
 from gateway.models import Device
+from gateway.store.hazards import MAINTENANCE_TASK
 from gateway.store.records import HazardRecord
 from rules.lifecycle import HazardAction, escalation_due
 from rules.model import SignalChange, SignalKind
@@ -71,6 +72,25 @@ class HazardDesk(Desk):
         self.counters.hazards_auto_closed += 1
         self.changed(hazard, now, "auto_close")
 
+    def retire(self, hazard: HazardRecord, now: datetime) -> None:
+        """Close an open device hazard whose rule this version no longer has (``hydrant_pressure_drop``:
+        since issue 14 a sudden drop is the first signal of the low-pressure hazard, not a hazard of its own),
+        so that it does not stay open for ever; the record says why. A store failure leaves it open (and out
+        of grading: its signal is no item of the policy any more), to be tried again at the next start."""
+        reason = (
+            f"rule {hazard.signal} retired in this version (one physical problem, one hazard: the device's "
+            "other rules follow it); closed automatically"
+        )
+        try:
+            closed = self.store.hazards.transition(
+                hazard.id, HazardAction.AUTO_CLOSE, actor="system", now=now, reason=reason
+            )
+        except Exception:
+            self.counters.store_errors += 1
+            log.exception("could not close the retired hazard %d", hazard.id)
+            return
+        self.changed(closed, now, "auto_close")
+
     def reconcile(self, device_id: str, signal: SignalKind, now: datetime, affected: set[str]) -> None:
         """Make the store agree with one device rule: open its hazard if the rule is active and none is open,
         auto-close its device hazard if the rule is no longer active, the way the rule's edge would have.
@@ -80,8 +100,10 @@ class HazardDesk(Desk):
         until the rule sees the condition afresh (``step_hazard``), and must not come back here.
         """
         device = self.fleet.devices.get(device_id)
-        criteria = self.policy.criteria_for(signal)
-        if device is None or not criteria:
+        if device is None:
+            return
+        criteria = self.policy.criteria_for(device.kind, signal)
+        if not criteria and not self.policy.is_monitoring_fault(device.kind, signal):
             return
         if self.backlog.batch is not None:  # if this batch fails too, it is tried again
             self.backlog.batch.pairs.add((device_id, signal))
@@ -198,9 +220,12 @@ class HazardDesk(Desk):
         if action in (HazardAction.AUTO_CLOSE, HazardAction.ESCALATE):
             raise EngineError(f"{action.value!r} is done by the gateway itself, not by a person")
         current = self.store.hazards.get(hazard_id)
-        default = (
-            self.policy.deadline_for(current.criterion) if current.criterion in self.policy.criteria else None
-        )
+        if current.criterion == MAINTENANCE_TASK:
+            default: timedelta | None = self.policy.deadlines.maintenance
+        elif current.criterion in self.policy.criteria:
+            default = self.policy.deadline_for(current.criterion)
+        else:
+            default = None
         hazard = self.store.hazards.transition(
             hazard_id,
             action,

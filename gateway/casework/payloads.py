@@ -10,19 +10,35 @@ from rules.grading import Grade
 from rules.lifecycle import is_overdue
 from rules.policy import Policy
 
+#: Labels of the two colours the engine adds to every policy.
+ENGINE_COLOURS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
+    "unknown": ({"zh": "未知", "en": "unknown"}, {"zh": "设备全部失联", "en": "every device silent"}),
+    "not_assessed": (
+        {"zh": "未评定", "en": "not assessed"},
+        {"zh": "尚未排查登记或证明到期", "en": "not yet assessed, or evidence expired"},
+    ),
+}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
 
 def grade_payload(grade: Grade, policy: Policy) -> dict[str, Any]:
     colour = policy.colour(grade.colour)
+    if colour is not None:
+        label, meaning = {"zh": colour.zh, "en": colour.en}, colour.meaning.model_dump()
+    else:
+        label, meaning = ENGINE_COLOURS.get(grade.colour, ENGINE_COLOURS["unknown"])
     return {
         "estate": grade.estate_id,
         "grade": grade.colour,
         "level": grade.level,
-        "label": {"zh": colour.zh, "en": colour.en} if colour else {"zh": "未知", "en": "unknown"},
-        "meaning": colour.meaning.model_dump()
-        if colour
-        else {"zh": "数据不足", "en": "inputs too old to grade"},
+        "label": label,
+        "meaning": meaning,
         "reasons": [
-            {"codes": list(r.codes), "text": r.text, "hazards": list(r.hazard_ids)} for r in grade.reasons
+            {"codes": list(r.codes), "text": r.text, "hazards": list(r.hazard_ids), "decisive": r.decisive}
+            for r in grade.reasons
         ],
         "summary": grade.summary,
         "red_items": list(grade.red_items),
@@ -32,9 +48,28 @@ def grade_payload(grade: Grade, policy: Policy) -> dict[str, Any]:
         "tolerated": list(grade.tolerated),
         "stale": grade.stale,
         "rule": grade.rule,
+        "rule_en": grade.rule_en,
         "decided_at": grade.decided_at.isoformat(),
-        "last_heard": grade.last_heard.isoformat() if grade.last_heard else None,
+        "last_heard": _iso(grade.last_heard),
         "policy": grade.policy,
+        "assessed_at": _iso(grade.assessed_at),
+        "assessment_valid_until": _iso(grade.assessment_valid_until),
+        "conditions": [
+            {
+                "code": c.code,
+                "state": c.state,
+                "evidence_kind": c.evidence_kind,
+                "record_id": c.record_id,
+                "at": _iso(c.at),
+                "by": c.by,
+                "valid_until": _iso(c.valid_until),
+                "contradicted_by": list(c.contradicted_by),
+            }
+            for c in grade.conditions
+        ],
+        "coverage": grade.coverage,
+        "monitoring_faults": grade.monitoring_faults,
+        "out_of_use": grade.out_of_use,
     }
 
 
@@ -76,4 +111,7 @@ def alarm_summary(alarm: AlarmRecord, now: datetime) -> dict[str, Any]:
         "elapsed_s": (now - alarm.received_at).total_seconds(),
         "device_cleared": alarm.device_cleared_at is not None,
         "repeats": alarm.repeats,
+        #: Raised inside a maintenance window: shown, pre-marked as a test (测试/维护中).
+        "window_id": alarm.window_id,
+        "test": alarm.window_id is not None,
     }

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.casework.assessments import take_in
 from gateway.casework.fleet import DeviceFleet
 from gateway.casework.grades import Grader
 from gateway.casework.index import CaseIndex
@@ -104,6 +105,8 @@ class StoreSync:
             changed = self.store.hazards.by_ids(to_fetch)
             complaints = self.store.complaints.find(recorded_since=since)
             fires = self.store.fires.find(recorded_since=since)
+            evidence = self.store.assessments.changed_since(since)  # assessments, evidence, voids
+            statuses = self.store.estate_status.changed_since(since)
         except SQLAlchemyError as exc:
             if not self.failing:
                 self.failing = True
@@ -131,13 +134,15 @@ class StoreSync:
                 index.remove(current)
             affected.add(hazard.estate_id)
         for complaint in complaints:
-            if complaint.estate_id in known and complaint.id not in index.complaint_ids:
+            counted = complaint.state == "counted"  # a voided or merged one stays out
+            if counted and complaint.estate_id in known and complaint.id not in index.complaint_ids:
                 index.count_complaint(complaint.id, complaint.estate_id, complaint.received_at)
                 affected.add(complaint.estate_id)
         for fire in fires:
             if fire.estate_id in known and fire.id not in index.fire_ids:
                 index.count_fire(fire)
                 affected.add(fire.estate_id)
+        affected |= take_in(index, evidence, statuses, known)
         if affected:
             self.counters.store_syncs += 1
             self.grader.regrade(affected, now, recorded=self._recorded_grades(affected))

@@ -6,6 +6,8 @@ One repository module per aggregate, each owning its tables' queries:
 - ``database``: the engine, one transaction per call or one shared ``batch``;
 - ``hazards``, ``alarms``, ``incidents`` (complaints and fires), ``history`` (grades and signals);
 - ``checkpoints``: each device's rule state, for a gateway that takes over.
+- ``windows``: maintenance and test windows (屏蔽 with a time limit).
+- ``assessments``: assessments (排查登记) and later evidence, and estates set out of use.
 
 ``HazardStore`` wires them to one database: ``store.hazards.file(...)``, ``store.alarms.transition(...)``.
 """
@@ -17,11 +19,13 @@ from contextlib import AbstractContextManager
 from sqlalchemy.engine import Engine
 
 from gateway.store.alarms import AlarmRepository
+from gateway.store.assessments import AssessmentRepository, EstateStatusRepository
 from gateway.store.checkpoints import CheckpointRepository
 from gateway.store.database import Batch, Database
 from gateway.store.hazards import HazardRepository
 from gateway.store.history import GradeRepository, SignalRepository
 from gateway.store.incidents import ComplaintRepository, FireRepository
+from gateway.store.windows import WindowRepository
 
 
 class HazardStore:
@@ -36,6 +40,9 @@ class HazardStore:
         self.grades = GradeRepository(self.db)
         self.signals = SignalRepository(self.db)
         self.checkpoints = CheckpointRepository(self.db)
+        self.windows = WindowRepository(self.db)
+        self.assessments = AssessmentRepository(self.db)
+        self.estate_status = EstateStatusRepository(self.db)
 
     @property
     def url(self) -> str:

@@ -54,8 +54,10 @@ class AlarmRepository:
         location: str,
         raised_at: datetime,
         now: datetime,
+        window_id: int | None = None,
     ) -> tuple[AlarmRecord, bool]:
-        """Open an alarm for the device, or count a repeat on the one already open (``created=False``)."""
+        """Open an alarm for the device, or count a repeat on the one already open (``created=False``).
+        ``window_id``: the maintenance window the detector is in (the alarm is shown as a test)."""
         with self._db.tx() as conn:
             params = {"match_device_id": device_id}
             repeated = conn.execute(_COUNT_ALARM_REPEAT, params).mappings().first()
@@ -79,6 +81,7 @@ class AlarmRepository:
                 "closed_at": None,
                 "device_cleared_at": None,
                 "note": "",
+                "window_id": window_id,
             }
             try:
                 with self._db.may_violate(conn):

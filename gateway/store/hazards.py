@@ -45,6 +45,11 @@ _UPDATE_HAZARD = update(hazards).where(hazards.c.id == bindparam("match_id")).re
 _INSERT_HAZARD_TRANSITION = insert(hazard_transitions)
 
 
+#: The ``criterion`` of a device hazard that is no item of any criterion: a monitoring fault (a sensor
+#: offline, a low battery), a maintenance task for whoever maintains the devices, not a hazard of the grade.
+MAINTENANCE_TASK = "maint"
+
+
 class HazardRepository:
     """Hazards and their append-only transitions."""
 
@@ -143,7 +148,7 @@ class HazardRepository:
         # Every column but the id, so that the record is built from what was written (``_as_read``).
         values = {
             "estate_id": estate_id,
-            "criterion": criteria[0],
+            "criterion": criteria[0] if criteria else MAINTENANCE_TASK,
             "criteria": criteria,
             "source": source,
             "device_id": device_id,

@@ -76,6 +76,8 @@ class AlarmRecord:
     closed_at: datetime | None
     device_cleared_at: datetime | None
     note: str
+    #: Raised inside this maintenance window (gateway/store/windows.py): a test, shown as one.
+    window_id: int | None = None
 
     def seconds_to(self, step: datetime | None) -> float | None:
         return None if step is None else (step - self.received_at).total_seconds()
@@ -90,6 +92,9 @@ class ComplaintRecord:
     description: str
     reporter: str
     recorded_at: datetime
+    #: counted / voided / merged (into ``merged_into``): only counted complaints count toward the grade.
+    state: str = "counted"
+    merged_into: int | None = None
 
 
 class HazardVersion(NamedTuple):
@@ -142,6 +147,8 @@ class SignalRecord:
     since: datetime
     detail: str
     value: float | None
+    #: The maintenance window the device was in: recorded, no hazard filed from it.
+    window_id: int | None = None
 
 
 def as_read(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -151,6 +151,8 @@ alarms = Table(
     Column("closed_at", UtcDateTime),
     Column("device_cleared_at", UtcDateTime),
     Column("note", Text, nullable=False, default=""),
+    #: Raised inside this maintenance window: shown pre-marked as a test, never dropped.
+    Column("window_id", Integer),
     Index(
         "one_open_alarm_per_device",
         "device_id",
@@ -206,7 +208,15 @@ signal_changes = Table(
     Column("since", UtcDateTime, nullable=False),
     Column("detail", Text, nullable=False, default=""),
     Column("value", Float),
+    #: The maintenance window the device was in (gateway/store/windows.py): recorded, no hazard filed.
+    Column("window_id", Integer),
     Index("signal_changes_by_device", "device_id", "at"),
+    Index(
+        "signal_changes_by_window",
+        "window_id",
+        sqlite_where=Column("window_id").is_not(None),
+        postgresql_where=Column("window_id").is_not(None),
+    ),
 )
 
 #: Each device's rule state (``DeviceRules.checkpoint``: last heard, hold timers), written every few seconds

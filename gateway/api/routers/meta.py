@@ -24,7 +24,19 @@ async def policy(engine: Engine) -> PolicyOut:
             CriterionOut(code=code, category=p.category(code), zh=c.zh, en=c.en)
             for code, c in p.criteria.items()
         ],
-        signals={s.value: codes for s, codes in p.signals.items()},
+        signals={k.value: {s.value: codes for s, codes in t.items()} for k, t in p.signals.items()},
+        monitoring={k.value: [s.value for s in signals] for k, signals in p.monitoring.items()},
+        contradicts=p.contradicts,
+        conditions={
+            code: {
+                "valid_for_s": c.valid_for.total_seconds(),
+                "evidence": list(c.evidence),
+                "source": c.source.model_dump(),
+            }
+            for code, c in p.conditions.items()
+        },
+        assessment_valid_s=p.assessment.valid_for.total_seconds(),
+        max_window_s=p.maintenance.max_window.total_seconds(),
         deadlines={k: v.total_seconds() for k, v in p.deadlines.model_dump().items()},
     )
 
