@@ -1,8 +1,9 @@
-"""Six simulated hours of four estates through the real gateway into a real InfluxDB, for the dashboard tests.
+"""Six simulated hours of five estates through the real gateway into a real InfluxDB, for the dashboard tests.
 
-A simulator scenario (four estates, six hours of simulated time ending now, with a hydrant losing pressure,
-another over pressure, smoke alarms, a fault, tamper, low battery, a detector and then a whole estate going
-silent, and repeated fire-lane occupations) is published to a real Mosquitto and runs through the real
+A simulator scenario (five estates, four of them assessed by the street office at the start, six hours of
+simulated time ending now, with a hydrant losing pressure, another over pressure, smoke alarms, a fault,
+tamper, low battery, a detector and then a whole estate going silent, and repeated fire-lane occupations) is
+published to a real Mosquitto and runs through the real
 gateway, rule layer included, into a real InfluxDB 1.6 in a few seconds: the gateway's clock follows the
 scenario in lock-step (``_Timeline``), so each message reaches the rules at its own simulated time and the
 run is the same on any machine. What people do (``_people``) goes through the rule engine's own methods at
@@ -52,7 +53,7 @@ speed = "max"
 duration = "{hours}h"
 
 [fleet]
-estates = 4
+estates = 5                # E005 is registered and reports, but the street office never assesses it
 smoke_per_estate = 6
 hydrants_per_estate = 3
 cameras_per_estate = 3     # -01 gate fire lane, -02 building fire lane, -03 lift lobby
@@ -122,8 +123,9 @@ duration = "30m"
 at = "+4h"
 device = "HY-E002-03"
 action = "pressure"
-value = 0.92
+value = 1.15
 duration = "45m"
+note = "static pressure above 1.0 MPa: the system should have been zoned (GB 50974 §6.2.1)"
 
 [[incidents]]
 at = "+4h"
@@ -133,9 +135,9 @@ duration = "6m"
 
 [[incidents]]
 at = "+3h30m"
-devices = ["SD-E004-*", "HY-E004-*"]
+devices = ["SD-E004-*", "HY-E004-*", "CAM-E004-*"]
 action = "offline"
-note = "the whole estate goes silent (its cameras send no heartbeats anyway)"
+note = "the whole estate goes silent, its cameras' keep-alives too"
 
 [[incidents]]
 at = "+4h30m"
@@ -285,7 +287,20 @@ def _people(timeline: _Timeline, engine: RuleEngine) -> None:
         return do
 
     dispatch, start_work, rectified = HazardAction.DISPATCH, HazardAction.START, HazardAction.RECTIFIED
+
+    def assess(estate: str) -> Callable[[], object]:
+        """The street office's assessment (排查登记): every green condition found to hold."""
+        return lambda: engine.assessments.record(
+            estate_id=estate,
+            kind="assessment",
+            at=timeline.now(),
+            by="城南街道办 排查员",
+            met=engine.policy.green_conditions(),
+        )
+
     plan: list[tuple[timedelta, Callable[[], object]]] = [
+        # Graded only once assessed: E001-E004 at the start, E005 never (it stays 未评定, not assessed).
+        *((timedelta(0), assess(estate)) for estate in ("E001", "E002", "E003", "E004")),
         # E002: two complaints of the past year entered late (Y14), then a new one: three within 365 days
         # is R6, a red item.
         (15 * m, complaint("E002", 200, "楼道堆放杂物")),
@@ -310,7 +325,9 @@ def _people(timeline: _Timeline, engine: RuleEngine) -> None:
         (4 * h, file("rentals", "E003", "Y3", "4号楼 3单元", "群租房")),
         (4 * h + 10 * m, step("rentals", start_work)),
         (5 * h, step("rentals", rectified, evidence="photo/walls-removed.jpg")),
-        (5 * h + 20 * m, file("management", "E004", "Y13", "物业办公室", "无明确的消防管理机构")),
+        # Reported for E004 while every device there is silent: one yellow item decides no colour, so E004
+        # stays unknown (a Y13 would contradict G1 and make it yellow: known facts are a floor).
+        (5 * h + 20 * m, file("insulation", "E004", "Y8", "2号楼外墙", "外墙外保温层破损未修复")),
     ]
     # Alarms (seconds after the detector's alarm): within the 1/3/5-minute targets; late at every step;
     # acknowledged and still open at the end.

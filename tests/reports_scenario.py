@@ -74,12 +74,16 @@ class Driver:
     def __init__(self, engine: RuleEngine, clock: FakeClock, registry: Registry) -> None:
         self.engine, self.clock, self.registry = engine, clock, registry
         self.hydrant_pressure: dict[str, float] = {}
+        #: Devices that have gone silent (nothing sent from them any more).
+        self.silent: set[str] = set()
 
     def at(self, moment: datetime) -> None:
         assert moment >= self.clock.now
         self.clock.now = moment
         items: list[tuple[Device, Record]] = []
         for device in self.registry.devices:
+            if device.id in self.silent:
+                continue
             metrics: dict[str, Any] = {"battery_pct": 90.0}
             if device.kind is DeviceKind.HYDRANT:
                 metrics["pressure_mpa"] = self.hydrant_pressure.get(device.id, 0.35)
@@ -117,6 +121,15 @@ class Driver:
             )
 
 
+ASSESSOR = "街道 排查员 陈"
+
+
+def assess(engine: RuleEngine, estate_id: str, kind: str, met: list[str]) -> None:
+    """An assessment or evidence record at the engine's clock, as the office enters it."""
+    now = engine.clock()
+    engine.assessments.record(estate_id=estate_id, kind=kind, at=now, by=ASSESSOR, met=met, now=now)
+
+
 def run_scenario(root: Path) -> Scenario:
     registry = make_registry()
     policy = load_policy()
@@ -131,6 +144,14 @@ def run_scenario(root: Path) -> Scenario:
         for e in ESTATES
     }
     hydrant = next(x for x in registry.devices if x.estate_id == "E002" and x.kind is DeviceKind.HYDRANT)
+    camera = next(x for x in registry.devices if x.estate_id == "E003" and x.kind is DeviceKind.CAMERA)
+
+    # The street office inspects and registers every estate (排查登记) before it is graded: every green
+    # condition found to hold. A monthly patrol in November keeps G2 (a fire inspection at least monthly)
+    # current, so that an estate without items stays green through the report's month.
+    greens = policy.green_conditions()
+    for estate_id in ESTATES:
+        assess(engine, estate_id, "assessment", greens)
 
     # October: a hazard that is still open all through November (not found in November).
     d.at(local(10, 20, 10))
@@ -188,6 +209,9 @@ def run_scenario(root: Path) -> Scenario:
     )
     d.at(local(11, 14, 10))
     d.alarm(smoke["E001"][1], [("acknowledge", 10), ("close", 20)], AlarmOutcome.TEST)
+    d.at(local(11, 15, 9))
+    for estate_id in ESTATES:
+        assess(engine, estate_id, "patrol", ["G2", "G5"])
     d.at(local(11, 15, 21))
     engine.incidents.add_complaint(
         estate_id="E003",
@@ -204,6 +228,11 @@ def run_scenario(root: Path) -> Scenario:
     d.step(y1, HazardAction.DISPATCH, responsible="锦绣物业")
     d.step(y1, HazardAction.START)
     d.step(y1, HazardAction.RECTIFIED, evidence="photo")
+    # E003's camera goes silent on the 27th: offline, a monitoring fault (a maintenance task, not a hazard),
+    # so E003's monitoring coverage at the end of November is 12 of 13 devices.
+    d.at(local(11, 27, 9))
+    d.silent.add(camera.id)
+    d.at(local(11, 28, 10))
 
     # December: none of this may change November's figures.
     d.at(local(12, 2, 10))

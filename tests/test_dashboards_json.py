@@ -118,7 +118,7 @@ def test_dashboards_cover_the_issue() -> None:
         p for p in GENERATED["hydrant-pressure"].data["panels"] if p["title"] == "消火栓水压 Hydrant pressure"
     )
     steps = [s["value"] for s in pressure["fieldConfig"]["defaults"]["thresholds"]["steps"]]
-    assert steps == [None, 0.07, 0.5]
+    assert steps == [None, 0.07, 1.0]  # static limits (GB 50974 §5.2.2, §6.2.1); 0.50 is a flowing limit
     assert pressure["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] == "dashed"
 
 
@@ -133,3 +133,35 @@ def test_provisioning_puts_the_dashboards_in_the_fire_safety_folder() -> None:
     volumes = compose["services"]["grafana"]["volumes"]
     assert "./dashboards/json:/var/lib/grafana/dashboards:ro" in volumes
     assert entry["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+def test_city_overview_names_not_assessed_and_unknown_and_shows_coverage() -> None:
+    """未评定 (level -2) and 未知 (-1) have their own labels and colours, never green's; the monitoring
+    coverage from ``estate_grade`` is shown as a stat and per estate."""
+    board = GENERATED["city-overview"].data
+    text = json.dumps(board, ensure_ascii=False)
+    panels = {p["title"]: p for p in board["panels"]}
+    table = panels["排查登记与监测覆盖 Assessment and monitoring coverage"]
+    overrides = {o["matcher"]["options"]: o["properties"] for o in table["fieldConfig"]["overrides"]}
+    grade_maps = next(p["value"] for p in overrides["grade_level"] if p["id"] == "mappings")[0]["options"]
+    assert grade_maps["-2"]["text"] == "未评定 Not assessed"
+    assert grade_maps["-1"]["text"] == "未知 Unknown"
+    green = grade_maps["0"]["color"]
+    assert green == "green"
+    assert grade_maps["-2"]["color"] != green
+    assert grade_maps["-1"]["color"] != green
+    coverage = {p["id"]: p["value"] for p in overrides["coverage"]}
+    assert coverage["unit"] == "percentunit"
+    assert 'last("coverage")' in table["targets"][0]["query"]
+    for field in ("assessed", "conditions_due", "monitoring_faults"):
+        assert f'last("{field}")' in table["targets"][0]["query"], field
+    stat = panels["监测覆盖 Monitoring coverage"]
+    assert stat["type"] == "stat"
+    assert 'mean("coverage")' in stat["targets"][0]["query"]
+    not_assessed = panels["未评定小区 Not assessed"]
+    assert '"grade_level" = -2' in not_assessed["targets"][0]["query"]
+    assert not_assessed["fieldConfig"]["defaults"]["color"]["fixedColor"] != "green"
+    # The map colours markers by level: below -1 is not assessed (slate), -1 unknown (grey), 0 green.
+    geomap = panels["小区分布 Estates on the map"]
+    assert "未评定 Not assessed" in json.dumps(geomap, ensure_ascii=False)
+    assert "停租停用" in text  # the four-colour policy's grey has its name wherever grades are mapped by id

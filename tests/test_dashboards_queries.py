@@ -152,14 +152,22 @@ def test_the_scenario_did_what_it_was_written_for(filled: Filled) -> None:
     """The engine's record of the run has the story the spot checks below rely on (so that they check a
     panel against something worth checking, not against an empty store)."""
     grades = {e: g.colour for e, g in filled.engine.grader.grades.items()}
-    assert grades == {"E001": "yellow", "E002": "red", "E003": "green", "E004": "unknown"}
+    assert grades == {
+        "E001": "yellow",
+        "E002": "red",
+        "E003": "green",
+        "E004": "unknown",
+        "E005": "not_assessed",  # registered, reporting, never assessed: not green
+    }
     assert "R6" in filled.engine.grader.grades["E002"].red_items, "three complaints within a year"
     history: dict[str, list[str]] = {}  # each estate's colours, oldest first, repeats merged
     for estate in grades:
         for change in reversed(filled.store.grades.history(estate)):
             if history.setdefault(estate, [])[-1:] != [change.colour]:
                 history[estate].append(change.colour)
-    assert history["E001"][0] == "green", history  # yellow later: fire lane, hydrant, fault, hazards
+    # Not assessed until the office's assessment at the start; yellow later: fire lane, hydrant, fault...
+    assert history["E001"][:2] == ["not_assessed", "green"], history
+    assert history["E005"] == ["not_assessed"], history
     assert "yellow" in history["E003"], "tamper made E003 yellow for half an hour"
     assert history["E004"][-2:] == ["yellow", "unknown"], "one detector offline, then every device"
     red = next(g for g in reversed(filled.store.grades.history("E002")) if g.colour == "red")
@@ -198,6 +206,7 @@ def test_city_overview_numbers(filled: Filled) -> None:
         ("黄色小区 Yellow estates", "yellow"),
         ("绿色小区 Green estates", "green"),
         ("等级未知 Unknown grade", "unknown"),
+        ("未评定小区 Not assessed", "not_assessed"),
     ):
         assert panel_value(filled, board, title) == sum(g.colour == colour for g in grades.values()), title
     assert panel_value(filled, board, "未关闭隐患 Open hazards") == len(
@@ -209,7 +218,7 @@ def test_city_overview_numbers(filled: Filled) -> None:
 
     # Estates per grade: in each 5-minute interval, every estate counted once with its last grade in it,
     # which (every change writes a point) is its grade at the end of the interval.
-    per_grade = {ref: panel_rows(filled, board, "各等级小区数 Estates per grade", ref) for ref in "ABCD"}
+    per_grade = {ref: panel_rows(filled, board, "各等级小区数 Estates per grade", ref) for ref in "ABCDE"}
     for offset in (
         timedelta(hours=1, minutes=32),
         timedelta(hours=3, minutes=2),
@@ -218,8 +227,8 @@ def test_city_overview_numbers(filled: Filled) -> None:
         moment = filled.start + offset
         _, bucket_end = bucket(moment, 5)
         colours = Counter(_colour_at(filled, e, bucket_end) for e in grades)
-        expected = [colours[c] for c in ("red", "yellow", "green", "unknown")]
-        assert [in_bucket(per_grade[r], moment, 5) for r in "ABCD"] == expected, offset
+        expected = [colours[c] for c in ("red", "yellow", "green", "unknown", "not_assessed")]
+        assert [in_bucket(per_grade[r], moment, 5) for r in "ABCDE"] == expected, offset
 
     reasons = panel_rows(filled, board, "红黄小区及原因 Red and yellow estates, with reasons")
     assert {r["estate"]: (r["grade"], r["reasons"]) for r in reasons} == {
@@ -243,6 +252,24 @@ def test_city_overview_numbers(filled: Filled) -> None:
     assert {i for i, r in handled.items() if r["outcome"] == "open"} == {
         str(a.id) for a in filled.store.alarms.find(open_only=True)
     }
+
+    # Beside the grades: the monitoring coverage (share of the devices that must report without a
+    # monitoring fault), per estate and averaged; whether assessed; conditions without current evidence.
+    covered = {
+        r["estate"]: r
+        for r in panel_rows(filled, board, "排查登记与监测覆盖 Assessment and monitoring coverage")
+    }
+    assert set(covered) == set(grades)
+    for estate, g in grades.items():
+        row = covered[estate]
+        assert row["coverage"] == pytest.approx(g.coverage), estate
+        assert row["monitoring_faults"] == g.monitoring_faults, estate
+        assert row["assessed"] is (g.assessed_at is not None), estate
+        assert row["conditions_due"] == sum(c.state in ("due", "missing") for c in g.conditions), estate
+    assert covered["E005"]["conditions_due"] == 8
+    assert any(g.monitoring_faults for g in grades.values()), "a low battery is a monitoring fault"
+    mean = sum(g.coverage for g in grades.values() if g.coverage is not None) / len(grades)
+    assert panel_value(filled, board, "监测覆盖 Monitoring coverage") == pytest.approx(mean)
 
     placed = panel_rows(filled, board, "小区分布 Estates on the map")
     assert {r["estate"]: (r["grade_level"], r["latitude"], r["longitude"]) for r in placed} == {

@@ -4,6 +4,7 @@ district, a company or the caller's scope chooses."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -129,3 +130,50 @@ def test_a_district_or_a_company_and_the_callers_scope_choose_the_estates(scenar
     )
     assert partial.device_days == 36 * 3
     assert partial.cutoff.day == 3
+
+
+def test_assessment_conditions_due_and_coverage_as_at_the_end_of_the_month(
+    november: MonthlyReport, scenario: Scenario
+) -> None:
+    """Each estate was assessed on 20 October (every green condition found to hold) and patrolled on
+    15 November (G2, G5); E003's camera went silent on the 27th (a maintenance task, not a hazard)."""
+    r = november
+    assert [(str(e.assessed_at), str(e.assessment_valid_until)) for e in r.estates] == [
+        ("2026-10-20 09:00:00+08:00", "2027-10-20 09:00:00+08:00")
+    ] * 3
+    assert [e.conditions_due for e in r.estates] == [(), (), ()]
+    assert (r.not_assessed_at_end, r.conditions_due_at_end) == (0, 0)
+    assert [(e.monitored, e.monitoring_faults) for e in r.estates] == [(13, 0), (13, 0), (13, 1)]
+    assert r.estates[2].coverage == pytest.approx(12 / 13)
+    assert (r.maintenance_opened, r.maintenance_open_at_end) == (1, 1)
+    assert "maint" not in [c.code for c in r.by_criterion], "a maintenance task is not a hazard"
+
+    # Two months on: G2 (monthly) ran out on 16 December, G4, G7 and G8 (quarterly) on 20 January; G5 was
+    # renewed by the patrol. The camera is still silent.
+    january = build_monthly_report(
+        scenario.store,
+        scenario.registry,
+        scenario.policy,
+        month="2027-01",
+        now=datetime(2027, 2, 3, tzinfo=UTC),
+    )
+    assert [e.conditions_due for e in january.estates] == [("G2", "G4", "G7", "G8")] * 3
+    assert january.conditions_due_at_end == 3
+    assert january.estates[2].monitoring_faults == 1
+
+
+def test_before_any_assessment_every_condition_is_due_and_no_grade_is_named_a_colour(
+    scenario: Scenario,
+) -> None:
+    """The October report cut off before the office's first assessment: nothing assessed, every condition
+    due, and the estates without a grade on record are "暂无评定", not a colour."""
+    early = build_monthly_report(
+        scenario.store, scenario.registry, scenario.policy, month="2026-10", now=local(10, 20, 8)
+    )
+    greens = tuple(scenario.policy.green_conditions())
+    assert [(e.assessed_at, e.conditions_due) for e in early.estates] == [(None, greens)] * 3
+    assert early.not_assessed_at_end == 3
+    assert early.grades_at_end == {"": 3}
+    assert early.colour_name("") == "暂无评定"
+    assert early.colour_name("not_assessed") == "未评定"
+    assert early.colour_name("unknown") == "未知"

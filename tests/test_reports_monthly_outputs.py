@@ -34,6 +34,9 @@ def test_report_pdf_has_the_figures_and_charts(november: MonthlyReport) -> None:
         assert name in text
     assert "未按照国家标准" in text  # Y10's text in the by-criterion table
     assert "口径说明" in text
+    # Where each estate stood at the end: assessed on, valid until, conditions due, monitoring coverage.
+    for expected in ("排查登记", "登记有效至", "2026-10-20", "2027-10-20", "监测覆盖", "92.3%", "1/13"):
+        assert expected in text, expected
     reader = PdfReader(io.BytesIO(data))
     assert len(reader.pages) >= 2
     fonts_used = {
@@ -55,6 +58,14 @@ def test_report_xlsx_has_the_sheets_and_numbers(november: MonthlyReport) -> None
         ("E002", "望江苑", 2, 0.5),
         ("E003", "青羊小区", 1, 0.0),
     ]
+    header = next(wb["按小区 By estate"].iter_rows(max_row=1, values_only=True))
+    coverage = header.index("监测覆盖 Coverage")
+    assert [(row[header.index("到期条件 Conditions due")], row[coverage]) for row in estates] == [
+        (None, 1.0),  # nothing due: an empty cell
+        (None, 1.0),
+        (None, pytest.approx(12 / 13)),
+    ]
+    assert wb["按小区 By estate"].cell(row=2, column=coverage + 1).number_format == "0.0%"
     hours = list(wb["按时段 By hour"].iter_rows(min_row=2, values_only=True))
     assert len(hours) == 24
     assert hours[9][1] == 2
@@ -78,5 +89,9 @@ def test_report_csv_parses(november: MonthlyReport) -> None:
     assert summary["hazards_opened"] == "6"
     per_estate = {(r["key"], r["metric"]): r["value"] for r in rows if r["section"] == "by_estate"}
     assert per_estate[("E002", "failed_device_days")] == "3"
+    assert per_estate[("E003", "coverage")] == "0.9231"
+    assert per_estate[("E003", "monitoring_faults")] == "1"
+    assert per_estate[("E001", "assessed_at")] == "2026-10-20T09:00:00+08:00"
+    assert summary["maintenance_opened"] == "1"
     assert Counter(r["section"] for r in rows)["by_hour"] == 48
     assert next(r["value"] for r in rows if r["section"] == "grade_changes") == "green->red"

@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import struct
 import zlib
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from gateway.app import Gateway
 from gateway.config import parse_config
+from gateway.models import DeviceEvent, EventType
 from simulators.clock import SimClock
 from simulators.scenarios.loading import parse_scenario
 from simulators.scenarios.simulate import run_scenario_against_broker
@@ -313,3 +316,192 @@ async def test_a_property_company_sees_only_its_own_estates(ui: Ui) -> None:
     await page.goto(f"{ui.base}/#/estate/{other}")
     await expect(page.locator("#view .error")).to_contain_text(f"no estate {other!r}")
     await ui.shot(page, "08-property-company-board")
+
+
+async def test_a_not_assessed_estate_is_never_green_and_is_assessed_through_the_form(ui: Ui) -> None:
+    """Registered, reporting, never inspected: 未评定 on the board and the estate page, never a green tile.
+    The office's assessment (排查登记) is recorded through the form on the estate page; a refusal shows the
+    API's own sentence; then the estate is green, with each condition's evidence and expiry in the table."""
+    page = await ui.page()
+    tile = page.locator('[data-testid="tile-E002"]')
+    await expect(tile).to_be_visible(timeout=10_000)
+    await expect(tile).to_have_attribute("data-grade", "not_assessed")
+    assert "未评定" in await tile.inner_text()
+    green = await page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--green')")
+    background = await tile.evaluate("el => getComputedStyle(el).backgroundColor")
+    assert background not in ("rgb(46, 125, 50)", green.strip()), background
+    # Nobody has assessed any estate yet: not one green tile on the board, whatever the devices say.
+    await expect(page.locator(".tile.g-green")).to_have_count(0)
+    await expect(page.locator('[data-count="not_assessed"]')).to_contain_text("未评定")
+
+    await tile.click()
+    box = page.locator('[data-testid="estate-grade"]')
+    await expect(box).to_have_attribute("data-grade", "not_assessed", timeout=10_000)
+    await expect(box).to_contain_text("未评定")
+    await expect(page.locator('[data-testid="assessment"]')).to_contain_text("尚未排查登记")
+    await expect(page.locator('[data-testid="coverage"]')).to_contain_text("监测覆盖")
+    await expect(page.locator('[data-testid="reasons"] li.decisive').first).to_contain_text(
+        "未经街道排查登记"
+    )
+    conditions = page.locator('[data-testid="conditions"] tr[data-condition]')
+    await expect(conditions).to_have_count(8)
+    assert {await row.get_attribute("data-state") for row in await conditions.all()} == {"missing"}
+    await expect(conditions.first).to_contain_text("无证明")
+    await ui.shot(page, "09-estate-not-assessed")
+
+    # The form: every condition with the policy's Chinese name; nothing ticked is refused in the API's words.
+    form = page.locator("#assessment-form")
+    await expect(form).to_be_visible()
+    await expect(form.locator("#as-kind option")).to_have_count(5)
+    rows = form.locator('[data-testid="assessment-conditions"] tr[data-code]')
+    await expect(rows).to_have_count(8)
+    await expect(rows.first).to_contain_text("G1")
+    await form.locator("button[type=submit]").click()
+    await expect(page.locator('[data-testid="assessment-result"] .error')).to_contain_text(
+        "met, not_met: name at least one green condition", timeout=5_000
+    )
+    assert ui.gateway.engine is not None
+    assert ui.gateway.engine.grader.grades["E002"].colour == "not_assessed", "nothing half-written"
+
+    for checkbox in await form.locator('input[name="met"]').all():
+        await checkbox.check()
+    await form.locator("#as-note").fill("现场排查：消防通道畅通，设施完好，有值班记录")
+    await form.locator("button[type=submit]").click()
+    await expect(box).to_have_attribute("data-grade", "green", timeout=10_000)
+    await expect(page.locator('[data-testid="assessment"]')).to_contain_text("有效至")
+    conditions = page.locator('[data-testid="conditions"] tr[data-condition]')
+    assert {await row.get_attribute("data-state") for row in await conditions.all()} == {"holds"}
+    g2 = page.locator('[data-testid="conditions"] tr[data-condition="G2"]')
+    for expected in ("满足", "排查登记", "值班员 王"):
+        await expect(g2).to_contain_text(expected)
+    await expect(g2).to_contain_text(re.compile(r"剩 3[01] 天"))  # G2: a monthly inspection, 31 days
+    await expect(page.locator('[data-testid="records"]')).to_contain_text("现场排查")
+    await ui.shot(page, "10-estate-assessed")
+    async with ui.http() as http:
+        (record,) = (await http.get("/api/estates/E002/assessments")).json()
+    assert (record["kind"], record["recorded_by"], len(record["met"])) == ("assessment", "值班员 王", 8)
+
+    await page.goto(ui.base + "/#/")
+    await expect(page.locator('[data-testid="tile-E002"]')).to_have_attribute(
+        "data-grade", "green", timeout=10_000
+    )
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_a_property_company_records_evidence_but_not_an_assessment(ui: Ui) -> None:
+    page = await ui.page("company")
+    await page.goto(ui.base + "/#/estate/E002")
+    form = page.locator("#assessment-form")
+    await page.locator("#assessment-box summary").click()
+    await expect(form).to_be_visible(timeout=10_000)
+    kinds = await form.locator("#as-kind option").evaluate_all("els => els.map(e => e.value)")
+    assert kinds == ["patrol", "drill", "maintenance_report", "duty_roster"]
+    # A patrol may evidence G2 and G5 only; "not met" is an assessment's finding.
+    await form.locator("#as-kind").select_option("patrol")
+    enabled = await form.locator('input[name="met"]:not([disabled])').evaluate_all(
+        "els => els.map(e => e.value)"
+    )
+    assert enabled == ["G2", "G5"]
+    await expect(form.locator('input[name="not_met"]:not([disabled])')).to_have_count(0)
+    await page.locator('input[name="met"][value="G2"]').check()
+    await form.locator("button[type=submit]").click()
+    await expect(page.locator('[data-testid="records"] tr[data-record]')).to_have_count(2, timeout=10_000)
+    await expect(page.locator('[data-testid="records"]')).to_contain_text("巡查记录")
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_a_maintenance_window_is_declared_shown_and_ended(ui: Ui) -> None:
+    page = await ui.page()
+    await page.goto(ui.base + "/#/estate/E003")
+    await page.locator("#window-box summary").click()
+    form = page.locator("#window-form")
+    await expect(form).to_be_visible(timeout=10_000)
+    # Refused with the API's sentence: a window needs a reason.
+    await form.locator("#w-scope").select_option("device")
+    await form.locator("#w-device").select_option("HY-E003-01")
+    await form.locator("button[type=submit]").click()
+    await expect(page.locator('[data-testid="window-result"] .error')).to_contain_text(
+        "reason", timeout=5_000
+    )
+    await form.locator("#w-scope").select_option("device")
+    await form.locator("#w-device").select_option("HY-E003-01")
+    await form.locator("#w-reason").fill("消火栓放水试验")
+    await form.locator("button[type=submit]").click()
+    row = page.locator('[data-testid="windows"] tr[data-window-row]')
+    await expect(row).to_have_count(1, timeout=10_000)
+    await expect(row).to_contain_text("消火栓放水试验")
+    await expect(row).to_contain_text("测试/维护中")
+    device = page.locator('[data-device-row="HY-E003-01"]')
+    await expect(device).to_contain_text("测试/维护中")
+    await expect(page.locator('[data-device-row="HY-E003-02"]')).not_to_contain_text("测试/维护中")
+    await ui.shot(page, "11-maintenance-window")
+
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept("试验完成")))
+    await row.locator("[data-end-window]").click()
+    await expect(page.locator('[data-testid="windows"] tr[data-window-row]')).to_have_count(0, timeout=10_000)
+    await expect(page.locator('[data-device-row="HY-E003-01"]')).not_to_contain_text("测试/维护中")
+    async with ui.http() as http:
+        (window,) = (await http.get("/api/windows", params={"estate_id": "E003"})).json()
+    assert (window["state"], window["end_reason"], window["ended_by"]) == ("ended", "试验完成", "值班员 王")
+
+    # A monthly test alarm inside a window is still shown at once, pre-marked as a test, and closed as one.
+    engine = ui.gateway.engine
+    assert engine is not None
+    async with ui.http() as http:
+        now = datetime.fromisoformat((await http.get("/api/health")).json()["now"])
+        body = {
+            "estate_id": "E003",
+            "device_id": "SD-E003-0005",
+            "ends_at": (now + timedelta(hours=1)).isoformat(),
+            "reason": "月度测试报警",
+        }
+        assert (await http.post("/api/windows", json=body)).status_code == 201
+    detector = ui.gateway.registry.device("SD-E003-0005")
+    moment = engine.clock()
+    engine.on_records(
+        [(detector, DeviceEvent(device_id=detector.id, time=moment, type=EventType.ALARM))], moment
+    )
+    card = page.locator('[data-device="SD-E003-0005"]')
+    await expect(card).to_be_visible(timeout=10_000)
+    await expect(card.locator("[data-alarm-test]")).to_have_text("测试/维护中")
+    await expect(card.locator("[data-action]").first).to_have_attribute("data-action", "acknowledge")
+    await card.locator('[data-action="acknowledge"]').click()
+    await expect(card.locator("[data-action^=close]").first).to_have_attribute("data-action", "close:test")
+    await ui.shot(page, "13-test-alarm-in-window")
+    await card.locator('[data-action="close:test"]').click()
+    await expect(card).to_have_count(0, timeout=5_000)
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_duplicate_complaints_are_merged_and_one_filed_in_error_is_voided(ui: Ui) -> None:
+    async with ui.http() as http:
+        now = (await http.get("/api/health")).json()["now"]
+        for what in ("楼道堆放杂物", "楼道堆物，同一处", "误登记：非本小区"):
+            body = {"estate_id": "E001", "received_at": now, "channel": "12345", "description": what}
+            assert (await http.post("/api/complaints", json=body)).status_code == 201
+    page = await ui.page()
+    await page.goto(ui.base + "/#/estate/E001")
+    rows = page.locator('[data-testid="complaints"] tr[data-complaint]')
+    await expect(rows).to_have_count(3, timeout=10_000)
+    ids = [await r.get_attribute("data-complaint") for r in await rows.all()]
+    await page.locator("#merge-complaints").click()
+    await expect(page.locator('[data-testid="complaint-result"]')).to_contain_text("请至少勾选两条投诉")
+
+    for complaint_id in ids[:2]:
+        await page.locator(f'[data-merge="{complaint_id}"]').check()
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept("同一处堆物，重复来电")))
+    await page.locator("#merge-complaints").click()
+    merged = page.locator(f'[data-complaint="{ids[1]}"]')
+    await expect(merged).to_have_attribute("data-state", "merged", timeout=10_000)
+    await expect(merged).to_contain_text(f"已合并到 #{ids[0]}")
+
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept("登记错误：非本小区来电")))
+    await page.locator(f'[data-void-complaint="{ids[2]}"]').click()
+    await expect(page.locator(f'[data-complaint="{ids[2]}"]')).to_have_attribute(
+        "data-state", "voided", timeout=10_000
+    )
+    await ui.shot(page, "12-complaints")
+    assert ui.gateway.engine is not None
+    y14 = [r.text for r in ui.gateway.engine.grader.grades["E001"].reasons if "Y14" in r.codes]
+    assert y14 == ["一年内火灾隐患投诉 1 起（不同事件）"], "one incident counted"
+    assert page.errors == []  # type: ignore[attr-defined]

@@ -25,8 +25,16 @@ from dashboards.panels import (
     transformation,
 )
 
-LANES = f'"event" =~ /^$type$/ AND "kind" = \'camera\' AND {PLACE} AND "device" =~ /^$camera$/'
-LANE_SIGNALS = '"signal" =~ /^$type$/ AND "kind" = \'camera\' AND ' + f'{PLACE} AND "device" =~ /^$camera$/'
+#: The camera findings (not a camera's keep-alives, nor its "offline" signal: that is a monitoring fault).
+_FINDINGS = "|".join(LANE_EVENTS)
+LANES = (
+    f'"event" =~ /^({_FINDINGS})$/ AND "event" =~ /^$type$/ AND "kind" = \'camera\' AND {PLACE} '
+    'AND "device" =~ /^$camera$/'
+)
+LANE_SIGNALS = (
+    f'"signal" =~ /^({_FINDINGS})$/ AND "signal" =~ /^$type$/ AND "kind" = \'camera\' AND {PLACE} '
+    'AND "device" =~ /^$camera$/'
+)
 
 
 def _occupied_minutes(group_by: str) -> str:

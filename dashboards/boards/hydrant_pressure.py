@@ -41,10 +41,12 @@ def build() -> dm.Dashboard:
         )
     )
     limits = (
-        f"Dashed lines: the default minimum {PRESSURE_MIN:.2f} MPa (GB 50974-2014 §5.2.2, static pressure at "
-        f"the least favourable point) and maximum {PRESSURE_MAX:.2f} MPa (§7.4.12). Hydrants with their own "
-        "thresholds in the registry (outdoor on the mains 0.14 MPa, above 100 m 0.15 MPa) are judged by "
-        "those: the failing-hydrant table is authoritative."
+        f"Dashed lines: the default static minimum {PRESSURE_MIN:.2f} MPa (GB 50974-2014 §5.2.2, at the "
+        f"least favourable point) and static maximum {PRESSURE_MAX:.2f} MPa (§6.2.1: above it the system "
+        "must be zoned; the 0.50 MPa of §7.4.12 is a flowing outlet pressure, not a static limit). "
+        "Hydrants judged by their measuring point or their own thresholds in the registry (outdoor on the "
+        "mains 0.14 MPa, a flowing-pressure sensor 0.50 MPa, above 100 m 0.15 MPa) are judged by those: "
+        "the failing-hydrant table is authoritative."
     )
     board.row("现在 Now")
     board.add(

@@ -21,15 +21,30 @@ LOW_BATTERY = DEFAULTS.low_battery_pct
 #: Micro fire stations: 1 minute to respond, 3 to arrive, 5 to handle (seed 001, docs/rules.md).
 ACK_TARGET_S, ARRIVAL_TARGET_S, HANDLED_TARGET_S = 60, 180, 300
 
+#: Grade colour id -> (text, colour). ``not_assessed`` (未评定: no current assessment, or a green condition's
+#: evidence due) and ``unknown`` (未知: every device silent) are the engine's own colours, never green: a pale
+#: slate and a mid grey. ``grey`` is the four-colour policy's 停租停用 (out of use, set by the office).
 GRADES = {
     "red": ("红 Red", "red"),
     "yellow": ("黄 Yellow", "yellow"),
     "green": ("绿 Green", "green"),
     "unknown": ("未知 Unknown", "#8e8e8e"),
+    "not_assessed": ("未评定 Not assessed", "#b7c3d0"),
+    "grey": ("灰 停租停用 Out of use", "#5a5f66"),
 }
-GRADE_LEVELS = {"2": GRADES["red"], "1": GRADES["yellow"], "0": GRADES["green"], "-1": GRADES["unknown"]}
-#: The same colours by ``grade_level`` (-1 unknown, 0 green, 1 yellow, 2 red), for markers on the map.
-GRADE_STEPS = thresholds(GRADES["unknown"][1], (0, "green"), (1, "yellow"), (2, "red"))
+#: The default policy's ``grade_level`` of each colour: 2 red, 1 yellow, 0 green, -1 unknown, -2 not assessed.
+LEVEL_OF = {"red": 2, "yellow": 1, "green": 0, "unknown": -1, "not_assessed": -2}
+GRADE_LEVELS = {str(level): GRADES[colour] for colour, level in LEVEL_OF.items()}
+#: The same colours by ``grade_level``, for markers on the map and coloured cells.
+GRADE_STEPS = thresholds(
+    GRADES["not_assessed"][1], (-1, GRADES["unknown"][1]), (0, "green"), (1, "yellow"), (2, "red")
+)
+#: Monitoring coverage (share of monitored devices without a monitoring fault) and "assessed" flags.
+COVERAGE_STEPS = thresholds("red", (0.8, "orange"), (0.95, "green"))
+ASSESSED = {
+    "true": ("已排查登记 Assessed", "blue"),
+    "false": ("未排查登记或已过期 Not assessed", GRADES["not_assessed"][1]),
+}
 SIGNALS = {
     "offline": ("离线 Offline", "#8e8e8e"),
     "device_fault": ("设备故障 Fault", "orange"),

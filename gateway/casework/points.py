@@ -105,6 +105,13 @@ def grade_point(registry: Registry, estate_tags: Tags, grade: Grade, now: dateti
             "missing_green": len(grade.missing_green),
             "open_hazards": grade.open_hazards,
             "reasons": "; ".join(str(r) for r in grade.reasons),
+            # Beside the grade: the share of monitored devices without a monitoring fault (left out when
+            # nothing is monitored), whether a current assessment (排查登记) holds, and how many green
+            # conditions have no current evidence (never evidenced, or expired).
+            "coverage": grade.coverage,
+            "monitoring_faults": grade.monitoring_faults,
+            "assessed": grade.assessment_valid_until is not None and grade.assessment_valid_until > now,
+            "conditions_due": sum(1 for c in grade.conditions if c.state in ("due", "missing")),
             **place,
         },
         now,

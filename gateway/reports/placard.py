@@ -1,9 +1,14 @@
 """The estate placard (公示牌) for the main entrance, as an A4 PDF or a PNG.
 
-What residents see: the colour as a large field (an estate without a grade is grey, 暂无评定), what the
-colour means (红色 高风险), the estate, the date of the grade and of printing, who is responsible (the
-property company), the hotline, the main reasons (criteria codes with their text, at most five) and the
-grading standard. Chinese first, English small.
+What residents see: the colour as a large field, what the colour means (红色 高风险), the estate, the date of
+the grade, of the street office's assessment (排查登记) and until when it holds, the date of printing, who is
+responsible (the property company), the hotline, the reasons (what decided the colour first, at most five)
+and the grading standard. Chinese first, English small.
+
+An estate that is not assessed (未评定: never inspected and registered, the assessment expired, or a green
+condition's evidence is due) or whose grade is unknown (未知: every device silent) gets no colour of the
+policy: a neutral field that says so, no coloured legend swatches and neutral reason badges, so that nobody
+reads it as green. An estate without any grade on record says 暂无评定.
 
 The layout is written once (``_layout``) in PDF points from the top-left corner against a small drawing
 surface; reportlab and Pillow each implement the surface, so the PDF and the PNG are the same picture.
@@ -17,7 +22,7 @@ import io
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageDraw
@@ -25,12 +30,12 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 from gateway.models import Estate
-from gateway.reports.colours import COLOUR_RGB, OTHER_RGB, RGB, colour_rgb
+from gateway.reports.colours import COLOUR_RGB, NOT_A_GRADE, OTHER_RGB, RGB, colour_rgb
 from gateway.reports.criteria import criterion_order
 from gateway.reports.fonts import FontFile, pdf_font, pil_font, pil_font_file
 from gateway.store import HazardStore
 from gateway.store.records import GradeChangeRecord
-from rules.policy import UNKNOWN, Policy
+from rules.policy import NOT_ASSESSED, UNKNOWN, Policy
 
 Anchor = Literal["left", "centre", "right"]
 Format = Literal["pdf", "png"]
@@ -64,11 +69,14 @@ def _ink_on(fill: RGB) -> RGB:
 
 @dataclass(frozen=True, slots=True)
 class PlacardReason:
+    #: A criterion code, or "" for what is not a criterion (not assessed, every device silent, out of use).
     code: str
     zh: str
     en: str
-    #: red / yellow (an item) or green (a condition that is not met).
+    #: red / yellow (an item), green (a condition that is not met or is due), or "" (no criterion).
     category: str
+    #: It decided the colour (listed first).
+    decisive: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +102,9 @@ class PlacardData:
     #: Local date of the grade change that set the current grade (None: never graded).
     graded_on: date | None
     printed_on: date
+    #: The street office's latest assessment (排查登记) and until when it holds (None: never assessed).
+    assessed_on: date | None
+    assessment_valid_until: date | None
     hotline: str
     reasons: tuple[PlacardReason, ...]
     #: Reasons left off the placard (beyond ``MAX_REASONS``).
@@ -111,10 +122,13 @@ def build_placard(
     *,
     hotline: str,
     now: datetime,
+    assessed_at: datetime | None = None,
 ) -> PlacardData:
-    """What the placard says, from the estate, its latest grade change (or none) and the policy."""
+    """What the placard says, from the estate, its latest grade change (or none), the time of its latest
+    assessment (排查登记, or none) and the policy."""
     tz = ZoneInfo(policy.timezone)
     colour_id = grade.colour if grade is not None else UNKNOWN
+    assessed_until = assessed_at + policy.assessment.valid_for if assessed_at is not None else None
     colour = policy.colour(colour_id)
     if colour is not None:
         colour_zh, colour_en = colour.zh, colour.en
@@ -122,24 +136,18 @@ def build_placard(
     elif grade is None:
         colour_zh, colour_en = "暂无评定", "not graded"
         meaning_zh, meaning_en = "尚无评定记录", "no grade has been recorded yet"
+    elif colour_id == NOT_ASSESSED:
+        colour_zh, colour_en = "未评定", "not assessed"
+        if assessed_at is None:
+            meaning_zh, meaning_en = "尚未经街道排查登记", "not yet inspected and registered"
+        elif assessed_until is not None and assessed_until <= now:
+            meaning_zh, meaning_en = "排查登记已过期，待重新排查", "the assessment has expired"
+        else:
+            meaning_zh, meaning_en = "绿色条件证明到期，待重新确认", "evidence of a green condition is due"
     else:
-        colour_zh, colour_en = "暂无评定", "not graded"
-        meaning_zh, meaning_en = "设备数据不足，暂无法评定", "device data too old to grade the estate"
-    codes: list[str] = []
-    if grade is not None:
-        codes = sorted({*grade.red_items, *grade.yellow_items, *grade.missing_green}, key=criterion_order)
-    reasons = []
-    for code in codes:
-        criterion = policy.criteria.get(code)
-        category = policy.category(code) if criterion is not None else "yellow"
-        reasons.append(
-            PlacardReason(
-                code=code,
-                zh=criterion.zh if criterion else code,
-                en=criterion.en if criterion else "",
-                category=category,
-            )
-        )
+        colour_zh, colour_en = "未知", "unknown"
+        meaning_zh, meaning_en = "设备数据中断，暂无法判定", "every device is silent: grade not known"
+    reasons = _reasons(grade, policy) if grade is not None else []
     return PlacardData(
         estate_id=estate.id,
         estate_name=estate.name,
@@ -153,6 +161,8 @@ def build_placard(
         meaning_en=meaning_en,
         graded_on=grade.at.astimezone(tz).date() if grade is not None else None,
         printed_on=now.astimezone(tz).date(),
+        assessed_on=assessed_at.astimezone(tz).date() if assessed_at is not None else None,
+        assessment_valid_until=assessed_until.astimezone(tz).date() if assessed_until is not None else None,
         hotline=hotline,
         reasons=tuple(reasons[:MAX_REASONS]),
         more_reasons=max(0, len(reasons) - MAX_REASONS),
@@ -163,12 +173,77 @@ def build_placard(
     )
 
 
+def _reasons(grade: GradeChangeRecord, policy: Policy) -> list[PlacardReason]:
+    """What decided the colour first (the grade's decisive reasons: its items, or why it is not assessed or
+    unknown), then the other red and yellow items and missing green conditions. Criteria are printed with
+    the policy's name of the criterion (residents read the standard's words, not a device's detail); a
+    green condition that is due, and what is not a criterion, with the grade's own sentence."""
+    missing = set(grade.missing_green)
+    out: list[PlacardReason] = []
+    seen: set[str] = set()
+
+    def add(code: str, decisive: bool, text: str = "") -> None:
+        if code in seen:
+            return
+        seen.add(code)
+        criterion = policy.criteria.get(code)
+        category = policy.category(code) if criterion is not None else "yellow"
+        if category == "green" and code not in missing and text:
+            out.append(PlacardReason(code, _without_code(text, code), "", "green", decisive))
+            return
+        zh = criterion.zh if criterion else code
+        en = criterion.en if criterion else ""
+        if category == "green":
+            zh, en = zh + "（未满足）", (en + " (not met)" if en else "")
+        out.append(PlacardReason(code, zh, en, category, decisive))
+
+    stored: list[dict[str, Any]] = list(grade.reasons or [])
+    for reason in (r for r in stored if r.get("decisive")):
+        codes = [c for c in reason.get("codes", []) if c in policy.criteria]
+        if not codes:
+            text = str(reason.get("text", ""))
+            out.append(PlacardReason("", text, _english(text, policy), "", True))
+            continue
+        for code in codes:
+            if policy.category(code) != "green" or code in missing or len(codes) == 1:
+                add(code, True, str(reason.get("text", "")))
+    for code in sorted({*grade.red_items, *grade.yellow_items, *missing}, key=criterion_order):
+        add(code, False)
+    decisive = [r for r in out if r.decisive]
+    rest = sorted((r for r in out if not r.decisive), key=lambda r: criterion_order(r.code))
+    return decisive + rest
+
+
+def _without_code(text: str, code: str) -> str:
+    """A grade's sentence about a condition without its leading code (the badge shows it)."""
+    return text[len(code) :].lstrip() if text.startswith(code) else text
+
+
+def _english(text: str, policy: Policy) -> str:
+    """The English of a fixed policy sentence (not assessed, out of use), else nothing."""
+    texts = policy.texts
+    for t in (texts.not_assessed, texts.out_of_use):
+        if text == policy.say(t):
+            return t.en
+    return ""
+
+
 def placard_for(
     store: HazardStore, estate: Estate, policy: Policy, *, hotline: str, now: datetime
 ) -> PlacardData:
-    """The placard of an estate as the store has it: its latest grade change."""
+    """The placard of an estate as the store has it: its latest grade change and latest assessment."""
     latest = store.grades.history(estate.id, limit=1)
-    return build_placard(estate, latest[0] if latest else None, policy, hotline=hotline, now=now)
+    assessed = next(
+        (
+            r.at
+            for r in store.assessments.find([estate.id], include_voided=False)
+            if r.kind == "assessment" and r.at <= now
+        ),
+        None,
+    )
+    return build_placard(
+        estate, latest[0] if latest else None, policy, hotline=hotline, now=now, assessed_at=assessed
+    )
 
 
 # -- drawing ---------------------------------------------------------------------------------------------
@@ -234,59 +309,74 @@ def _layout(s: Surface, d: PlacardData) -> None:
     if where:
         s.text(centre, 148, where, 12, MUTED, "centre")
 
-    # The colour field.
+    # The colour field: a policy colour, or a neutral field for "not assessed" / "unknown" / no grade.
     fx, fy, fw, fh = COLOUR_FIELD
     fill = colour_rgb(d.colour)
     ink = _ink_on(fill)
+    graded = d.colour not in NOT_A_GRADE
     s.rect(fx, fy, fw, fh, fill, radius=14)
-    big = 84 if d.colour != UNKNOWN else 64
+    big = 84 if graded else 64
     s.text(centre, fy + 106, d.colour_zh, _fit(s, d.colour_zh, big, fw - 40), ink, "centre", bold=True)
-    meaning_size = _fit(s, d.meaning_zh, 36 if d.colour != UNKNOWN else 24, fw - 40)
+    meaning_size = _fit(s, d.meaning_zh, 36 if graded else 24, fw - 40)
     s.text(centre, fy + 162, d.meaning_zh, meaning_size, ink, "centre", bold=True)
     english = f"{d.colour_en.upper()} · {d.meaning_en}"
     s.text(centre, fy + 204, english, _fit(s, english, 15, fw - 40), ink, "centre")
 
-    # Legend: every colour of the policy with its meaning.
+    # Legend: every colour of the policy with its meaning. Without a grade it is words only, no swatch of
+    # a colour the estate does not have.
     y = fy + fh + 26
     entries = [(e, f"{e.zh} {e.meaning_zh}") for e in d.legend]
-    gap, swatch, size = 18.0, 12.0, 10.0
-    total = sum(swatch + 5 + s.width(label, size) for _, label in entries) + gap * (len(entries) - 1)
-    x = centre - total / 2
-    for entry, label in entries:
-        s.rect(x, y - swatch + 1, swatch, swatch, colour_rgb(entry.colour), radius=2)
-        x += swatch + 5
-        s.text(x, y, label, size, INK)
-        x += s.width(label, size) + gap
+    if graded:
+        gap, swatch, size = 18.0, 12.0, 10.0
+        total = sum(swatch + 5 + s.width(label, size) for _, label in entries) + gap * (len(entries) - 1)
+        x = centre - total / 2
+        for entry, label in entries:
+            s.rect(x, y - swatch + 1, swatch, swatch, colour_rgb(entry.colour), radius=2)
+            x += swatch + 5
+            s.text(x, y, label, size, INK)
+            x += s.width(label, size) + gap
+    else:
+        note = "本小区暂未评定颜色；评定后按 " + " / ".join(label for _, label in entries) + " 公示"
+        s.text(centre, y, note, _fit(s, note, 10, inner), MUTED, "centre")
 
     # Facts: two columns of label (zh, en small) and value.
-    graded = d.graded_on.isoformat() if d.graded_on else "—"
+    graded_on = d.graded_on.isoformat() if d.graded_on else "—"
     facts = [
-        ("评定日期", "Graded on", graded),
+        ("评定日期", "Graded on", graded_on),
+        ("排查登记", "Assessed on", d.assessed_on.isoformat() if d.assessed_on else "未排查登记"),
+        (
+            "登记有效至",
+            "Assessment valid until",
+            d.assessment_valid_until.isoformat() if d.assessment_valid_until else "—",
+        ),
         ("责任单位", "Responsible party", d.responsible or "—"),
         ("监督举报电话", "Hotline", d.hotline),
         ("打印日期", "Printed on", d.printed_on.isoformat()),
     ]
     col_w = inner / 2
+    row_h = 36
     for i, (zh, en, value) in enumerate(facts):
         x = MARGIN + (i % 2) * col_w
-        y = fy + fh + 58 + (i // 2) * 40
+        y = fy + fh + 56 + (i // 2) * row_h
         s.text(x, y, zh, 11, MUTED)
-        s.text(x, y + 12, en, 7.5, MUTED)
+        s.text(x, y + 12, en, 7.5 if len(en) < 16 else 6.5, MUTED)
         value_x = x + 92
         s.text(value_x, y + 4, value, _fit(s, value, 15, col_w - 110), INK, bold=True)
-    y = fy + fh + 58 + 2 * 40
+    y = fy + fh + 56 + ((len(facts) + 1) // 2) * row_h
     s.rect(MARGIN, y - 6, inner, 0.8, (209, 213, 219))
 
-    # Main reasons.
+    # Reasons: what decided the colour first.
     y += 18
-    s.text(MARGIN, y, "主要原因", 15, INK, bold=True)
-    s.text(MARGIN + s.width("主要原因", 15) + 8, y, "Main reasons", 9, MUTED)
+    heading = "判定原因" if d.reasons and d.reasons[0].decisive else "主要原因"
+    s.text(MARGIN, y, heading, 15, INK, bold=True)
+    s.text(MARGIN + s.width(heading, 15) + 8, y, "Reasons, what decided first", 9, MUTED)
     y += 24
     bottom = PAGE_H - 66
     text_x = MARGIN + 40
-    text_w = PAGE_W - MARGIN - text_x
     if not d.reasons:
-        if d.colour == UNKNOWN:
+        if d.colour == NOT_ASSESSED:
+            zh, en = "尚未经街道排查登记，暂不评定颜色", "not yet inspected and registered: no colour yet"
+        elif not graded:
             zh, en = "设备长时间无数据或尚无评定，暂无法判定风险等级", "no recent device data or no grade yet"
         else:
             zh, en = (
@@ -297,21 +387,23 @@ def _layout(s: Surface, d: PlacardData) -> None:
         s.text(MARGIN, y + 13, en, 8.5, MUTED)
     shown = 0
     for reason in d.reasons:
-        zh = reason.zh + ("（未满足）" if reason.category == "green" else "")
-        zh_lines = wrap(s, zh, 12, text_w)
-        en = reason.en + (" (not met)" if reason.category == "green" and reason.en else "")
-        en_lines = wrap(s, en, 8.5, text_w) if en else []
+        left = text_x if reason.code else MARGIN
+        width = PAGE_W - MARGIN - left
+        zh_lines = wrap(s, reason.zh, 12, width)
+        en_lines = wrap(s, reason.en, 8.5, width) if reason.en else []
         needed = 16 * len(zh_lines) + 11 * len(en_lines)
         if y + needed > bottom:
             break
-        badge = CATEGORY_RGB.get(reason.category, OTHER_RGB)
-        s.rect(MARGIN, y - 12, 32, 16, badge, radius=3)
-        s.text(MARGIN + 16, y, reason.code, 10, _ink_on(badge), "centre", bold=True)
+        if reason.code:
+            # Without a grade, badges are neutral: a green badge must not make the estate look green.
+            badge = CATEGORY_RGB.get(reason.category, OTHER_RGB) if graded else MUTED
+            s.rect(MARGIN, y - 12, 32, 16, badge, radius=3)
+            s.text(MARGIN + 16, y, reason.code, 10, _ink_on(badge), "centre", bold=True)
         for line in zh_lines:
-            s.text(text_x, y, line, 12, INK)
+            s.text(left, y, line, 12, INK, bold=reason.decisive and not reason.code)
             y += 16
         for line in en_lines:
-            s.text(text_x, y - 2, line, 8.5, MUTED)
+            s.text(left, y - 2, line, 8.5, MUTED)
             y += 11
         y += 7
         shown += 1

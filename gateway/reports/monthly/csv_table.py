@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 from typing import Any
 
 from gateway.reports.monthly.model import MonthlyReport
@@ -44,6 +45,12 @@ def render_csv(report: MonthlyReport) -> bytes:
             "grade_start",
             "grade_end",
             "grade_changes",
+            "assessed_at",
+            "assessment_valid_until",
+            "conditions_due",
+            "monitored",
+            "monitoring_faults",
+            "coverage",
         ):
             w.writerow(["by_estate", e.estate_id, e.name, metric, _csv_value(getattr(e, metric))])
     for hour in range(24):
@@ -69,6 +76,10 @@ def render_csv(report: MonthlyReport) -> bytes:
 def _csv_value(value: Any) -> Any:
     if value is None:
         return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return " ".join(str(v) for v in value)
     if isinstance(value, float):
         return f"{value:.4f}"
     return value

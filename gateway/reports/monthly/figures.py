@@ -10,6 +10,10 @@ rather than read from the hazards' current state.
 Definitions (also printed in the report, ``gateway.reports.monthly.text.DEFINITIONS``, and in
 ``docs/reports.md``):
 
+Hazards are the items of the grading standard. Maintenance tasks (monitoring faults: a pressure sensor
+offline, a low battery, a camera offline) are not hazards: they are counted apart, and their devices lower
+the monitoring coverage.
+
 隐患整改率 (rectification rate)
     Of the hazards found in the month (opened in it), the share closed as rectified by the end of the month:
     verified and closed by an inspector (销号), or closed automatically because the device recovered and
@@ -19,6 +23,11 @@ Definitions (also printed in the report, ``gateway.reports.monthly.text.DEFINITI
 
 设施完好率 (facility intact rate)
     The share of device-days without a failure; ``gateway.reports.monthly.facilities`` defines it.
+
+Assessment, conditions due, coverage
+    Each estate as it stood at the end of the month (``gateway.reports.monthly.standing``): its latest
+    assessment (排查登记) and until when it holds, the green conditions without current evidence, and the
+    share of its monitored devices without a monitoring fault.
 
 Alarm response
     For smoke alarms received in the month (outcome ``test`` left out: a maintenance test is not a
@@ -52,9 +61,18 @@ from gateway.reports.monthly.model import (
     StepStats,
 )
 from gateway.reports.monthly.scope import days_until, month_bounds, scope_names, select_estates
+from gateway.reports.monthly.standing import (
+    assessment_standing,
+    monitored_devices,
+    monitoring_faults_at,
+)
 from gateway.store import HazardStore
+from gateway.store.hazards import MAINTENANCE_TASK
 from rules.lifecycle import ALARM_TARGETS_S, HazardState
-from rules.policy import UNKNOWN, Policy
+from rules.policy import NOT_ASSESSED, UNKNOWN, Policy
+
+#: What the printed tables call the engine's two colours, and an estate with no grade on record.
+ENGINE_COLOUR_NAMES = {NOT_ASSESSED: "未评定", UNKNOWN: "未知", "": "暂无评定"}
 
 #: Closed as rectified (verified by an inspector, or the device recovered) versus withdrawn by a supervisor.
 RECTIFIED_KINDS = frozenset({"verified", "auto"})
@@ -106,7 +124,10 @@ def build_monthly_report(
     everything = len(estates) == len(registry.estates)
     ids: list[str] | None = None if everything else sorted(by_id)
 
-    hazards = queries.hazards_open_in(store, ids, start, end)
+    found = queries.hazards_open_in(store, ids, start, end)
+    # Maintenance tasks (monitoring faults: a sensor offline, a low battery) are not hazards: counted apart.
+    hazards = [h for h in found if h["criterion"] != MAINTENANCE_TASK]
+    tasks = [h for h in found if h["criterion"] == MAINTENANCE_TASK and h["estate_id"] in by_id]
     states = queries.states_at(store, [h["id"] for h in hazards], end)
     alarms = queries.alarms_received(store, ids, start, end)
     complaints = queries.complaints_per_estate(store, ids, start, end)
@@ -199,9 +220,20 @@ def build_monthly_report(
     outcomes = Counter(a["outcome"] or "open" for a in alarms)
 
     # -- grades --
-    grade_start, grade_rows = queries.grade_history(store, ids, start, end)
+    grade_start, grade_rows = queries.grade_history(store, ids, start, cutoff)
     grade_end, grade_changes = _grade_changes(grade_start, grade_rows, by_id, tz)
     change_counts = Counter(c.estate_id for c in grade_changes)
+
+    # -- assessments, conditions due and monitoring coverage, as at the cutoff --
+    standing = assessment_standing(queries.evidence_until(store, ids, cutoff), policy, cutoff)
+    monitored = monitored_devices(registry.devices, by_id, policy)
+    monitoring_signals = {s for signals in policy.monitoring.values() for s in signals}
+    faults: dict[str, int] = {}
+    if monitoring_signals and cutoff > start:
+        initial_m, changes_m = queries.signal_history(store, ids, monitoring_signals, start, end)
+        devices = {d.id: d for d in registry.devices if d.estate_id in by_id}
+        faults = monitoring_faults_at(initial_m, changes_m, devices, policy, cutoff)
+    never = (None, None, tuple(policy.green_conditions()))
 
     # -- per estate --
     rows_by_estate: dict[str, list[RowMapping]] = defaultdict(list)
@@ -217,6 +249,11 @@ def build_monthly_report(
         n_withdrawn = sum(1 for h in mine if h["id"] in withdrawn_ids)
         estate_days = facilities.estate_days[estate.id]
         estate_failed = facilities.estate_failed[estate.id]
+        assessed, valid_until, due = standing.get(estate.id, never)
+        n_monitored, n_faults = (
+            monitored.get(estate.id, 0),
+            min(faults.get(estate.id, 0), monitored.get(estate.id, 0)),
+        )
         estate_rows.append(
             EstateRow(
                 estate_id=estate.id,
@@ -239,11 +276,16 @@ def build_monthly_report(
                 grade_start=grade_start.get(estate.id, ""),
                 grade_end=grade_end.get(estate.id, ""),
                 grade_changes=change_counts[estate.id],
+                assessed_at=assessed.astimezone(tz) if assessed else None,
+                assessment_valid_until=valid_until.astimezone(tz) if valid_until else None,
+                conditions_due=due,
+                monitored=n_monitored,
+                monitoring_faults=n_faults,
+                coverage=ratio(n_monitored - n_faults, n_monitored),
             )
         )
 
-    colour_names = {c.id: c.zh for c in policy.colours}
-    colour_names[UNKNOWN] = "暂无评定"
+    colour_names = {c.id: c.zh for c in policy.colours} | ENGINE_COLOUR_NAMES
     scope_zh, scope_en = scope_names(district, company)
     return MonthlyReport(
         month=month,
@@ -281,8 +323,12 @@ def build_monthly_report(
         steps=steps,
         complaints=sum(complaints.values()),
         fires=sum(fires.values()),
-        grades_at_end=dict(Counter(grade_end.get(e.id, UNKNOWN) for e in estates)),
+        grades_at_end=dict(Counter(grade_end.get(e.id, "") for e in estates)),
         grade_changes=grade_changes,
+        maintenance_opened=sum(1 for h in tasks if start <= h["opened_at"] < end),
+        maintenance_open_at_end=sum(
+            1 for h in tasks if h["opened_at"] < end and (h["closed_at"] is None or h["closed_at"] >= end)
+        ),
     )
 
 

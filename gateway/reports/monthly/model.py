@@ -61,6 +61,15 @@ class EstateRow:
     grade_start: str
     grade_end: str
     grade_changes: int
+    #: At the end of the month (or now): the latest assessment (排查登记, local time) and until when it holds.
+    assessed_at: datetime | None = None
+    assessment_valid_until: datetime | None = None
+    #: Green conditions without current evidence (never evidenced, or expired), e.g. ("G2",).
+    conditions_due: tuple[str, ...] = ()
+    #: Devices that must report, of them with a monitoring fault, and the share without one (None: none).
+    monitored: int = 0
+    monitoring_faults: int = 0
+    coverage: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +153,9 @@ class MonthlyReport:
     fires: int
     grades_at_end: dict[str, int]
     grade_changes: list[GradeChangeRow] = field(default_factory=list)
+    #: Maintenance tasks (monitoring faults), not hazards: opened in the month, open at its end.
+    maintenance_opened: int = 0
+    maintenance_open_at_end: int = 0
 
     @property
     def rectification_denominator(self) -> int:
@@ -151,3 +163,17 @@ class MonthlyReport:
 
     def colour_name(self, colour: str) -> str:
         return self.colour_names.get(colour, colour or "—")
+
+    @property
+    def not_assessed_at_end(self) -> int:
+        """Estates without a current assessment at the end of the month."""
+        return sum(
+            1
+            for e in self.estates
+            if e.assessment_valid_until is None or e.assessment_valid_until <= self.cutoff
+        )
+
+    @property
+    def conditions_due_at_end(self) -> int:
+        """Estates with at least one green condition due at the end of the month."""
+        return sum(1 for e in self.estates if e.conditions_due)

@@ -18,7 +18,7 @@ from gateway.reports.fonts import pdf_font
 from gateway.reports.monthly.model import MonthlyReport
 from gateway.reports.monthly.pdf_charts import bar_chart, hbar_chart
 from gateway.reports.monthly.pdf_style import GRID, MUTED, Styles, data_table, grade_colour
-from gateway.reports.monthly.text import DEFINITIONS, OUTCOME_ZH, period, title_zh
+from gateway.reports.monthly.text import DEFINITIONS, OUTCOME_ZH, day, period, title_zh
 
 #: Grade-change rows printed in the PDF (the XLSX and CSV have them all).
 PDF_MAX_GRADE_CHANGES = 200
@@ -256,6 +256,37 @@ def render_pdf(report: MonthlyReport, font: str | None = None) -> bytes:
             ],
             st,
             numeric_from=2,
+        )
+    )
+
+    # Where each estate stood at the end: assessment, conditions due, monitoring coverage.
+    story.append(Spacer(1, 6))
+    story.append(
+        Paragraph(
+            f"月末排查登记与监测 Assessment and monitoring at month end："
+            f"无有效排查登记 {report.not_assessed_at_end} 个，有到期条件 {report.conditions_due_at_end} 个。",
+            st.body,
+        )
+    )
+    story.append(
+        data_table(
+            name,
+            ["小区", "月末评级", "排查登记", "登记有效至", "到期条件 Due", "监测覆盖", "监测故障"],
+            [
+                [
+                    e.name,
+                    report.colour_name(e.grade_end),
+                    day(e.assessed_at),
+                    day(e.assessment_valid_until),
+                    " ".join(e.conditions_due) or "—",
+                    pct(e.coverage),
+                    f"{e.monitoring_faults}/{e.monitored}",
+                ]
+                for e in report.estates
+            ],
+            [34 * mm, 18 * mm, 22 * mm, 22 * mm, 36 * mm, 18 * mm, 18 * mm],
+            st,
+            numeric_from=5,
         )
     )
 

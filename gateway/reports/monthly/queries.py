@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Table, func, select, true
 from sqlalchemy.engine import RowMapping
 
 from gateway.store import HazardStore, tables
+from gateway.store.assessments import assessments
 from rules.lifecycle import HazardState
 from rules.model import SignalKind
 
@@ -156,3 +157,15 @@ def grade_history(
         .order_by(g.id),
     )
     return at_start, rows
+
+
+def evidence_until(store: HazardStore, ids: Sequence[str] | None, moment: datetime) -> list[RowMapping]:
+    """Assessments and evidence records as they stood at ``moment``: taken place before it and not voided
+    by then (``estate_id, kind, at, met, not_met``), oldest first."""
+    a = assessments.c
+    query = (
+        select(a.estate_id, a.kind, a.at, a.met, a.not_met)
+        .where(_in(a.estate_id, ids), a.at < moment, a.voided_at.is_(None) | (a.voided_at >= moment))
+        .order_by(a.at, a.id)
+    )
+    return _rows(store, query)

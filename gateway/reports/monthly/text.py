@@ -7,6 +7,7 @@ The definitions are the printed form of what ``gateway.reports.monthly.figures``
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from gateway.reports.monthly.model import MonthlyReport
@@ -47,11 +48,27 @@ DEFINITIONS: list[tuple[str, str]] = [
         "(acknowledge, close) or every dispatched alarm (on scene).",
     ),
     (
+        "排查登记、到期条件与监测覆盖 Assessment, conditions due, coverage",
+        "均为月末时刻（本月未结束时为当前时刻）的状态：排查登记为街道最近一次排查登记的日期及按判定标准的有效期；"
+        "到期条件为没有有效证明的绿色条件（从未登记，或最近一份可证明该条件的排查登记、巡查、演练、维保检测报告、"
+        "值班记录已超过判定标准规定的有效期），证明到期的小区评为“未评定”而非不合格；监测覆盖为应上报设备中"
+        "没有监测故障（水压传感器离线或故障、低电量、摄像机离线）的比例，监测故障是维保任务，不计为隐患项。"
+        " As at the end of the month (now, for the month in progress): the street office's latest assessment "
+        "and until when it holds; the green conditions without current evidence (never evidenced, or the "
+        "latest record that may evidence them has expired), which make an estate not assessed, not failed; "
+        "the share of the devices that must report without a monitoring fault (a maintenance task, not an "
+        "item).",
+    ),
+    (
         "评级变化 Grade changes",
         "本月内小区颜色发生变化的记录（仅颜色不变、支撑条款变化的记录不列出）；月末评级为月末时刻的颜色。"
         " Changes of an estate's colour in the month (changes of the items alone are not listed).",
     ),
 ]
+
+
+def day(moment: datetime | None) -> str:
+    return moment.date().isoformat() if moment is not None else "—"
 
 
 def period(report: MonthlyReport) -> str:
@@ -84,6 +101,16 @@ def summary_rows(report: MonthlyReport) -> list[tuple[str, str, Any]]:
             "月末已整改待验收 Awaiting verification",
             report.awaiting_verification_at_end,
         ),
+        (
+            "maintenance_opened",
+            "本月新增维保任务（监测故障）Maintenance tasks opened",
+            report.maintenance_opened,
+        ),
+        (
+            "maintenance_open_at_end",
+            "月末未完成维保任务 Maintenance tasks open",
+            report.maintenance_open_at_end,
+        ),
         ("device_days", "设备·日 Device-days", report.device_days),
         ("failed_device_days", "不完好设备·日 Failed device-days", report.failed_device_days),
         ("intact_rate", "设施完好率 Facility intact rate", report.intact_rate),
@@ -91,6 +118,12 @@ def summary_rows(report: MonthlyReport) -> list[tuple[str, str, Any]]:
         ("complaints", "投诉举报 Complaints", report.complaints),
         ("fires", "火灾 Fires", report.fires),
         ("grade_changes", "评级变化 Grade changes", len(report.grade_changes)),
+        ("not_assessed_at_end", "月末无有效排查登记的小区 Estates not assessed", report.not_assessed_at_end),
+        (
+            "conditions_due_at_end",
+            "月末有到期条件的小区 Estates with conditions due",
+            report.conditions_due_at_end,
+        ),
     ]
     for step in report.steps:
         rows.append(

@@ -134,6 +134,12 @@ def render_xlsx(report: MonthlyReport) -> bytes:
             "月初评级 Grade at start",
             "月末评级 Grade at end",
             "评级变化 Changes",
+            "排查登记 Assessed on",
+            "登记有效至 Assessment valid until",
+            "到期条件 Conditions due",
+            "应上报设备 Monitored devices",
+            "监测故障 Monitoring faults",
+            "监测覆盖 Coverage",
         ],
         [
             [
@@ -157,11 +163,17 @@ def render_xlsx(report: MonthlyReport) -> bytes:
                 report.colour_name(e.grade_start),
                 report.colour_name(e.grade_end),
                 e.grade_changes,
+                e.assessed_at,
+                e.assessment_valid_until,
+                " ".join(e.conditions_due),
+                e.monitored,
+                e.monitoring_faults,
+                e.coverage,
             ]
             for e in report.estates
         ],
     )
-    _percent_columns(ws, [9, 14])
+    _percent_columns(ws, [9, 14, 26])
 
     ws = _sheet(
         wb,

@@ -25,7 +25,7 @@ const TEXT = {
     "rejected payloads": "被拒绝的报文", pressure: "水压 (MPa)", battery: "电量 (%)", signal: "信号 (dBm)",
     placard: "公示牌", "monthly report": "月度报表", month: "月份", company: "物业公司", download: "下载",
     username: "用户名", password: "密码", login: "登录", "login failed": "登录失败", since: "自",
-    "grade.red": "红色", "grade.yellow": "黄色", "grade.green": "绿色", "grade.grey": "灰色", "grade.unknown": "未知",
+    "grade.red": "红色", "grade.yellow": "黄色", "grade.green": "绿色", "grade.grey": "灰色·停租停用", "grade.unknown": "未知",
     "state.reported": "已上报", "state.dispatched": "已分流", "state.rectifying": "整改中", "state.rectified": "已整改",
     "state.closed": "已销号", "state.open": "未确认", "state.acknowledged": "已确认", "state.on_scene": "已到场",
     "act.dispatch": "分流派遣", "act.start": "开始整改", "act.rectified": "整改完成", "act.verify": "验收销号",
@@ -34,6 +34,23 @@ const TEXT = {
     "kind.smoke_detector": "烟感", "kind.hydrant": "消火栓水压", "kind.camera": "摄像头",
     "targets": "目标：1 分钟确认 · 3 分钟到场 · 5 分钟处置", "saved": "已保存", "yes": "是", "no": "否",
     "fire alarm": "火警", "tolerated": "容忍范围内", "stale": "数据过旧", "rule": "判定依据", "open": "未关闭", "all alarms": "全部报警",
+    "grade.not_assessed": "未评定", "decisive": "决定颜色", "other reasons": "其他情况",
+    coverage: "监测覆盖", "in maintenance": "台维护中", "nothing monitored": "无监测设备",
+    assessed: "排查登记", "not assessed yet": "尚未排查登记", "valid until": "有效至", "days left": "剩 {n} 天", "days over": "已过期 {n} 天",
+    "green conditions": "绿色条件", condition: "条件", "evidence kind": "证明", date: "日期", by: "记录人",
+    "cond.holds": "满足", "cond.due": "到期", "cond.missing": "无证明", "cond.not_met": "不满足", "cond.contradicted": "被否定",
+    "ev.assessment": "排查登记", "ev.patrol": "巡查记录", "ev.drill": "演练记录", "ev.maintenance_report": "维保检测报告", "ev.duty_roster": "值班记录",
+    "record assessment": "录入排查登记或证明", "record kind": "记录类型", met: "满足", "not met": "不满足", note: "备注",
+    "at (empty: now)": "时间（空＝现在）", "records": "排查登记与证明记录", void: "作废", voided: "已作废", "void reason": "作废原因（必填）",
+    "maintenance tasks": "维保任务（监测故障）", "maint": "维保任务",
+    windows: "测试/维护窗口", "in window": "测试/维护中", "declare window": "登记测试/维护窗口", scope: "范围",
+    "scope.estate": "整个小区", "scope.building": "楼栋", "scope.device": "设备", target: "对象", from: "开始（空＝现在）",
+    duration: "时长", until: "结束", "end window": "提前结束", "end reason": "结束原因", "window.scheduled": "待开始",
+    "window.active": "进行中", "window.ended": "已提前结束", "window.expired": "已到期", "no windows": "当前无测试/维护窗口",
+    complaints: "投诉举报", channel: "渠道", received: "收到时间", "c.counted": "计入", "c.voided": "已作废", "c.merged": "已合并到 #",
+    "merge selected": "合并所选为同一事件", "merge reason": "合并原因（同一事件）", "select two": "请至少勾选两条投诉",
+    "out of use": "停租停用", "set out of use": "设为停租停用", "back in use": "恢复使用", "status reason": "原因（必填）",
+    "hours": "小时", "minutes": "分钟",
   },
   en: {
     brand: "firegw · control room", "nav.board": "Estates", "nav.alarms": "Alarms", "nav.hazards": "Hazards",
@@ -54,7 +71,7 @@ const TEXT = {
     signal: "Signal (dBm)", placard: "Placard", "monthly report": "Monthly report", month: "Month",
     company: "Property company", download: "Download", username: "Username", password: "Password",
     login: "Log in", "login failed": "Login failed", since: "since",
-    "grade.red": "Red", "grade.yellow": "Yellow", "grade.green": "Green", "grade.grey": "Grey",
+    "grade.red": "Red", "grade.yellow": "Yellow", "grade.green": "Green", "grade.grey": "Grey (out of use)",
     "grade.unknown": "Unknown", "state.reported": "Reported", "state.dispatched": "Dispatched",
     "state.rectifying": "Rectifying", "state.rectified": "Rectified", "state.closed": "Closed",
     "state.open": "Open", "state.acknowledged": "Acknowledged", "state.on_scene": "On scene",
@@ -65,6 +82,23 @@ const TEXT = {
     "kind.camera": "Camera", targets: "Targets: acknowledge 1 min · on scene 3 min · handled 5 min",
     "fire alarm": "FIRE", saved: "Saved", yes: "yes", no: "no", tolerated: "Tolerated", stale: "Inputs too old", rule: "Decided by",
     open: "Open", "all alarms": "All alarms",
+    "grade.not_assessed": "Not assessed", decisive: "decided the colour", "other reasons": "Other findings",
+    coverage: "Monitoring coverage", "in maintenance": "in maintenance", "nothing monitored": "nothing monitored",
+    assessed: "Assessed", "not assessed yet": "not yet assessed", "valid until": "valid until", "days left": "{n} days left", "days over": "expired {n} days ago",
+    "green conditions": "Green conditions", condition: "Condition", "evidence kind": "Evidence", date: "Date", by: "By",
+    "cond.holds": "holds", "cond.due": "due", "cond.missing": "no evidence", "cond.not_met": "not met", "cond.contradicted": "contradicted",
+    "ev.assessment": "assessment", "ev.patrol": "patrol record", "ev.drill": "drill record", "ev.maintenance_report": "maintenance/testing report", "ev.duty_roster": "duty roster",
+    "record assessment": "Record an assessment or evidence", "record kind": "Kind of record", met: "holds", "not met": "does not hold", note: "Note",
+    "at (empty: now)": "When (empty: now)", records: "Assessments and evidence", void: "Void", voided: "voided", "void reason": "Why is it void? (required)",
+    "maintenance tasks": "Maintenance tasks (monitoring faults)", maint: "maintenance task",
+    windows: "Test / maintenance windows", "in window": "testing / maintenance", "declare window": "Declare a test / maintenance window", scope: "Scope",
+    "scope.estate": "whole estate", "scope.building": "building", "scope.device": "device", target: "Target", from: "From (empty: now)",
+    duration: "Duration", until: "Until", "end window": "End now", "end reason": "Why end it now?", "window.scheduled": "scheduled",
+    "window.active": "active", "window.ended": "ended early", "window.expired": "expired", "no windows": "No test or maintenance window now",
+    complaints: "Complaints", channel: "Channel", received: "Received", "c.counted": "counted", "c.voided": "voided", "c.merged": "merged into #",
+    "merge selected": "Merge selected into one incident", "merge reason": "Why are they one incident?", "select two": "Select at least two complaints",
+    "out of use": "Out of use", "set out of use": "Set out of use", "back in use": "Back in use", "status reason": "Reason (required)",
+    hours: "hours", minutes: "minutes",
   },
 };
 let lang = localStorage.getItem("firegw.lang") || "zh";
@@ -73,6 +107,30 @@ const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "
 const $ = (sel, root = document) => root.querySelector(sel);
 const fmtTime = (iso) => (iso ? new Date(iso).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", { hour12: false }) : "");
 const gradeBadge = (g) => `<span class="badge g-${esc(g)}" data-grade="${esc(g)}">${esc(t("grade." + g))}</span>`;
+/** A grade colour's name: ours (未评定, 未知, 绿色...), else the policy's own label. */
+function gradeLabel(g, grade) {
+  const key = "grade." + g;
+  const text = t(key);
+  return text === key && grade && grade.label ? pick(grade.label) : text;
+}
+/** A text with {name} placeholders filled in. */
+const tf = (key, values) => t(key).replace(/\{(\w+)\}/g, (_, k) => String(values[k] ?? ""));
+const pick = (text) => (text ? (lang === "zh" ? text.zh : text.en) || text.zh || "" : "");
+const fmtDate = (iso) => (iso ? new Date(iso).toLocaleDateString(lang === "zh" ? "zh-CN" : "en-GB") : "");
+const pct = (share) => (share == null ? "—" : `${(share * 100).toFixed(share >= 0.995 || share === 0 ? 0 : 1)}%`);
+/** A grade reason as one line: its codes, then its text (without the code when the text starts with it). */
+function reasonLine(r) {
+  const codes = (r.codes || []).join(", ");
+  const text = r.text || "";
+  if (!codes) return text;
+  return r.codes.length === 1 && text.startsWith(r.codes[0]) ? text : `${codes}: ${text}`;
+}
+/** "监测覆盖 95%（2 台维护中）" beside the grade. */
+function coverageText(grade) {
+  if (!grade || grade.coverage == null) return `${t("coverage")} — (${t("nothing monitored")})`;
+  const faults = grade.monitoring_faults || 0;
+  return `${t("coverage")} ${pct(grade.coverage)}` + (faults ? (lang === "zh" ? `（${faults} ${t("in maintenance")}）` : ` (${faults} ${t("in maintenance")})`) : "");
+}
 
 function applyStaticText() {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
@@ -181,16 +239,19 @@ function renderAlarmBar() {
       if (a.state === "acknowledged") buttons.push(["dispatch", t("dispatch")]);
       if (a.state === "dispatched") buttons.push(["on_scene", t("on_scene")]);
       if (a.state !== "open") {
-        for (const outcome of ["real_fire", "false_alarm", "test", "fault"]) buttons.push([`close:${outcome}`, `${t("close as")} ${t(outcome)}`]);
+        const outcomes = a.test ? ["test", "real_fire", "false_alarm", "fault"] : ["real_fire", "false_alarm", "test", "fault"];
+        for (const outcome of outcomes) buttons.push([`close:${outcome}`, `${t("close as")} ${t(outcome)}`]);
       }
     }
     if (!shownAt.has(a.id)) {
       shownAt.set(a.id, Date.now());
       window.firegwAlarmLog.push({ id: a.id, device: a.device, shownAt: shownAt.get(a.id) });
     }
-    return `<div class="alarm ${a.state === "open" ? "unacked" : ""}" data-testid="alarm-${a.id}" data-state="${esc(a.state)}"
+    const classes = ["alarm", a.state === "open" ? "unacked" : "", a.test ? "test" : ""].filter(Boolean).join(" ");
+    return `<div class="${classes}" data-testid="alarm-${a.id}" data-state="${esc(a.state)}"
         data-device="${esc(a.device)}" data-received="${esc(a.received_at)}" data-shown-at="${shownAt.get(a.id)}">
       <span class="badge g-red">${esc(t("fire alarm"))}</span>
+      ${a.test ? `<span class="badge g-window" data-alarm-test="${a.id}">${esc(t("in window"))}</span>` : ""}
       <span class="where">${esc(where)}</span>
       <span class="muted">${esc(a.device)} · ${esc(t("state." + a.state))}</span>
       <span class="elapsed ${elapsedClass(since, a)}" data-alarm-elapsed="${a.id}" title="${esc(t("targets"))}">${mmss(since)}</span>
@@ -271,7 +332,8 @@ function estateMap(estates) {
   const Y = (lat) => h - pad - ((lat - la0) / ((la1 - la0) || 1)) * (h - 2 * pad);
   const dots = placed.map((e) => {
     const g = e.grade ? e.grade.grade : "unknown";
-    return `<a href="#/estate/${encodeURIComponent(e.id)}"><circle cx="${X(e.longitude)}" cy="${Y(e.latitude)}" r="8" class="dot" fill="var(--${g})" stroke="#fff" stroke-width="2"><title>${esc(e.name)} ${esc(t("grade." + g))}</title></circle></a>`;
+    const stroke = g === "not_assessed" ? `stroke="#546e7a" stroke-dasharray="3 2"` : `stroke="#fff"`;
+    return `<a href="#/estate/${encodeURIComponent(e.id)}"><circle cx="${X(e.longitude)}" cy="${Y(e.latitude)}" r="8" class="dot" data-grade="${esc(g)}" fill="var(--${g}, var(--unknown))" ${stroke} stroke-width="2"><title>${esc(e.name)} ${esc(t("grade." + g))}</title></circle></a>`;
   }).join("");
   return `<h2>${esc(t("map"))}</h2><svg class="map" width="${w}" height="${h}" data-testid="estate-map">${dots}</svg>`;
 }
@@ -294,8 +356,9 @@ async function viewBoard() {
   const streets = [...new Set(estates.filter((e) => !boardFilter.district || e.district === boardFilter.district).map((e) => e.street).filter(Boolean))].sort();
   boardEstates = estates;
   const shown = boardShown();
-  // Worst first: red, yellow, unknown, then green, so what needs attention is on the first screen.
-  const rank = { red: 0, yellow: 1, grey: 2, unknown: 3, green: 4 };
+  // Worst first: red, yellow, not assessed, unknown, out of use, then green, so what needs attention is on
+  // the first screen.
+  const rank = { red: 0, yellow: 1, not_assessed: 2, unknown: 3, grey: 4, green: 5 };
   const ordered = [...shown].sort((a, b) =>
     (rank[a.grade ? a.grade.grade : "unknown"] ?? 3) - (rank[b.grade ? b.grade.grade : "unknown"] ?? 3) || a.id.localeCompare(b.id));
   const option = (v, sel) => `<option value="${esc(v)}" ${v === sel ? "selected" : ""}>${esc(v || t("all"))}</option>`;
@@ -338,44 +401,85 @@ const boardShown = () => boardEstates.filter((e) => (!boardFilter.district || e.
 
 function boardCounts(shown) {
   const count = (g) => shown.filter((e) => (e.grade ? e.grade.grade : "unknown") === g).length;
-  return `${["red", "yellow", "green", "unknown"].map((g) => `<span>${gradeBadge(g)} ${count(g)}</span>`).join("")}
+  const colours = ["red", "yellow", "green", "not_assessed", "unknown"];
+  if (count("grey")) colours.push("grey");
+  return `${colours.map((g) => `<span data-count="${g}">${gradeBadge(g)} ${count(g)}</span>`).join("")}
     <span>${esc(t("estates"))} ${shown.length}</span>`;
 }
 
 function tileHtml(e) {
   const g = e.grade ? e.grade.grade : "unknown";
-  const reasons = e.grade ? e.grade.reasons.slice(0, 3).map((r) => `${r.codes.join(", ")}: ${r.text}`) : [];
+  // What decided the colour; the rest is on the estate page.
+  const all = e.grade ? e.grade.reasons : [];
+  const decisive = all.filter((r) => r.decisive);
+  const reasons = (decisive.length ? decisive : all).slice(0, 3).map(reasonLine);
   return `<a class="tile g-${esc(g)}" href="#/estate/${encodeURIComponent(e.id)}" data-testid="tile-${esc(e.id)}" data-grade="${esc(g)}">
     <div class="name">${esc(e.name)} <span class="muted" style="color:inherit;opacity:.8">${esc(e.id)}</span></div>
     <div class="grade">${esc(t("grade." + g))} · ${esc([e.district, e.street].filter(Boolean).join(" "))}</div>
     <div class="reasons">${reasons.map(esc).join("<br>")}</div>
     <div class="counts"><span>${esc(t("open hazards"))} ${e.open_hazards}</span><span>${esc(t("offline"))} ${e.devices.offline}</span>
+      ${e.grade && e.grade.coverage != null ? `<span title="${esc(coverageText(e.grade))}">${esc(t("coverage"))} ${esc(pct(e.grade.coverage))}</span>` : ""}
       ${e.active_alarms ? `<span class="alarmcount">${esc(t("fire alarm"))} ${e.active_alarms}</span>` : ""}</div></a>`;
 }
 
 async function viewEstate(id) {
-  const [estate, history, hazards, devices] = await Promise.all([
-    api(`/api/estates/${encodeURIComponent(id)}`),
-    api(`/api/estates/${encodeURIComponent(id)}/grade-history?limit=50`),
-    api(`/api/hazards?open=true&estate_id=${encodeURIComponent(id)}`),
-    api(`/api/devices?estate_id=${encodeURIComponent(id)}`),
+  const q = encodeURIComponent(id);
+  const [estate, history, hazards, devices, policy, health] = await Promise.all([
+    api(`/api/estates/${q}`),
+    api(`/api/estates/${q}/grade-history?limit=50`),
+    api(`/api/hazards?open=true&estate_id=${q}`),
+    api(`/api/devices?estate_id=${q}`),
+    ensurePolicy(),
+    api("/api/health").catch(() => null),
   ]);
-  const g = estate.grade ? estate.grade.grade : "unknown";
-  const label = estate.grade ? (lang === "zh" ? estate.grade.meaning.zh : estate.grade.meaning.en) : "";
+  // The gateway's clock (a demo or test may run it faster than the wall clock): "days left" and windows.
+  const now = new Date(health && health.now ? health.now : Date.now());
+  const [windows, records, complaints] = await Promise.all([
+    api(`/api/windows?estate_id=${q}&since=${encodeURIComponent(now.toISOString())}`).catch(() => []),
+    api(`/api/estates/${q}/assessments`).catch(() => []),
+    api(`/api/complaints?estate_id=${q}`).catch(() => []),
+  ]);
+  const grade = estate.grade;
+  const g = grade ? grade.grade : "unknown";
+  const label = grade ? pick(grade.meaning) : "";
+  const rule = grade ? (lang === "zh" ? grade.rule : grade.rule_en || grade.rule) : "";
   const hydrants = devices.filter((d) => d.kind === "hydrant");
+  const active = windows.filter((w) => w.state === "active");
+  const shownWindows = windows.filter((w) => w.state === "active" || w.state === "scheduled");
+  const tasks = hazards.filter((h) => h.criterion === "maint");
+  const items = hazards.filter((h) => h.criterion !== "maint");
+  const reasons = grade ? grade.reasons : [];
+  const decisive = reasons.filter((r) => r.decisive);
+  // A green condition's own reason (no evidence, due, not met) is in the conditions table below, unless it
+  // decided the colour.
+  const greenCodes = new Set(policy.criteria.filter((c) => c.category === "green").map((c) => c.code));
+  const conditionOnly = (r) => r.codes.length === 1 && !(r.hazards || []).length && greenCodes.has(r.codes[0]);
+  const others = reasons.filter((r) => !r.decisive && !conditionOnly(r));
   view().innerHTML = `
     <h1>${esc(estate.name)} <span class="muted">${esc(estate.id)} · ${esc(estate.district)} ${esc(estate.street)} · ${esc(estate.property_company)}</span></h1>
     <div class="gradebox card" data-testid="estate-grade" data-grade="${esc(g)}">
-      <span class="big g-${esc(g)}">${esc(t("grade." + g))}</span>
-      <div><div>${esc(label)}</div><div class="muted">${esc(t("rule"))}: ${esc(estate.grade ? estate.grade.rule : "")}</div>
-        <div class="muted">${estate.grade && estate.grade.tolerated.length ? esc(t("tolerated") + ": " + estate.grade.tolerated.join("; ")) : ""}</div></div>
+      <span class="big g-${esc(g)}">${esc(gradeLabel(g, grade))}</span>
+      <div><div>${esc(label)}</div><div class="muted">${esc(t("rule"))}: ${esc(rule)}</div>
+        <div class="muted">${grade && grade.tolerated.length ? esc(t("tolerated") + ": " + grade.tolerated.join("; ")) : ""}</div></div>
+      <div class="beside">
+        <div data-testid="coverage" class="${grade && grade.coverage != null && grade.coverage < 0.95 ? "warn" : ""}">${esc(coverageText(grade))}</div>
+        <div data-testid="assessment">${assessmentText(grade, now)}</div>
+      </div>
       <span class="spacer"></span>
-      <a href="/api/estates/${encodeURIComponent(id)}/placard.pdf">${esc(t("placard"))} PDF</a>
-      <a href="/api/estates/${encodeURIComponent(id)}/placard.png">PNG</a>
+      ${active.length ? `<div class="window-note" data-testid="active-windows">${active.map((w) => `${windowMark(w)} ${esc(w.target_id)} → ${esc(fmtTime(w.ends_at))}`).join("<br>")}</div>` : ""}
+      <a href="/api/estates/${q}/placard.pdf">${esc(t("placard"))} PDF</a>
+      <a href="/api/estates/${q}/placard.png">PNG</a>
     </div>
     <h2>${esc(t("reasons"))}</h2>
-    <ul>${(estate.grade ? estate.grade.reasons : []).map((r) => `<li><b>${esc(r.codes.join(", "))}</b> ${esc(r.text)}</li>`).join("") || "<li class='muted'>—</li>"}</ul>
-    <h2>${esc(t("open hazards"))} (${hazards.length})</h2>${hazardTable(hazards)}
+    <ul class="reasons" data-testid="reasons">${decisive.map((r) => `<li class="decisive"><span class="tag">${esc(t("decisive"))}</span> ${esc(reasonLine(r))}</li>`).join("")}
+      ${others.map((r) => `<li>${esc(reasonLine(r))}</li>`).join("")}${decisive.length || others.length ? "" : "<li class='muted'>—</li>"}</ul>
+    <h2>${esc(t("green conditions"))}</h2>${conditionsTable(grade, policy, now)}
+    ${assessmentForm(policy, g === "not_assessed")}
+    ${recordsTable(records, policy)}
+    <h2>${esc(t("open hazards"))} (${items.length})</h2>${hazardTable(items)}
+    <h2>${esc(t("maintenance tasks"))} (${tasks.length})</h2><div data-testid="maintenance-tasks">${hazardTable(tasks)}</div>
+    <h2>${esc(t("windows"))}</h2>${windowsTable(shownWindows, devices)}
+    ${windowForm(estate, devices)}
     <div class="grid2">
       <div><h2>${esc(t("pressure"))}</h2>
         <select id="chart-device">${hydrants.map((d) => `<option value="${esc(d.id)}">${esc(d.id)} ${esc(d.location)}</option>`).join("")}</select>
@@ -383,9 +487,12 @@ async function viewEstate(id) {
       <div><h2>${esc(t("grade history"))}</h2>
         <table><tr><th>${esc(t("time"))}</th><th>${esc(t("grade"))}</th><th>${esc(t("reasons"))}</th></tr>
         ${history.map((h) => `<tr><td>${esc(fmtTime(h.at))}</td><td>${h.previous ? gradeBadge(h.previous) + " → " : ""}${gradeBadge(h.grade)}</td>
-          <td>${h.reasons.map((r) => esc(r.codes.join(", ") + ": " + r.text)).join("<br>")}</td></tr>`).join("")}</table></div>
+          <td>${h.reasons.map((r) => (r.decisive ? "<b>" : "") + esc(reasonLine(r)) + (r.decisive ? "</b>" : "")).join("<br>")}</td></tr>`).join("")}</table></div>
     </div>
-    <h2>${esc(t("devices"))} (${devices.length})</h2>${deviceTable(devices)}`;
+    <h2>${esc(t("complaints"))} (${complaints.length})</h2>${complaintsTable(complaints)}
+    ${statusControl(grade)}
+    <h2>${esc(t("devices"))} (${devices.length})</h2>${deviceTable(devices, active)}`;
+  wireEstateForms(estate, policy, devices, now);
   const draw = async () => {
     const deviceId = $("#chart-device") && $("#chart-device").value;
     if (!deviceId) return;
@@ -404,21 +511,292 @@ async function viewEstate(id) {
   if ($("#chart-device")) { $("#chart-device").onchange = draw; draw(); }
 }
 
+const DAY_MS = 86400000;
+/** "剩 12 天" / "已过期 3 天" from the gateway's clock. */
+function daysLeft(iso, now) {
+  if (!iso) return "";
+  const days = Math.floor((new Date(iso).getTime() - now.getTime()) / DAY_MS);
+  return days >= 0 ? tf("days left", { n: days }) : tf("days over", { n: -days });
+}
+
+function assessmentText(grade, now) {
+  if (!grade || !grade.assessed_at) return `${esc(t("assessed"))}: <b class="error">${esc(t("not assessed yet"))}</b>`;
+  const until = grade.assessment_valid_until;
+  const over = until && new Date(until) <= now;
+  return `${esc(t("assessed"))} ${esc(fmtDate(grade.assessed_at))} · ${esc(t("valid until"))} ${esc(fmtDate(until))}
+    <span class="${over ? "error" : "muted"}">${esc(lang === "zh" ? `（${daysLeft(until, now)}）` : `(${daysLeft(until, now)})`)}</span>`;
+}
+
+const criterionName = (policy, code) => {
+  const c = policy.criteria.find((x) => x.code === code);
+  return c ? pick(c) : code;
+};
+
+function conditionsTable(grade, policy, now) {
+  const rows = grade ? grade.conditions || [] : [];
+  if (!rows.length) return `<p class="muted">—</p>`;
+  return `<table data-testid="conditions"><tr><th>${esc(t("condition"))}</th><th>${esc(t("state"))}</th><th>${esc(t("evidence kind"))}</th>
+      <th>${esc(t("date"))}</th><th>${esc(t("by"))}</th><th>${esc(t("valid until"))}</th></tr>
+    ${rows.map((c) => {
+      const source = policy.conditions && policy.conditions[c.code] ? pick(policy.conditions[c.code].source) : "";
+      const against = c.contradicted_by && c.contradicted_by.length ? (lang === "zh" ? `（${c.contradicted_by.join("、")}）` : ` (${c.contradicted_by.join(", ")})`) : "";
+      const expiry = c.valid_until ? `${esc(fmtDate(c.valid_until))} <span class="${new Date(c.valid_until) <= now ? "error" : "muted"}">${esc(daysLeft(c.valid_until, now))}</span>` : "—";
+      return `<tr data-condition="${esc(c.code)}" data-state="${esc(c.state)}" class="cond-${esc(c.state)}">
+        <td><b>${esc(c.code)}</b> ${esc(criterionName(policy, c.code))}</td>
+        <td><span class="cstate s-${esc(c.state)}">${esc(t("cond." + c.state))}${esc(against)}</span></td>
+        <td>${c.evidence_kind ? esc(t("ev." + c.evidence_kind)) + (c.record_id != null ? ` <span class="muted">#${c.record_id}</span>` : "") : "—"}</td>
+        <td>${esc(fmtDate(c.at)) || "—"}</td><td>${esc(c.by) || "—"}</td>
+        <td title="${esc(source)}">${expiry}</td></tr>`;
+    }).join("")}</table>`;
+}
+
+const EVIDENCE_KINDS = ["assessment", "patrol", "drill", "maintenance_report", "duty_roster"];
+const kindAllowed = (kind) => (kind === "assessment" ? can("record_assessment") : can("record_evidence"));
+
+function assessmentForm(policy, open) {
+  const kinds = EVIDENCE_KINDS.filter(kindAllowed);
+  if (!kinds.length) return "";
+  const greens = policy.criteria.filter((c) => c.category === "green");
+  return `<details class="card formbox" id="assessment-box" ${open ? "open" : ""}><summary><b>${esc(t("record assessment"))}</b></summary>
+    <form class="stack" id="assessment-form">
+      <label for="as-kind">${esc(t("record kind"))}</label>
+      <select id="as-kind" name="kind">${kinds.map((k) => `<option value="${k}">${esc(t("ev." + k))}</option>`).join("")}</select>
+      <label for="as-at">${esc(t("at (empty: now)"))}</label><input id="as-at" name="at" type="datetime-local">
+      <div class="full"><table class="checks" data-testid="assessment-conditions"><tr><th>${esc(t("condition"))}</th><th>${esc(t("met"))}</th><th>${esc(t("not met"))}</th></tr>
+        ${greens.map((c) => `<tr data-code="${esc(c.code)}"><td><b>${esc(c.code)}</b> ${esc(pick(c))}</td>
+          <td><input type="checkbox" name="met" value="${esc(c.code)}" aria-label="${esc(c.code)} ${esc(t("met"))}"></td>
+          <td><input type="checkbox" name="not_met" value="${esc(c.code)}" aria-label="${esc(c.code)} ${esc(t("not met"))}"></td></tr>`).join("")}</table></div>
+      <label for="as-note">${esc(t("note"))}</label><textarea id="as-note" name="note"></textarea>
+      ${session.me ? "" : `<label for="as-by">${esc(t("by"))}</label><input id="as-by" name="by" required>`}
+      <div class="full"><button class="primary" type="submit">${esc(t("submit"))}</button> <span id="as-result" data-testid="assessment-result"></span></div>
+    </form></details>`;
+}
+
+/** Which conditions a kind of record may evidence (an assessment: every one; "not met" only an assessment). */
+function syncAssessmentForm(policy) {
+  const kind = $("#as-kind").value;
+  document.querySelectorAll("#assessment-form tr[data-code]").forEach((row) => {
+    const condition = policy.conditions ? policy.conditions[row.dataset.code] : null;
+    const accepts = kind === "assessment" || !condition || (condition.evidence || []).includes(kind);
+    const met = row.querySelector('[name="met"]');
+    const notMet = row.querySelector('[name="not_met"]');
+    met.disabled = !accepts;
+    notMet.disabled = kind !== "assessment";
+    if (met.disabled) met.checked = false;
+    if (notMet.disabled) notMet.checked = false;
+    row.classList.toggle("muted", !accepts);
+  });
+}
+
+function recordsTable(records, policy) {
+  if (!records.length) return "";
+  const canVoid = can("record_assessment");
+  return `<h2>${esc(t("records"))} (${records.length})</h2><table data-testid="records"><tr><th>#</th><th>${esc(t("record kind"))}</th><th>${esc(t("date"))}</th>
+      <th>${esc(t("met"))}</th><th>${esc(t("not met"))}</th><th>${esc(t("by"))}</th><th>${esc(t("note"))}</th><th></th></tr>
+    ${records.map((r) => `<tr class="${r.voided ? "voided" : ""}" data-record="${r.id}"><td>${r.id}</td><td>${esc(t("ev." + r.kind))}</td><td>${esc(fmtTime(r.at))}</td>
+      <td>${esc(r.met.join(" "))}</td><td>${esc(r.not_met.join(" "))}</td><td>${esc(r.recorded_by)}</td>
+      <td>${esc(r.note)}${r.voided ? ` <b class="error">${esc(t("voided"))}</b> <span class="muted">${esc(r.voided_by || "")}: ${esc(r.void_reason || "")}</span>` : ""}</td>
+      <td>${canVoid && !r.voided ? `<button type="button" data-void-record="${r.id}">${esc(t("void"))}</button>` : ""}</td></tr>`).join("")}</table>`;
+}
+
+function coveredBy(device, windows) {
+  return windows.find((w) => w.scope === "estate" || (w.scope === "building" && w.target_id === device.building_id) || (w.scope === "device" && w.target_id === device.id));
+}
+
+const windowMark = (w) => `<span class="badge g-window" data-window="${w.id}" title="${esc(w.reason)}">${esc(w.mark ? pick(w.mark) : t("in window"))}</span>`;
+
+function windowsTable(windows, devices) {
+  if (!windows.length) return `<p class="muted" data-testid="windows">${esc(t("no windows"))}</p>`;
+  const canEnd = can("declare_window");
+  return `<table data-testid="windows"><tr><th>#</th><th>${esc(t("scope"))}</th><th>${esc(t("target"))}</th><th>${esc(t("time"))}</th>
+      <th>${esc(t("reason"))}</th><th>${esc(t("by"))}</th><th>${esc(t("state"))}</th><th></th></tr>
+    ${windows.map((w) => `<tr data-window-row="${w.id}" data-state="${esc(w.state)}"><td>${w.id}</td><td>${esc(t("scope." + w.scope))}</td><td>${esc(w.target_id)}</td>
+      <td>${esc(fmtTime(w.starts_at))} — ${esc(fmtTime(w.ends_at))}</td><td>${esc(w.reason)}</td><td>${esc(w.declared_by)}</td>
+      <td>${w.state === "active" ? windowMark(w) : esc(t("window." + w.state))}</td>
+      <td>${canEnd ? `<button type="button" data-end-window="${w.id}">${esc(t("end window"))}</button>` : ""}</td></tr>`).join("")}</table>`;
+}
+
+function windowForm(estate, devices) {
+  if (!can("declare_window")) return "";
+  const buildings = [...new Set(devices.map((d) => d.building_id).filter(Boolean))].sort();
+  const durations = [[30, "30 " + t("minutes")], [60, "1 " + t("hours")], [120, "2 " + t("hours")], [240, "4 " + t("hours")], [480, "8 " + t("hours")], [1440, "24 " + t("hours")]];
+  return `<details class="card formbox" id="window-box"><summary><b>${esc(t("declare window"))}</b></summary>
+    <form class="stack" id="window-form" data-estate="${esc(estate.id)}">
+      <label for="w-scope">${esc(t("scope"))}</label>
+      <select id="w-scope"><option value="estate">${esc(t("scope.estate"))}</option><option value="building">${esc(t("scope.building"))}</option><option value="device">${esc(t("scope.device"))}</option></select>
+      <label for="w-building">${esc(t("scope.building"))}</label><select id="w-building" disabled>${buildings.map((b) => `<option>${esc(b)}</option>`).join("")}</select>
+      <label for="w-device">${esc(t("scope.device"))}</label><select id="w-device" disabled>${devices.map((d) => `<option value="${esc(d.id)}">${esc(d.id)} ${esc(d.location)}</option>`).join("")}</select>
+      <label for="w-start">${esc(t("from"))}</label><input id="w-start" type="datetime-local">
+      <label for="w-duration">${esc(t("duration"))}</label><select id="w-duration">${durations.map(([m, text]) => `<option value="${m}" ${m === 120 ? "selected" : ""}>${esc(text)}</option>`).join("")}</select>
+      <label for="w-reason">${esc(t("reason"))}</label><input id="w-reason" placeholder="月度测试报警 / 消火栓放水试验">
+      ${session.me ? "" : `<label for="w-by">${esc(t("by"))}</label><input id="w-by" required>`}
+      <div class="full"><button class="primary" type="submit">${esc(t("submit"))}</button> <span id="w-result" data-testid="window-result"></span></div>
+    </form></details>`;
+}
+
+function complaintsTable(complaints) {
+  if (!complaints.length) return `<p class="muted">—</p>`;
+  const canVoid = can("void_complaint");
+  return `<table data-testid="complaints"><tr>${canVoid ? "<th></th>" : ""}<th>#</th><th>${esc(t("received"))}</th><th>${esc(t("channel"))}</th><th>${esc(t("description"))}</th>
+      <th>${esc(t("reporter"))}</th><th>${esc(t("state"))}</th>${canVoid ? "<th></th>" : ""}</tr>
+    ${complaints.map((c) => {
+      const state = c.state || "counted";
+      const counted = state === "counted";
+      return `<tr data-complaint="${c.id}" data-state="${esc(state)}" class="${counted ? "" : "voided"}">
+        ${canVoid ? `<td>${counted ? `<input type="checkbox" data-merge="${c.id}" aria-label="#${c.id}">` : ""}</td>` : ""}
+        <td>${c.id}</td><td>${esc(fmtTime(c.received_at))}</td><td>${esc(c.channel)}</td><td>${esc(c.description)}</td><td>${esc(c.reporter)}</td>
+        <td>${esc(t("c." + state))}${state === "merged" && c.merged_into != null ? esc(String(c.merged_into)) : ""}</td>
+        ${canVoid ? `<td>${counted ? `<button type="button" data-void-complaint="${c.id}">${esc(t("void"))}</button>` : ""}</td>` : ""}</tr>`;
+    }).join("")}</table>
+    ${canVoid ? `<div class="actions-row"><button type="button" id="merge-complaints">${esc(t("merge selected"))}</button> <span id="c-result" data-testid="complaint-result"></span></div>` : ""}`;
+}
+
+function statusControl(grade) {
+  if (!can("set_estate_status") || !grade) return "";
+  const out = !!grade.out_of_use;
+  return `<div class="actions-row"><span>${out ? `<b>${esc(t("out of use"))}</b>` : ""}</span>
+    <button type="button" id="estate-status" data-out="${out ? "0" : "1"}">${esc(t(out ? "back in use" : "set out of use"))}</button> <span id="s-result"></span></div>`;
+}
+
+/** What a prompt returned, trimmed; null when cancelled. */
+function ask(question) {
+  const answer = window.prompt(question);
+  return answer == null ? null : answer.trim();
+}
+
+function showError(where, err) {
+  const el = $(where);
+  if (el) el.innerHTML = `<span class="error">${esc(err.message)}</span>`;
+}
+
+function wireEstateForms(estate, policy, devices, now) {
+  const q = encodeURIComponent(estate.id);
+  const reload = async () => { formsDirty = false; await viewEstate(estate.id); };
+  document.querySelectorAll("#view form").forEach((form) => {
+    form.addEventListener("input", () => { formsDirty = true; });
+  });
+  const form = $("#assessment-form");
+  if (form) {
+    $("#as-kind").onchange = () => syncAssessmentForm(policy);
+    syncAssessmentForm(policy);
+    form.onsubmit = async (ev) => {
+      ev.preventDefault();
+      const checked = (name) => [...form.querySelectorAll(`[name="${name}"]:checked`)].map((el) => el.value);
+      const body = { kind: $("#as-kind").value, met: checked("met"), not_met: checked("not_met"), note: $("#as-note").value };
+      if ($("#as-at").value) body.at = new Date($("#as-at").value).toISOString();
+      if ($("#as-by")) body.by = $("#as-by").value;
+      try {
+        await api(`/api/estates/${q}/assessments`, { json: body });
+        await reload();
+        const result = $("#as-result");
+        if (result) result.innerHTML = `<span class="ok">${esc(t("saved"))}</span>`;
+      } catch (err) { showError("#as-result", err); }
+    };
+  }
+  document.querySelectorAll("[data-void-record]").forEach((button) => {
+    button.onclick = async () => {
+      const reason = ask(t("void reason"));
+      if (reason == null) return;
+      try {
+        await api(`/api/assessments/${button.dataset.voidRecord}/void`, { json: session.me ? { reason } : { reason, by: "control room" } });
+        await reload();
+      } catch (err) { alert(err.message); }
+    };
+  });
+  const wform = $("#window-form");
+  if (wform) {
+    const sync = () => {
+      $("#w-building").disabled = $("#w-scope").value !== "building";
+      $("#w-device").disabled = $("#w-scope").value !== "device";
+    };
+    $("#w-scope").onchange = sync;
+    sync();
+    wform.onsubmit = async (ev) => {
+      ev.preventDefault();
+      const body = { estate_id: estate.id, reason: $("#w-reason").value };
+      if ($("#w-scope").value === "building") body.building_id = $("#w-building").value;
+      if ($("#w-scope").value === "device") body.device_id = $("#w-device").value;
+      try {
+        // From the gateway's clock, fetched now: the browser's may differ (a demo runs the gateway faster).
+        const health = await api("/api/health").catch(() => null);
+        const gatewayNow = new Date(health && health.now ? health.now : Date.now());
+        const start = $("#w-start").value ? new Date($("#w-start").value) : gatewayNow;
+        if ($("#w-start").value) body.starts_at = start.toISOString();
+        body.ends_at = new Date(start.getTime() + Number($("#w-duration").value) * 60000).toISOString();
+        if ($("#w-by")) body.declared_by = $("#w-by").value;
+        await api("/api/windows", { json: body });
+        await reload();
+      } catch (err) { showError("#w-result", err); }
+    };
+  }
+  document.querySelectorAll("[data-end-window]").forEach((button) => {
+    button.onclick = async () => {
+      const reason = ask(t("end reason"));
+      if (reason == null) return;
+      try {
+        await api(`/api/windows/${button.dataset.endWindow}/end`, { json: session.me ? { reason } : { reason, by: "control room" } });
+        await reload();
+      } catch (err) { alert(err.message); }
+    };
+  });
+  document.querySelectorAll("[data-void-complaint]").forEach((button) => {
+    button.onclick = async () => {
+      const reason = ask(t("void reason"));
+      if (reason == null) return;
+      try {
+        await api(`/api/complaints/${button.dataset.voidComplaint}/void`, { json: session.me ? { reason } : { reason, by: "control room" } });
+        await reload();
+      } catch (err) { showError("#c-result", err); }
+    };
+  });
+  const merge = $("#merge-complaints");
+  if (merge) {
+    merge.onclick = async () => {
+      const ids = [...document.querySelectorAll("[data-merge]:checked")].map((el) => Number(el.dataset.merge)).sort((a, b) => a - b);
+      if (ids.length < 2) { $("#c-result").innerHTML = `<span class="error">${esc(t("select two"))}</span>`; return; }
+      const reason = ask(t("merge reason"));
+      if (reason == null) return;
+      const body = { into: ids[0], complaint_ids: ids.slice(1), reason };
+      if (!session.me) body.by = "control room";
+      try {
+        await api("/api/complaints/merge", { json: body });
+        await reload();
+      } catch (err) { showError("#c-result", err); }
+    };
+  }
+  const status = $("#estate-status");
+  if (status) {
+    status.onclick = async () => {
+      const reason = ask(t("status reason"));
+      if (reason == null) return;
+      const body = { out_of_use: status.dataset.out === "1", reason };
+      if (!session.me) body.by = "control room";
+      try {
+        await api(`/api/estates/${q}/status`, { json: body });
+        await reload();
+      } catch (err) { showError("#s-result", err); }
+    };
+  }
+}
+
 function hazardTable(hazards) {
   if (!hazards.length) return `<p class="muted">—</p>`;
   return `<table data-testid="hazard-table"><tr><th>#</th><th>${esc(t("criterion"))}</th><th>${esc(t("description"))}</th><th>${esc(t("state"))}</th>
     <th>${esc(t("deadline"))}</th><th>${esc(t("source"))}</th></tr>
     ${hazards.map((h) => `<tr class="${h.overdue ? "overdue" : ""}" data-hazard="${h.id}"><td><a href="#/hazard/${h.id}">${h.id}</a></td>
-      <td><b>${esc(h.criterion)}</b> ${esc(h.criterion_text ? (lang === "zh" ? h.criterion_text.zh : h.criterion_text.en) : "")}</td>
+      <td>${h.criterion === "maint" ? `<span class="badge g-maint">${esc(t("maint"))}</span> ${esc(h.signal || "")}` : `<b>${esc(h.criterion)}</b> ${esc(h.criterion_text ? (lang === "zh" ? h.criterion_text.zh : h.criterion_text.en) : "")}`}</td>
       <td>${esc(h.description)}</td><td>${esc(t("state." + h.state))}</td>
       <td>${esc(fmtTime(h.deadline))}${h.overdue ? ` <b class="error">${esc(t("overdue"))}</b>` : ""}</td><td>${esc(h.source)}</td></tr>`).join("")}</table>`;
 }
 
-function deviceTable(devices) {
-  return `<table><tr><th>${esc(t("device"))}</th><th>${esc(t("kind"))}</th><th>${esc(t("location"))}</th><th>${esc(t("online"))}</th><th>${esc(t("signals"))}</th></tr>
-    ${devices.map((d) => `<tr><td><a href="#/device/${encodeURIComponent(d.id)}">${esc(d.id)}</a></td><td>${esc(t("kind." + d.kind))}</td>
-      <td>${esc(d.location)}</td><td>${d.online === false ? `<b class="error">✗</b>` : "✓"}</td>
-      <td>${d.active_signals.map((s) => esc(s.signal + (s.detail ? " (" + s.detail + ")" : ""))).join("<br>")}</td></tr>`).join("")}</table>`;
+function deviceTable(devices, windows = []) {
+  return `<table data-testid="devices"><tr><th>${esc(t("device"))}</th><th>${esc(t("kind"))}</th><th>${esc(t("location"))}</th><th>${esc(t("online"))}</th><th>${esc(t("signals"))}</th></tr>
+    ${devices.map((d) => {
+      const w = coveredBy(d, windows);
+      return `<tr data-device-row="${esc(d.id)}" class="${w ? "in-window" : ""}"><td><a href="#/device/${encodeURIComponent(d.id)}">${esc(d.id)}</a> ${w ? windowMark(w) : ""}</td><td>${esc(t("kind." + d.kind))}</td>
+      <td>${esc(d.location)}</td><td>${d.online === false ? `<b class="error">✗</b>` : d.online == null ? "—" : "✓"}</td>
+      <td>${d.active_signals.map((s) => esc(s.signal + (s.detail ? " (" + s.detail + ")" : ""))).join("<br>")}${w && d.active_signals.length ? " " + windowMark(w) : ""}</td></tr>`;
+    }).join("")}</table>`;
 }
 
 async function viewAlarms() {
@@ -427,7 +805,8 @@ async function viewAlarms() {
     <table><tr><th>#</th><th>${esc(t("time"))}</th><th>${esc(t("device"))}</th><th>${esc(t("location"))}</th><th>${esc(t("state"))}</th>
       <th>${esc(t("acknowledge"))}</th><th>${esc(t("on_scene"))}</th><th>${esc(t("close as"))}</th></tr>
     ${list.map((a) => `<tr><td>${a.id}</td><td>${esc(fmtTime(a.received_at))}</td><td>${esc(a.device)}</td>
-      <td>${esc([a.estate, a.building, a.location].filter(Boolean).join(" · "))}</td><td>${esc(t("state." + a.state))} ${a.outcome ? esc(t(a.outcome)) : ""}</td>
+      <td>${esc([a.estate, a.building, a.location].filter(Boolean).join(" · "))}</td><td>${esc(t("state." + a.state))} ${a.outcome ? esc(t(a.outcome)) : ""}
+        ${a.test ? `<span class="badge g-window">${esc(t("in window"))}</span>` : ""}</td>
       <td>${a.ack_s != null ? mmss(a.ack_s) : ""}</td><td>${a.on_scene_s != null ? mmss(a.on_scene_s) : ""}</td><td>${a.close_s != null ? mmss(a.close_s) : ""}</td></tr>`).join("")}</table>`;
 }
 
@@ -528,8 +907,12 @@ async function viewHazard(id) {
 
 async function viewDevice(id) {
   const d = await api(`/api/devices/${encodeURIComponent(id)}`);
-  const recent = await api(`/api/devices/${encodeURIComponent(id)}/recent?limit=20`);
-  view().innerHTML = `<h1>${esc(d.id)} <span class="muted">${esc(t("kind." + d.kind))} · <a href="#/estate/${encodeURIComponent(d.estate_id)}">${esc(d.estate_id)}</a> · ${esc(d.location)}</span></h1>
+  const [recent, windows] = await Promise.all([
+    api(`/api/devices/${encodeURIComponent(id)}/recent?limit=20`),
+    api(`/api/windows?estate_id=${encodeURIComponent(d.estate_id)}&active=true`).catch(() => []),
+  ]);
+  const w = coveredBy(d, windows);
+  view().innerHTML = `<h1>${esc(d.id)} <span class="muted">${esc(t("kind." + d.kind))} · <a href="#/estate/${encodeURIComponent(d.estate_id)}">${esc(d.estate_id)}</a> · ${esc(d.location)}</span> ${w ? windowMark(w) : ""}</h1>
     <div class="card"><b>${esc(t("online"))}:</b> ${d.online === false ? `<b class="error">✗</b>` : "✓"}
       · ${esc(t("signals"))}: ${d.active_signals.map((s) => esc(`${s.signal} ${s.detail}`)).join("; ") || "—"}
       · ${esc(fmtTime(d.last_seen))} · ${esc(JSON.stringify(d.metrics))}
@@ -537,7 +920,8 @@ async function viewDevice(id) {
     <div class="grid2"><div><h2>${esc(t("last messages"))}</h2>
       <table><tr><th>${esc(t("time"))}</th><th></th><th></th></tr>${recent.map((p) => `<tr><td>${esc(fmtTime(p.time))}</td><td>${esc(p.measurement)}</td><td>${esc(JSON.stringify(p.fields))}</td></tr>`).join("")}</table></div>
     <div><h2>${esc(t("state history"))}</h2>
-      <table><tr><th>${esc(t("time"))}</th><th></th><th></th></tr>${d.signal_history.map((s) => `<tr><td>${esc(fmtTime(s.at))}</td><td>${esc(s.signal)} ${s.active ? "▲" : "▼"}</td><td>${esc(s.detail)}</td></tr>`).join("")}</table></div></div>
+      <table><tr><th>${esc(t("time"))}</th><th></th><th></th></tr>${d.signal_history.map((s) => `<tr><td>${esc(fmtTime(s.at))}</td><td>${esc(s.signal)} ${s.active ? "▲" : "▼"}
+        ${s.window_id != null ? `<span class="badge g-window" data-window="${s.window_id}">${esc(t("in window"))}</span>` : ""}</td><td>${esc(s.detail)}</td></tr>`).join("")}</table></div></div>
     <h2>${esc(t("rejected payloads"))}</h2>
     <table><tr><th>${esc(t("time"))}</th><th>${esc(t("reason"))}</th><th></th></tr>${d.rejected.map((r) => `<tr><td>${esc(fmtTime(r.received_at))}</td><td>${esc(r.reason)}<br><span class="muted">${esc(r.detail)}</span></td><td><pre class="payload">${esc(r.payload)}</pre></td></tr>`).join("")}</table>
     <h2>${esc(t("open hazards"))}</h2>${hazardTable(d.hazards.filter((h) => h.state !== "closed"))}`;
@@ -587,6 +971,7 @@ function viewLogin() {
 // ---- router ------------------------------------------------------------------------------------------------
 
 async function route() {
+  formsDirty = false;
   const hash = location.hash || "#/";
   const [path] = hash.slice(1).split("?");
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
@@ -610,10 +995,13 @@ async function route() {
 // screens must not turn every alarm into a request storm); other pages refetch, at most every 2 s, and only
 // when the event concerns what they show. The board is also refetched once a minute for device counts.
 let pending = null;
+/** Set while someone types in a form of the page: a live re-render would throw away what they typed. */
+let formsDirty = false;
 function rerenderSoon() {
   if (pending) return;
   pending = setTimeout(() => {
     pending = null;
+    if (formsDirty || (document.activeElement && document.activeElement.closest && document.activeElement.closest("#view form"))) return;
     const h = location.hash || "#/";
     if (!h.startsWith("#/hazard/") && !h.startsWith("#/login") && !h.startsWith("#/reports") && !h.startsWith("#/hazards")) route();
   }, 2000);
