@@ -828,8 +828,8 @@ def test_grade_does_not_depend_on_the_order_of_its_inputs(policy: Policy, inputs
         b.missing_green,
     )
     # (``contradicted_by`` lists the items in the order the hazards came: compared as a set.)
-    assert [replace(c, contradicted_by=tuple(sorted(c.contradicted_by))) for c in a.conditions] == [
-        replace(c, contradicted_by=tuple(sorted(c.contradicted_by))) for c in b.conditions
+    assert [c._replace(contradicted_by=tuple(sorted(c.contradicted_by))) for c in a.conditions] == [
+        c._replace(contradicted_by=tuple(sorted(c.contradicted_by))) for c in b.conditions
     ]
     assert a.key == b.key
     assert [(r.codes, r.decisive) for r in a.decisive] == [(r.codes, r.decisive) for r in b.decisive]
