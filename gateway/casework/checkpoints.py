@@ -93,6 +93,8 @@ class RuleCheckpoints:
                 self.dirty.add(device_id)
                 continue
             resumed.add(device_id)
+            if entry[1].get("heard") is True and device_id not in fleet.heard:
+                fleet.first_heard(device_id, rules.device.estate_id)
             if rules.needs_tick:
                 fleet.ticking.add(device_id)
             if rules.rules:  # a rule not INACTIVE: the estate's offline and failing counts
@@ -122,8 +124,10 @@ class RuleCheckpoints:
             taken, self.dirty = self.dirty, set()
         else:
             taken = {self.dirty.pop() for _ in range(MAX_ROWS)}
-        rules = self.fleet.rules
+        rules, heard = self.fleet.rules, self.fleet.heard
         states = {device_id: rules[device_id].checkpoint() for device_id in taken}
+        for device_id in taken & heard:  # so that a gateway taking over does not show it "never heard"
+            states[device_id]["heard"] = True
         self.counters.timings_ms["checkpoint_collect"] = (time.perf_counter() - started) * 1000
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rule-checkpoints")
