@@ -102,6 +102,17 @@ class Driver:
         )
         return hazard.id
 
+    def complain(self, estate: str, description: str) -> int:
+        """A 12345 call received now."""
+        return self.engine.incidents.add_complaint(
+            estate_id=estate,
+            received_at=self.clock.now,
+            channel="12345",
+            description=description,
+            reporter="居民",
+            now=self.clock.now,
+        ).id
+
     def step(self, hazard_id: int, action: HazardAction, **extra: Any) -> None:
         self.engine.hazards.step(hazard_id, action, actor="物业 王", now=self.clock.now, **extra)
 
@@ -177,13 +188,14 @@ def run_scenario(root: Path) -> Scenario:
     d.step(g7, HazardAction.DISPATCH, responsible="安居物业")
     d.step(g7, HazardAction.START, deadline=local(11, 10, 18))
     d.at(local(11, 7, 8))
-    engine.incidents.add_complaint(
-        estate_id="E002",
-        received_at=clock.now,
-        channel="12345",
-        description="楼道堆物",
-        reporter="居民",
-        now=clock.now,
+    stairwell = d.complain("E002", "楼道堆物")
+    # Complaints count distinct incidents: a second call about the same stairwell is merged into the first,
+    # a call filed in error is voided (never more than two counted at once: no R6 on the way), and a call
+    # about another incident on the 20th is voided only in December. November counts 2 for E002.
+    d.at(local(11, 7, 8, 30))
+    duplicate = d.complain("E002", "3号楼楼道还是堆着杂物")
+    engine.incidents.merge_complaints(
+        [duplicate], into=stairwell, by=ASSESSOR, reason="同一处楼道堆物，重复来电", now=clock.now
     )
     d.at(local(11, 8, 3))
     d.alarm(
@@ -191,12 +203,21 @@ def run_scenario(root: Path) -> Scenario:
         [("acknowledge", 40), ("dispatch", 60), ("on_scene", 150), ("close", 250)],
         AlarmOutcome.FALSE_ALARM,
     )
-    # A hydrant of E002 loses pressure on the 10th and gets it back on the 12th: 3 failed device-days.
+    d.at(local(11, 9, 10))
+    wrong = d.complain("E002", "楼上装修噪音")
+    engine.incidents.void_complaint(wrong, by=ASSESSOR, reason="非消防隐患，误登记", now=clock.now)
+    # A hydrant of E002 loses pressure on the 10th and gets it back on the 12th (a facility fault), but its
+    # sensor falls silent on the 10th after 09:07 and is offline (a monitoring fault) from the 11th, when
+    # the report window and grace have run out, until it reports again on the 12th: those hours are not
+    # monitored, neither failed nor intact.
     d.at(local(11, 10, 8, 30))
     d.hydrant_pressure[hydrant.id] = 0.02
     d.at(local(11, 10, 9))
     d.at(local(11, 10, 9, 6))
     d.at(local(11, 10, 9, 7))
+    d.silent.add(hydrant.id)
+    d.at(local(11, 11, 12))
+    d.silent.discard(hydrant.id)
     d.at(local(11, 12, 9))
     d.hydrant_pressure[hydrant.id] = 0.35
     d.at(local(11, 12, 9, 1))
@@ -213,16 +234,11 @@ def run_scenario(root: Path) -> Scenario:
     for estate_id in ESTATES:
         assess(engine, estate_id, "patrol", ["G2", "G5"])
     d.at(local(11, 15, 21))
-    engine.incidents.add_complaint(
-        estate_id="E003",
-        received_at=clock.now,
-        channel="12345",
-        description="消防通道停车",
-        reporter="居民",
-        now=clock.now,
-    )
+    d.complain("E003", "消防通道停车")
     d.at(local(11, 18, 22))
     d.alarm(smoke["E003"][0], [("acknowledge", 30), ("close", 200)], AlarmOutcome.FALSE_ALARM)
+    d.at(local(11, 20, 10))
+    later_voided = d.complain("E002", "2号楼消防门常开")
     d.at(local(11, 20, 15))
     y1 = d.file("E003", "Y1")  # rectified, waiting for the inspector at the end of the month
     d.step(y1, HazardAction.DISPATCH, responsible="锦绣物业")
@@ -236,6 +252,9 @@ def run_scenario(root: Path) -> Scenario:
 
     # December: none of this may change November's figures.
     d.at(local(12, 2, 10))
+    engine.incidents.void_complaint(
+        later_voided, by=ASSESSOR, reason="核实为物业内部报修，误登记", now=clock.now
+    )
     d.step(y1, HazardAction.VERIFY)
     d.step(g7, HazardAction.RECTIFIED, evidence="photo")
     d.at(local(12, 3, 9, 30))

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from reports_scenario import Scenario, local
 
+from gateway.models import DeviceKind
+from gateway.reports.monthly.facilities import DeviceHours, device_hours, facility_figures, intact
 from gateway.reports.monthly.figures import build_monthly_report, percentile
 from gateway.reports.monthly.model import MonthlyReport
 
@@ -47,18 +49,99 @@ def test_november_figures_as_at_the_end_of_the_month(november: MonthlyReport) ->
     assert e003.open_at_end == 2
 
 
-def test_facility_intact_rate_counts_device_days(november: MonthlyReport, scenario: Scenario) -> None:
+def test_facility_intact_rate_counts_facility_hours_monitored(
+    november: MonthlyReport, scenario: Scenario
+) -> None:
+    """Facility-hours intact ÷ facility-hours monitored: the hours of a monitoring fault leave both."""
     r = november
-    # 3 estates x (10 smoke detectors + 2 hydrants) x 30 days; the hydrant failed on the 10th, 11th and 12th.
-    assert r.device_days == 36 * 30
-    assert r.failed_device_days == 3
-    assert r.intact_rate == pytest.approx(1077 / 1080)
+    # E002's hydrant: low pressure from 11-10 09:06 to 11-12 09:12 (48.1 h, a facility fault), of which its
+    # sensor was offline (a monitoring fault of a hydrant) from 11-11 12:00 to 11-12 09:00: 21 h not
+    # monitored, so 27.1 h failed. Every other device of the 3 estates (10 smoke detectors, 2 hydrants
+    # each) was monitored and intact all 720 h of November.
+    assert r.unmonitored_hours == pytest.approx(21)
+    assert r.monitored_hours == pytest.approx(36 * 720 - 21)
+    assert r.failed_hours == pytest.approx(27.1)
+    assert r.intact_rate == pytest.approx((36 * 720 - 21 - 27.1) / (36 * 720 - 21))
     kinds = {k.kind: k for k in r.intact_by_kind}
-    assert kinds["hydrant"].failed_device_days == 3
-    assert kinds["hydrant"].device_days == 6 * 30
-    assert kinds["smoke_detector"].intact_rate == 1.0
-    e002 = r.estates[1]
-    assert (e002.device_days, e002.failed_device_days) == (360, 3)
+    hydrants = kinds["hydrant"]
+    assert hydrants.devices == 6
+    assert hydrants.monitored_hours == pytest.approx(6 * 720 - 21)
+    assert hydrants.failed_hours == pytest.approx(27.1)
+    assert hydrants.unmonitored_hours == pytest.approx(21)
+    assert hydrants.intact_rate == pytest.approx((6 * 720 - 21 - 27.1) / (6 * 720 - 21))
+    assert (kinds["smoke_detector"].monitored_hours, kinds["smoke_detector"].intact_rate) == (30 * 720, 1.0)
+    e001, e002, _ = r.estates
+    assert [e002.monitored_hours, e002.failed_hours, e002.unmonitored_hours] == pytest.approx(
+        [12 * 720 - 21, 27.1, 21]
+    )
+    assert (e001.monitored_hours, e001.failed_hours, e001.intact_rate) == (12 * 720, 0.0, 1.0)
+    # The offline hydrant is a maintenance task, not a hazard (E003's silent camera is the other one).
+    assert (r.maintenance_opened, r.maintenance_open_at_end) == (2, 1)
+
+
+def _row(device: str, signal: str, active: bool, at: datetime) -> dict[str, Any]:
+    return {"device_id": device, "signal": signal, "active": active, "at": at}
+
+
+def test_device_hours_leave_monitoring_faults_out_of_both_sides(scenario: Scenario) -> None:
+    """Per device kind, the policy's monitoring faults (a hydrant offline, a low battery) are time not
+    monitored; a smoke detector offline is a facility fault (nothing else detects smoke in the home)."""
+    devices = {d.id: d for d in scenario.registry.devices}
+    smoke = next(d.id for d in scenario.registry.devices if d.kind is DeviceKind.SMOKE_DETECTOR)
+    hydrant = next(d.id for d in scenario.registry.devices if d.kind is DeviceKind.HYDRANT)
+    camera = next(d.id for d in scenario.registry.devices if d.kind is DeviceKind.CAMERA)
+    start, cutoff = local(11, 1, 0), local(11, 2, 0)
+    initial = [_row(hydrant, "hydrant_low_pressure", True, start)]  # failed since before the period
+    changes = [
+        _row(smoke, "low_battery", True, local(11, 1, 1)),  # monitoring fault of a smoke detector
+        _row(hydrant, "offline", True, local(11, 1, 2)),  # monitoring fault while failed: unknown
+        _row(smoke, "offline", True, local(11, 1, 3)),  # a facility fault, but not monitored yet
+        _row(smoke, "low_battery", False, local(11, 1, 4)),  # now the offline detector counts as failed
+        _row(hydrant, "offline", False, local(11, 1, 6)),
+        _row(smoke, "offline", False, local(11, 1, 7)),
+        _row(hydrant, "hydrant_low_pressure", False, local(11, 1, 8)),
+        _row(camera, "offline", True, local(11, 1, 9)),  # not a fire facility
+        _row(hydrant, "hydrant_leak", True, local(11, 1, 23)),  # still active at the cutoff
+        _row(hydrant, "hydrant_leak", False, local(11, 2, 1)),  # after the cutoff
+    ]
+    hours = device_hours(initial, changes, devices, scenario.policy, start, cutoff)
+    assert hours == {
+        smoke: DeviceHours(unmonitored=3.0, failed=3.0),
+        hydrant: DeviceHours(unmonitored=4.0, failed=2.0 + 2.0 + 1.0),
+    }
+    chosen = {devices[smoke].estate_id, devices[hydrant].estate_id}
+    figures = facility_figures(devices.values(), chosen, hours, 24.0)
+    kinds = {k.kind: k for k in figures.by_kind}
+    smoke_kind, hydrant_kind = kinds["smoke_detector"], kinds["hydrant"]
+    assert (smoke_kind.monitored_hours, smoke_kind.failed_hours, smoke_kind.unmonitored_hours) == (
+        smoke_kind.devices * 24 - 3,
+        3,
+        3,
+    )
+    assert hydrant_kind.intact_rate == pytest.approx(
+        (hydrant_kind.devices * 24 - 4 - 5) / (hydrant_kind.devices * 24 - 4)
+    )
+    assert intact(0.0, 0.0) is None, "no monitored hours, no rate"
+
+
+def test_complaints_count_distinct_incidents_as_at_the_end_of_the_month(
+    november: MonthlyReport, scenario: Scenario
+) -> None:
+    """E002: a call on 11-07, its duplicate merged into it, a call filed in error voided on 11-09, and a call
+    on 11-20 voided only on 12-02; E003: one call. As grading counted them at the end of November: 2 + 1."""
+    r = november
+    assert [e.complaints for e in r.estates] == [0, 2, 1]
+    assert (r.complaints, r.complaints_voided, r.complaints_merged) == (3, 1, 1)
+    assert len(scenario.store.complaints.find(["E002"])) == 4, "nothing is deleted"
+    # The December void counts from December on: grading counts one incident for E002 now.
+    assert [c.state for c in scenario.store.complaints.find(["E002"])] == [
+        "counted",
+        "merged",
+        "voided",
+        "voided",
+    ]
+    assert scenario.engine.grader.grades["E002"].yellow_items == ("Y14",)
+    assert len(scenario.engine.index.complaints_of["E002"]) == 1
 
 
 def test_alarm_response_times_against_the_targets(november: MonthlyReport) -> None:
@@ -78,7 +161,7 @@ def test_alarm_response_times_against_the_targets(november: MonthlyReport) -> No
     assert sum(r.alarms_by_hour) == 4
     assert r.alarms_by_hour[3] == 1
     assert r.alarms_by_hour[20] == 1
-    assert (r.complaints, r.fires) == (2, 1)
+    assert (r.complaints, r.fires) == (3, 1)
     assert percentile([], 0.5) is None
     assert percentile([7.0], 0.9) == 7.0
 
@@ -113,7 +196,7 @@ def test_a_district_or_a_company_and_the_callers_scope_choose_the_estates(scenar
     assert [e.estate_id for e in by_company.estates] == ["E001", "E003"]
     assert by_company.scope_zh == "锦绣物业"
     assert by_company.hazards_opened == 4
-    assert by_company.device_days == 24 * 30
+    assert by_company.monitored_hours == 24 * 720
     assert [e.estate_id for e in report(district="锦江区", company="锦绣物业").estates] == ["E001"]
     scoped = report(allowed=lambda e: e == "E002")
     assert [e.estate_id for e in scoped.estates] == ["E002"]
@@ -124,11 +207,11 @@ def test_a_district_or_a_company_and_the_callers_scope_choose_the_estates(scenar
         build_monthly_report(
             scenario.store, scenario.registry, scenario.policy, month="2026-13", now=scenario.clock.now
         )
-    # The month in progress: device-days only up to now.
+    # The month in progress: facility-hours only up to now (2 days and 12 hours).
     partial = build_monthly_report(
         scenario.store, scenario.registry, scenario.policy, month="2026-12", now=local(12, 3, 12)
     )
-    assert partial.device_days == 36 * 3
+    assert partial.monitored_hours == 36 * 60
     assert partial.cutoff.day == 3
 
 
@@ -145,7 +228,7 @@ def test_assessment_conditions_due_and_coverage_as_at_the_end_of_the_month(
     assert (r.not_assessed_at_end, r.conditions_due_at_end) == (0, 0)
     assert [(e.monitored, e.monitoring_faults) for e in r.estates] == [(13, 0), (13, 0), (13, 1)]
     assert r.estates[2].coverage == pytest.approx(12 / 13)
-    assert (r.maintenance_opened, r.maintenance_open_at_end) == (1, 1)
+    assert (r.maintenance_opened, r.maintenance_open_at_end) == (2, 1)  # E002's hydrant was offline too
     assert "maint" not in [c.code for c in r.by_criterion], "a maintenance task is not a hazard"
 
     # Two months on: G2 (monthly) ran out on 16 December, G4, G7 and G8 (quarterly) on 20 January; G5 was

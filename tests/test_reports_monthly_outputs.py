@@ -28,7 +28,10 @@ def test_report_pdf_has_the_figures_and_charts(november: MonthlyReport) -> None:
     assert "隐患整改率" in text
     assert "40.0%" in text
     assert "设施完好率" in text
-    assert "99.7%" in text
+    assert "99.9%" in text  # 25,871.9 of 25,899.0 facility-hours monitored
+    assert "25,871.9/25,899.0 设施·小时" in text
+    assert "监测故障（不计）" in text
+    assert "另作废 1，合并 1" in text
     assert "66.7%" in text  # acknowledged within a minute
     for name in ("锦绣花园", "望江苑", "青羊小区"):
         assert name in text
@@ -51,7 +54,10 @@ def test_report_xlsx_has_the_sheets_and_numbers(november: MonthlyReport) -> None
     summary = {row[0]: row[2] for row in wb["概要 Summary"].iter_rows(min_row=2, values_only=True)}
     assert summary["hazards_opened"] == 6
     assert summary["rectification_rate"] == pytest.approx(0.4)
-    assert summary["intact_rate"] == pytest.approx(1077 / 1080)
+    assert summary["intact_rate"] == pytest.approx((25899 - 27.1) / 25899)
+    assert summary["monitored_hours"] == pytest.approx(25899)
+    assert summary["unmonitored_hours"] == 21
+    assert (summary["complaints"], summary["complaints_voided"], summary["complaints_merged"]) == (3, 1, 1)
     estates = list(wb["按小区 By estate"].iter_rows(min_row=2, values_only=True))
     assert [(row[0], row[1], row[5], row[8]) for row in estates] == [
         ("E001", "锦绣花园", 3, 0.5),
@@ -88,10 +94,12 @@ def test_report_csv_parses(november: MonthlyReport) -> None:
     assert float(summary["rectification_rate"]) == pytest.approx(0.4)
     assert summary["hazards_opened"] == "6"
     per_estate = {(r["key"], r["metric"]): r["value"] for r in rows if r["section"] == "by_estate"}
-    assert per_estate[("E002", "failed_device_days")] == "3"
+    assert per_estate[("E002", "failed_hours")] == "27.1000"
+    assert per_estate[("E002", "unmonitored_hours")] == "21.0000"
     assert per_estate[("E003", "coverage")] == "0.9231"
     assert per_estate[("E003", "monitoring_faults")] == "1"
     assert per_estate[("E001", "assessed_at")] == "2026-10-20T09:00:00+08:00"
-    assert summary["maintenance_opened"] == "1"
+    assert summary["maintenance_opened"] == "2"
+    assert (summary["complaints"], summary["complaints_voided"]) == ("3", "1")
     assert Counter(r["section"] for r in rows)["by_hour"] == 48
     assert next(r["value"] for r in rows if r["section"] == "grade_changes") == "green->red"

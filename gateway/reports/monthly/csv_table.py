@@ -36,8 +36,9 @@ def render_csv(report: MonthlyReport) -> bytes:
             "rectification_rate",
             "open_at_end",
             "overdue_at_end",
-            "device_days",
-            "failed_device_days",
+            "monitored_hours",
+            "failed_hours",
+            "unmonitored_hours",
             "intact_rate",
             "alarms",
             "complaints",
@@ -57,7 +58,7 @@ def render_csv(report: MonthlyReport) -> bytes:
         w.writerow(["by_hour", f"{hour:02d}", "", "hazards_opened", report.hazards_by_hour[hour]])
         w.writerow(["by_hour", f"{hour:02d}", "", "alarms", report.alarms_by_hour[hour]])
     for k in report.intact_by_kind:
-        for metric in ("devices", "device_days", "failed_device_days", "intact_rate"):
+        for metric in ("devices", "monitored_hours", "failed_hours", "unmonitored_hours", "intact_rate"):
             w.writerow(["facilities", k.kind, k.zh, metric, _csv_value(getattr(k, metric))])
     for s in report.steps:
         for metric in ("target_s", "eligible", "reached", "within", "share_within", "p50_s", "p90_s"):

@@ -22,7 +22,12 @@ the monitoring coverage.
     inspector at month end does not count yet. No hazards found: no rate (shown as "—").
 
 设施完好率 (facility intact rate)
-    The share of device-days without a failure; ``gateway.reports.monthly.facilities`` defines it.
+    Facility-hours intact ÷ facility-hours monitored, per device kind: hours in a monitoring fault leave
+    both; ``gateway.reports.monthly.facilities`` defines it.
+
+Complaints
+    Distinct incidents, as grading counts them (Y14, R6): complaints received in the month that were
+    neither voided (filed in error) nor merged into another by its end; those are counted apart.
 
 Assessment, conditions due, coverage
     Each estate as it stood at the end of the month (``gateway.reports.monthly.standing``): its latest
@@ -51,7 +56,7 @@ from gateway.ingest.registry import Registry
 from gateway.models import Estate
 from gateway.reports.criteria import criterion_order
 from gateway.reports.monthly import queries
-from gateway.reports.monthly.facilities import FAILURE_SIGNALS, facility_figures, failed_days, intact
+from gateway.reports.monthly.facilities import device_hours, facility_figures, facility_signals, intact
 from gateway.reports.monthly.model import (
     CriterionRow,
     EstateRow,
@@ -60,7 +65,7 @@ from gateway.reports.monthly.model import (
     ReportError,
     StepStats,
 )
-from gateway.reports.monthly.scope import days_until, month_bounds, scope_names, select_estates
+from gateway.reports.monthly.scope import month_bounds, scope_names, select_estates
 from gateway.reports.monthly.standing import (
     assessment_standing,
     monitored_devices,
@@ -130,7 +135,14 @@ def build_monthly_report(
     tasks = [h for h in found if h["criterion"] == MAINTENANCE_TASK and h["estate_id"] in by_id]
     states = queries.states_at(store, [h["id"] for h in hazards], end)
     alarms = queries.alarms_received(store, ids, start, end)
-    complaints = queries.complaints_per_estate(store, ids, start, end)
+    # Complaints count distinct incidents, as grading does; the voided and merged ones are counted apart.
+    complaints: Counter[str] = Counter()
+    set_aside: Counter[str] = Counter()
+    for (estate_id, state), n in queries.complaint_states(store, ids, start, end).items():
+        if state == "counted":
+            complaints[estate_id] += n
+        else:
+            set_aside[state] += n
     fires = queries.fires_per_estate(store, ids, start, end)
 
     # -- hazards --
@@ -183,13 +195,14 @@ def build_monthly_report(
     for h in opened:
         hazards_by_hour[h["opened_at"].astimezone(tz).hour] += 1
 
-    # -- facilities --
-    days = days_until(start, cutoff)
-    failed: dict[str, set[int]] = {}
-    if days:
-        initial, changes = queries.signal_history(store, ids, FAILURE_SIGNALS, start, end)
-        failed = failed_days(initial, changes, start, cutoff, days, tz)
-    facilities = facility_figures(registry.devices, by_id, failed, len(days))
+    # -- facilities: facility-hours, monitoring faults left out of both sides of the rate --
+    devices = {d.id: d for d in registry.devices if d.estate_id in by_id}
+    period_h = max(0.0, (cutoff - start).total_seconds() / 3600)
+    hours = {}
+    if period_h:
+        initial, changes = queries.signal_history(store, ids, facility_signals(policy), start, end)
+        hours = device_hours(initial, changes, devices, policy, start, cutoff)
+    facilities = facility_figures(registry.devices, by_id, hours, period_h)
 
     # -- alarms --
     counted = [a for a in alarms if a["outcome"] != "test"]
@@ -231,7 +244,6 @@ def build_monthly_report(
     faults: dict[str, int] = {}
     if monitoring_signals and cutoff > start:
         initial_m, changes_m = queries.signal_history(store, ids, monitoring_signals, start, end)
-        devices = {d.id: d for d in registry.devices if d.estate_id in by_id}
         faults = monitoring_faults_at(initial_m, changes_m, devices, policy, cutoff)
     never = (None, None, tuple(policy.green_conditions()))
 
@@ -247,8 +259,8 @@ def build_monthly_report(
         mine = rows_by_estate.get(estate.id, [])
         n_rect = sum(1 for h in mine if h["id"] in rectified_ids)
         n_withdrawn = sum(1 for h in mine if h["id"] in withdrawn_ids)
-        estate_days = facilities.estate_days[estate.id]
-        estate_failed = facilities.estate_failed[estate.id]
+        estate_monitored = facilities.estate_monitored.get(estate.id, 0.0)
+        estate_failed = facilities.estate_failed.get(estate.id, 0.0)
         assessed, valid_until, due = standing.get(estate.id, never)
         n_monitored, n_faults = (
             monitored.get(estate.id, 0),
@@ -267,9 +279,10 @@ def build_monthly_report(
                 rectification_rate=ratio(n_rect, len(mine) - n_withdrawn),
                 open_at_end=open_by_estate[estate.id],
                 overdue_at_end=overdue_by_estate[estate.id],
-                device_days=estate_days,
-                failed_device_days=estate_failed,
-                intact_rate=intact(estate_days, estate_failed),
+                monitored_hours=estate_monitored,
+                failed_hours=estate_failed,
+                unmonitored_hours=facilities.estate_unmonitored.get(estate.id, 0.0),
+                intact_rate=intact(estate_monitored, estate_failed),
                 alarms=alarms_by_estate[estate.id],
                 complaints=complaints[estate.id],
                 fires=fires[estate.id],
@@ -313,15 +326,18 @@ def build_monthly_report(
         closed_in_month=len(closed_in_month),
         by_criterion=by_criterion,
         hazards_by_hour=hazards_by_hour,
-        device_days=facilities.device_days,
-        failed_device_days=facilities.failed_device_days,
-        intact_rate=intact(facilities.device_days, facilities.failed_device_days),
+        monitored_hours=facilities.monitored_hours,
+        failed_hours=facilities.failed_hours,
+        unmonitored_hours=facilities.unmonitored_hours,
+        intact_rate=intact(facilities.monitored_hours, facilities.failed_hours),
         intact_by_kind=facilities.by_kind,
         alarms=len(alarms),
         alarms_by_hour=alarms_by_hour,
         alarm_outcomes=dict(outcomes),
         steps=steps,
         complaints=sum(complaints.values()),
+        complaints_voided=set_aside["voided"],
+        complaints_merged=set_aside["merged"],
         fires=sum(fires.values()),
         grades_at_end=dict(Counter(grade_end.get(e.id, "") for e in estates)),
         grade_changes=grade_changes,

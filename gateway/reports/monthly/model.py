@@ -52,10 +52,13 @@ class EstateRow:
     rectification_rate: float | None
     open_at_end: int
     overdue_at_end: int
-    device_days: int
-    failed_device_days: int
+    #: Facility-hours monitored and, of them, failed; facility-hours not monitored (monitoring faults), apart.
+    monitored_hours: float
+    failed_hours: float
+    unmonitored_hours: float
     intact_rate: float | None
     alarms: int
+    #: Distinct incidents: complaints received in the month, neither voided nor merged by its end.
     complaints: int
     fires: int
     grade_start: str
@@ -78,8 +81,9 @@ class KindIntact:
     zh: str
     en: str
     devices: int
-    device_days: int
-    failed_device_days: int
+    monitored_hours: float
+    failed_hours: float
+    unmonitored_hours: float
     intact_rate: float | None
 
 
@@ -138,9 +142,10 @@ class MonthlyReport:
     closed_in_month: int
     by_criterion: list[CriterionRow]
     hazards_by_hour: list[int]
-    # facilities
-    device_days: int
-    failed_device_days: int
+    # facilities: facility-hours monitored, of them failed, and not monitored (monitoring faults)
+    monitored_hours: float
+    failed_hours: float
+    unmonitored_hours: float
     intact_rate: float | None
     intact_by_kind: list[KindIntact]
     # alarms
@@ -148,11 +153,14 @@ class MonthlyReport:
     alarms_by_hour: list[int]
     alarm_outcomes: dict[str, int]
     steps: list[StepStats]
-    # records and grades
+    # records and grades; complaints are distinct incidents (voided and merged ones counted apart)
     complaints: int
     fires: int
     grades_at_end: dict[str, int]
     grade_changes: list[GradeChangeRow] = field(default_factory=list)
+    #: Complaints received in the month that were voided (filed in error) or merged into another by its end.
+    complaints_voided: int = 0
+    complaints_merged: int = 0
     #: Maintenance tasks (monitoring faults), not hazards: opened in the month, open at its end.
     maintenance_opened: int = 0
     maintenance_open_at_end: int = 0

@@ -28,6 +28,10 @@ def pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
 
+def hours(value: float) -> str:
+    return f"{value:,.1f}"
+
+
 def secs(value: float | None) -> str:
     return "—" if value is None else f"{value:.0f} s"
 
@@ -45,7 +49,8 @@ def _key_figures(report: MonthlyReport, styles: Styles, font: str) -> Table:
             "设施完好率",
             "Facility intact rate",
             pct(report.intact_rate),
-            f"{report.device_days - report.failed_device_days}/{report.device_days} 设备·日",
+            f"{hours(report.monitored_hours - report.failed_hours)}/{hours(report.monitored_hours)}"
+            " 设施·小时",
         ),
         (
             "本月新发现隐患",
@@ -54,7 +59,14 @@ def _key_figures(report: MonthlyReport, styles: Styles, font: str) -> Table:
             f"月末未销号 {report.open_at_end}，逾期 {report.overdue_at_end}",
         ),
         ("报警", "Alarms", str(report.alarms), f"1 分钟内确认 {pct(ack.share_within) if ack else '—'}"),
-        ("投诉 / 火灾", "Complaints / fires", f"{report.complaints} / {report.fires}", ""),
+        (
+            "投诉 / 火灾",
+            "Complaints / fires",
+            f"{report.complaints} / {report.fires}",
+            f"投诉按不同事件计；另作废 {report.complaints_voided}，合并 {report.complaints_merged}"
+            if report.complaints_voided or report.complaints_merged
+            else "投诉按不同事件计",
+        ),
         (
             "评级变化",
             "Grade changes",
@@ -295,21 +307,29 @@ def render_pdf(report: MonthlyReport, font: str | None = None) -> bytes:
     story.append(
         data_table(
             name,
-            ["设备 Kind", "设备数", "设备·日", "不完好设备·日", "设施完好率"],
+            ["设备 Kind", "设备数", "受监测设施·小时", "不完好", "监测故障（不计）", "设施完好率"],
             [
-                [f"{k.zh} {k.en}", k.devices, k.device_days, k.failed_device_days, pct(k.intact_rate)]
+                [
+                    f"{k.zh} {k.en}",
+                    k.devices,
+                    hours(k.monitored_hours),
+                    hours(k.failed_hours),
+                    hours(k.unmonitored_hours),
+                    pct(k.intact_rate),
+                ]
                 for k in report.intact_by_kind
             ]
             + [
                 [
                     "合计 all",
                     sum(k.devices for k in report.intact_by_kind),
-                    report.device_days,
-                    report.failed_device_days,
+                    hours(report.monitored_hours),
+                    hours(report.failed_hours),
+                    hours(report.unmonitored_hours),
                     pct(report.intact_rate),
                 ]
             ],
-            [60 * mm, 25 * mm, 25 * mm, 30 * mm, 30 * mm],
+            [50 * mm, 18 * mm, 30 * mm, 22 * mm, 30 * mm, 20 * mm],
             st,
         )
     )

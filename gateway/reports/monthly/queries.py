@@ -17,6 +17,7 @@ from sqlalchemy.engine import RowMapping
 
 from gateway.store import HazardStore, tables
 from gateway.store.assessments import assessments
+from gateway.store.incidents import complaint_changes
 from rules.lifecycle import HazardState
 from rules.model import SignalKind
 
@@ -93,11 +94,20 @@ def _per_estate(
     )
 
 
-def complaints_per_estate(
+def complaint_states(
     store: HazardStore, ids: Sequence[str] | None, start: datetime, end: datetime
-) -> Counter[str]:
-    """Complaints received in the month, counted by estate."""
-    return _per_estate(store, tables.complaints, "received_at", ids, start, end)
+) -> Counter[tuple[str, str]]:
+    """Complaints received in the month, counted by (estate, state) as they stood at ``end``: ``counted``
+    (a distinct incident, as grading counts it: ``ComplaintRepository.counted``), ``voided`` (filed in
+    error) or ``merged`` (a duplicate of another); a void or merge recorded at or after ``end`` is not yet."""
+    c, x = tables.complaints.c, complaint_changes.c
+    query = (
+        select(c.estate_id, x.action)
+        .select_from(tables.complaints.outerjoin(complaint_changes, (x.complaint_id == c.id) & (x.at < end)))
+        .where(_in(c.estate_id, ids), c.received_at >= start, c.received_at < end)
+    )
+    states = {None: "counted", "void": "voided", "merge": "merged"}
+    return Counter((r["estate_id"], states[r["action"]]) for r in _rows(store, query))
 
 
 def fires_per_estate(

@@ -32,11 +32,17 @@ DEFINITIONS: list[tuple[str, str]] = [
     ),
     (
         "设施完好率 Facility intact rate",
-        "独立式烟感和消火栓水压监测设备的“设备·日”中无故障的比例：某设备某日内任一时刻存在离线、故障、"
-        "拆除、低电量、通信故障、水压过低/过高/骤降、传感器故障或漏水信号，即计为该设备当日不完好"
-        "（以网关记录的信号生效至恢复的时间为准）。本月未结束时统计至当前时刻。"
-        " The share of device-days (smoke detectors and hydrant sensors) with no failure signal active "
-        "at any time of the day, as recorded by the gateway; up to now for the month in progress.",
+        "独立式烟感和消火栓水压监测设备的完好设施·小时数 ÷ 受监测设施·小时数，按设备类型统计。"
+        "监测故障（判定标准所列该类设备的监测故障，默认为水压传感器离线、通信故障或传感器故障、低电量）期间"
+        "设施状态未知，不计入分子和分母，另列为“未受监测”；受监测期间存在设施故障信号（烟感故障、拆除、"
+        "超出上报周期离线，水压过低/过高/骤降、漏水）的时长计为不完好。以网关记录的信号生效至恢复的时间为准；"
+        "本月未结束时统计至当前时刻。"
+        " Facility-hours intact ÷ facility-hours monitored (smoke detectors and hydrant sensors), per kind. "
+        "Hours in a monitoring fault (the policy's monitoring faults of the kind: by default a pressure "
+        "sensor offline, in communication or sensor fault, a low battery) leave both and are shown apart as "
+        "not monitored; monitored hours with a facility fault (a detector in fault, removed or offline past "
+        "its report window; hydrant pressure low, high or dropped, a leak) are failed. As recorded by the "
+        "gateway; up to now for the month in progress.",
     ),
     (
         "接警响应 Alarm response",
@@ -58,6 +64,14 @@ DEFINITIONS: list[tuple[str, str]] = [
         "latest record that may evidence them has expired), which make an estate not assessed, not failed; "
         "the share of the devices that must report without a monitoring fault (a maintenance task, not an "
         "item).",
+    ),
+    (
+        "投诉举报 Complaints",
+        "本月受理的投诉按不同事件计数，与评级（Y14、R6）的计数一致：截至月末被作废（误登记）或合并到同一事件"
+        "另一投诉的不计入，另列作废数和合并数。"
+        " Distinct incidents, as grading counts them (Y14, R6): complaints received in the month that were "
+        "neither voided (filed in error) nor merged into another about the same incident by its end; the "
+        "voided and merged ones are shown apart.",
     ),
     (
         "评级变化 Grade changes",
@@ -111,11 +125,18 @@ def summary_rows(report: MonthlyReport) -> list[tuple[str, str, Any]]:
             "月末未完成维保任务 Maintenance tasks open",
             report.maintenance_open_at_end,
         ),
-        ("device_days", "设备·日 Device-days", report.device_days),
-        ("failed_device_days", "不完好设备·日 Failed device-days", report.failed_device_days),
+        ("monitored_hours", "受监测设施·小时 Facility-hours monitored", report.monitored_hours),
+        ("failed_hours", "不完好设施·小时 Facility-hours failed", report.failed_hours),
+        (
+            "unmonitored_hours",
+            "监测故障（不计入完好率）设施·小时 Facility-hours not monitored",
+            report.unmonitored_hours,
+        ),
         ("intact_rate", "设施完好率 Facility intact rate", report.intact_rate),
         ("alarms", "报警 Alarms", report.alarms),
-        ("complaints", "投诉举报 Complaints", report.complaints),
+        ("complaints", "投诉举报（不同事件）Complaints (distinct incidents)", report.complaints),
+        ("complaints_voided", "另：作废投诉 Complaints voided", report.complaints_voided),
+        ("complaints_merged", "另：合并为同一事件的投诉 Complaints merged", report.complaints_merged),
         ("fires", "火灾 Fires", report.fires),
         ("grade_changes", "评级变化 Grade changes", len(report.grade_changes)),
         ("not_assessed_at_end", "月末无有效排查登记的小区 Estates not assessed", report.not_assessed_at_end),

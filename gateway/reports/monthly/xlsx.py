@@ -30,6 +30,7 @@ SHEETS = (
 _HEAD_FILL = PatternFill("solid", fgColor="1F2937")
 _HEAD_FONT = Font(bold=True, color="FFFFFF")
 _PERCENT = "0.0%"
+_HOURS = "#,##0.0"
 
 
 def _sheet(wb: Workbook, title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Worksheet:
@@ -54,10 +55,10 @@ def _xlsx_value(value: Any) -> Any:
     return value
 
 
-def _percent_columns(ws: Worksheet, columns: Sequence[int]) -> None:
+def _percent_columns(ws: Worksheet, columns: Sequence[int], number_format: str = _PERCENT) -> None:
     for col in columns:
         for (cell,) in ws.iter_rows(min_row=2, min_col=col, max_col=col):
-            cell.number_format = _PERCENT
+            cell.number_format = number_format
 
 
 def render_xlsx(report: MonthlyReport) -> bytes:
@@ -78,9 +79,12 @@ def render_xlsx(report: MonthlyReport) -> bytes:
     ]
     rows = [*info, *summary_rows(report)]
     ws = _sheet(wb, SHEETS[0], ["metric", "指标 Item", "值 Value"], [list(r) for r in rows])
+    hour_metrics = {"monitored_hours", "failed_hours", "unmonitored_hours"}
     for row in ws.iter_rows(min_row=2):
         if row[0].value in rate_metrics:
             row[2].number_format = _PERCENT
+        elif row[0].value in hour_metrics:
+            row[2].number_format = _HOURS
 
     ws = _sheet(
         wb,
@@ -125,11 +129,12 @@ def render_xlsx(report: MonthlyReport) -> bytes:
             "隐患整改率 Rectification rate",
             "月末未销号 Open at end",
             "月末逾期 Overdue at end",
-            "设备·日 Device-days",
-            "不完好设备·日 Failed",
+            "受监测设施·小时 Facility-hours monitored",
+            "不完好设施·小时 Failed",
+            "监测故障设施·小时 Not monitored",
             "设施完好率 Intact rate",
             "报警 Alarms",
-            "投诉 Complaints",
+            "投诉（不同事件）Complaints",
             "火灾 Fires",
             "月初评级 Grade at start",
             "月末评级 Grade at end",
@@ -154,8 +159,9 @@ def render_xlsx(report: MonthlyReport) -> bytes:
                 e.rectification_rate,
                 e.open_at_end,
                 e.overdue_at_end,
-                e.device_days,
-                e.failed_device_days,
+                e.monitored_hours,
+                e.failed_hours,
+                e.unmonitored_hours,
                 e.intact_rate,
                 e.alarms,
                 e.complaints,
@@ -173,7 +179,8 @@ def render_xlsx(report: MonthlyReport) -> bytes:
             for e in report.estates
         ],
     )
-    _percent_columns(ws, [9, 14, 26])
+    _percent_columns(ws, [9, 15, 27])
+    _percent_columns(ws, [12, 13, 14], _HOURS)
 
     ws = _sheet(
         wb,
@@ -194,12 +201,13 @@ def render_xlsx(report: MonthlyReport) -> bytes:
             "类型 Kind",
             "设备 Kind (en)",
             "设备数 Devices",
-            "设备·日 Device-days",
-            "不完好设备·日 Failed",
+            "受监测设施·小时 Facility-hours monitored",
+            "不完好设施·小时 Failed",
+            "监测故障设施·小时 Not monitored",
             "设施完好率 Intact rate",
         ],
         [
-            [k.zh, k.en, k.devices, k.device_days, k.failed_device_days, k.intact_rate]
+            [k.zh, k.en, k.devices, k.monitored_hours, k.failed_hours, k.unmonitored_hours, k.intact_rate]
             for k in report.intact_by_kind
         ]
         + [
@@ -207,13 +215,15 @@ def render_xlsx(report: MonthlyReport) -> bytes:
                 "合计",
                 "all",
                 sum(k.devices for k in report.intact_by_kind),
-                report.device_days,
-                report.failed_device_days,
+                report.monitored_hours,
+                report.failed_hours,
+                report.unmonitored_hours,
                 report.intact_rate,
             ]
         ],
     )
-    _percent_columns(ws, [6])
+    _percent_columns(ws, [7])
+    _percent_columns(ws, [4, 5, 6], _HOURS)
 
     ws = _sheet(
         wb,
