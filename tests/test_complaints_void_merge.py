@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from assessed import assess
 from clock import FakeClock
 
 from gateway.api import ApiServices, create_app
@@ -312,3 +313,55 @@ def test_void_and_merge_on_both_store_backends(store_url: str) -> None:
         engine.store.complaints.void(c, by="other gateway", reason="again", now=clock())
     assert env.changes() == 2
     engine.store.close()
+
+
+def test_another_gateway_takes_in_a_void_and_a_merge_at_its_next_store_sync(store_url: str) -> None:
+    """Two gateways on one store: three calls filed at ``a`` make E001 red (R6) at both; ``a`` merges two of
+    them into the first and ``b`` counts one incident (Y14) and re-grades at its next store sync, not only
+    at a restart; ``b`` voids the last one and ``a`` counts none at its next sync. Read again within the
+    sync's look-back, nothing changes twice."""
+    registry, clock = make_registry(), FakeClock()
+
+    def gateway() -> RuleEngine:
+        return RuleEngine(registry, load_policy(), HazardStore(store_url), clock=clock, store_sync_s=30)
+
+    a = gateway()
+    assess(a, ["E001"])
+    b = gateway()
+    env_a = Env(a, clock, registry, Path("unused"))
+    env_b = Env(b, clock, registry, Path("unused"))
+    first, second, third = env_a.complain(days_ago=3), env_a.complain(days_ago=2), env_a.complain()
+    clock.advance(seconds=31)
+    b.tick(clock())
+    assert env_b.counted() == [first, second, third]
+    assert b.grader.grades["E001"].red_items == ("R6",)
+
+    a.incidents.merge_complaints([second, third], into=first, by="街道办 王科员", reason="同一处楼道堆物")
+    assert env_a.counted() == [first]
+    assert env_b.counted() == [first, second, third], "b has not synced yet"
+    syncs = b.counters.store_syncs
+    clock.advance(seconds=31)
+    b.tick(clock())
+    assert env_b.counted() == [first]
+    assert len(b.index.complaint_times["E001"]) == 1
+    grade = b.grader.grades["E001"]
+    assert (grade.colour, grade.red_items, grade.yellow_items) == ("green", (), ("Y14",))
+    assert b.counters.store_syncs == syncs + 1
+    # Recorded once, by the gateway that made the change: a's own re-grade, not again by b.
+    assert [g.colour for g in b.store.grades.history("E001")][:2] == ["green", "red"]
+
+    b.incidents.void_complaint(first, by="消防大队 李参谋", reason="非消防隐患，误登记")
+    assert env_b.counted() == []
+    clock.advance(seconds=31)
+    a.tick(clock())
+    assert env_a.counted() == []
+    assert a.index.complaint_times["E001"] == []
+    assert a.grader.grades["E001"].yellow_items == ()
+    # Read again (the sync looks back a few minutes): nothing to take in, no re-grade.
+    syncs = a.counters.store_syncs
+    clock.advance(seconds=31)
+    a.tick(clock())
+    assert a.counters.store_syncs == syncs
+    assert env_a.counted() == []
+    a.store.close()
+    b.store.close()

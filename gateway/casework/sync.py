@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.casework.assessments import take_in
 from gateway.casework.fleet import DeviceFleet
 from gateway.casework.grades import Grader
+from gateway.casework.incidents import complaint_window
 from gateway.casework.index import CaseIndex
 from gateway.casework.model import EngineCounters
 from gateway.store import HazardStore
@@ -75,8 +76,9 @@ class StoreSync:
 
     def sync(self, now: datetime) -> set[str]:
         """Take in what other gateways on the same store changed: hazards filed, stepped or closed through
-        their API or by their device rules, complaints and fires entered there. Re-grades the estates that
-        changed and returns them.
+        their API or by their device rules, complaints and fires entered there, complaints voided or merged
+        there (the estate's distinct incidents in the policy's window are read again). Re-grades the estates
+        that changed and returns them.
 
         What changed is read by its write time, from ``STORE_SYNC_MARGIN_S`` before the last sync (gateway
         clocks differ a little, and a transaction can commit after a sync that began later than its writes);
@@ -104,6 +106,10 @@ class StoreSync:
                     closed.append(current)
             changed = self.store.hazards.by_ids(to_fetch)
             complaints = self.store.complaints.find(recorded_since=since)
+            # Voided or merged since: those estates' distinct incidents are counted again from the store.
+            recount = sorted(self.store.complaints.changed_since(since) & known)
+            window = complaint_window(self.grader.policy)
+            distinct = self.store.complaints.counted(recount, since=now - window) if recount else []
             fires = self.store.fires.find(recorded_since=since)
             evidence = self.store.assessments.changed_since(since)  # assessments, evidence, voids
             statuses = self.store.estate_status.changed_since(since)
@@ -138,6 +144,14 @@ class StoreSync:
             if counted and complaint.estate_id in known and complaint.id not in index.complaint_ids:
                 index.count_complaint(complaint.id, complaint.estate_id, complaint.received_at)
                 affected.add(complaint.estate_id)
+        incidents: dict[str, list[tuple[int, datetime]]] = {estate_id: [] for estate_id in recount}
+        for complaint in distinct:
+            incidents[complaint.estate_id].append((complaint.id, complaint.received_at))
+        for estate_id, pairs in incidents.items():
+            before = sorted(index.complaints_of.get(estate_id, []))
+            index.set_complaints(estate_id, pairs)
+            if sorted(pairs) != before:  # read again within the margin: nothing changed, no re-grade
+                affected.add(estate_id)
         for fire in fires:
             if fire.estate_id in known and fire.id not in index.fire_ids:
                 index.count_fire(fire)

@@ -137,6 +137,19 @@ class ComplaintRepository:
         with self._db.tx() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    def changed_since(self, since: datetime) -> set[str]:
+        """The estates with a complaint voided or merged at or after ``since`` (the writer's clock), for
+        another gateway on the same store to count their distinct incidents again."""
+        c = complaint_changes.c
+        query = (
+            select(complaints.c.estate_id)
+            .select_from(complaint_changes.join(complaints, complaints.c.id == c.complaint_id))
+            .where(c.at >= since)
+            .distinct()
+        )
+        with self._db.tx() as conn:
+            return set(conn.execute(query).scalars())
+
     def void(self, complaint_id: int, *, by: str, reason: str, now: datetime) -> ComplaintRecord:
         """Mark a complaint filed in error as voided; it stays, and no longer counts."""
         with self._db.tx() as conn:
