@@ -13,14 +13,12 @@ problem, one per line, and writes nothing.
 from __future__ import annotations
 
 import argparse
-import functools
 import getpass
-import sys
-from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from gateway.casework.assessments import codes, record_problems
+from gateway.cli_refusals import reported
 from gateway.config import GatewayConfig, load_config
 from gateway.ingest.registry import Registry, load_registry
 from gateway.models import utc_now
@@ -75,21 +73,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     a.set_defaults(func=cmd_void)
 
 
-Command = Callable[[argparse.Namespace], int]
-
-
-def _reported(command: Command) -> Command:
-    """A refusal is printed as sentences on stderr with exit status 2, never a traceback."""
-
-    @functools.wraps(command)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return command(args)
-        except (Refused, NotFound, TransitionError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-
-    return run
+_reported = reported(Refused, NotFound, TransitionError)
 
 
 def _open(config: GatewayConfig) -> HazardStore:

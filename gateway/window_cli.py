@@ -10,16 +10,12 @@ read in the policy's time zone (Asia/Shanghai by default); ``--to`` may also be 
 from __future__ import annotations
 
 import argparse
-import functools
 import getpass
-import sys
-from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from gateway.casework.windows import REFRESH_S, window_problems
+from gateway.cli_refusals import reported
 from gateway.config import GatewayConfig, load_config
 from gateway.ingest.registry import load_registry
 from gateway.models import utc_now
@@ -71,25 +67,7 @@ def _config(p: argparse.ArgumentParser) -> None:
     )
 
 
-Command = Callable[[argparse.Namespace], int]
-
-
-def _reported(command: Command) -> Command:
-    """A refusal (bad input, unknown window, a store out of reach): sentences on stderr, exit status 2."""
-
-    @functools.wraps(command)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return command(args)
-        except (WindowCliError, NotFound, TransitionError) as exc:
-            for line in str(exc.args[0] if exc.args else exc).split("; "):
-                print(f"error: {line}", file=sys.stderr)
-            return 2
-        except SQLAlchemyError as exc:
-            print(f"error: the hazard store cannot be used: {exc.__class__.__name__}: {exc}", file=sys.stderr)
-            return 2
-
-    return run
+_reported = reported(WindowCliError, NotFound, TransitionError, split=True)
 
 
 def _open(args: argparse.Namespace) -> tuple[GatewayConfig, HazardStore]:

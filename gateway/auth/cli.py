@@ -10,15 +10,14 @@ work while the gateway runs.
 from __future__ import annotations
 
 import argparse
-import functools
 import getpass
 import sys
-from collections.abc import Callable
 from datetime import timedelta
 
 from gateway.auth.passwords import PasswordError, check_password
 from gateway.auth.principal import Role
 from gateway.auth.store import AccountError, AuthStore, UserRecord
+from gateway.cli_refusals import reported
 from gateway.config import GatewayConfig, load_config
 from gateway.models import utc_now
 
@@ -115,21 +114,7 @@ def _read_password(args: argparse.Namespace) -> str:
     return password
 
 
-Command = Callable[[argparse.Namespace], int]
-
-
-def _reported(command: Command) -> Command:
-    """A refused change (unknown user, short password, ...) is one line on stderr and exit status 2."""
-
-    @functools.wraps(command)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return command(args)
-        except (AccountError, PasswordError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-
-    return run
+_reported = reported(AccountError, PasswordError)
 
 
 def _describe(user: UserRecord) -> str:
