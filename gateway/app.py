@@ -388,6 +388,7 @@ class Gateway:
         )
         self.api_app = app
         app.state.reports = self.config.reports  # placard hotline and font (gateway/api/routers/reports.py)
+        app.state.public_url = self.config.api.public_url  # the placard's QR code (docs/reports.md)
         api = self.config.api
         server = _EmbeddedServer(
             uvicorn.Config(app, host=api.host, port=api.port, log_level="warning", lifespan="off")

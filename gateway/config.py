@@ -110,6 +110,9 @@ class ApiSection(Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    #: The address residents reach the gateway at, for the QR code on each placard (``{public_url}/p/...``,
+    #: docs/reports.md). Empty: the address the placard was requested at (the API's own address).
+    public_url: str = ""
 
 
 class RulesSection(Section):

@@ -76,7 +76,17 @@ def cmd_placard(args: argparse.Namespace) -> int:
     policy = load_policy(config.rules.policy)
     store = HazardStore(_store_url(config))
     try:
-        data = placard_for(store, estate, policy, hotline=config.reports.hotline, now=datetime.now(UTC))
+        # The QR code needs an address residents reach: [api] public_url, or the API's own address.
+        api = config.api
+        public_url = api.public_url or f"http://{api.host}:{api.port}"
+        data = placard_for(
+            store,
+            estate,
+            policy,
+            hotline=config.reports.hotline,
+            now=datetime.now(UTC),
+            public_url=public_url,
+        )
     finally:
         store.close()
     try:

@@ -10,6 +10,10 @@ condition's evidence is due) or whose grade is unknown (未知: every device sil
 policy: a neutral field that says so, no coloured legend swatches and neutral reason badges, so that nobody
 reads it as green. An estate without any grade on record says 暂无评定.
 
+Each placard of a graded estate carries a QR code (top right) to the public check page ``/p/{serial}``
+(gateway/api/routers/placards.py): a random serial per grade change, so a resident can see whether the
+placard on the wall still shows the estate's current colour and date.
+
 The layout is written once (``_layout``) in PDF points from the top-left corner against a small drawing
 surface; reportlab and Pillow each implement the surface, so the PDF and the PNG are the same picture.
 The grade comes from the hazard store (the latest grade change of the estate), so the command line and
@@ -33,6 +37,7 @@ from gateway.models import Estate
 from gateway.reports.colours import COLOUR_RGB, NOT_A_GRADE, OTHER_RGB, RGB, colour_rgb
 from gateway.reports.criteria import criterion_order
 from gateway.reports.fonts import FontFile, pdf_font, pil_font, pil_font_file
+from gateway.reports.placard_qr import check_url, draw_qr
 from gateway.store import HazardStore
 from gateway.store.records import GradeChangeRecord
 from rules.policy import NOT_ASSESSED, UNKNOWN, Policy
@@ -47,6 +52,9 @@ MARGIN = 36.0
 #: The colour field: x, y (from the top), width, height in points.
 COLOUR_FIELD = (MARGIN, 166.0, PAGE_W - 2 * MARGIN, 232.0)
 MAX_REASONS = 5
+#: The QR code to the public check page: its side in points, top right beside the estate's name.
+QR_SIDE = 72.0
+QR_BOX = (PAGE_W - MARGIN - QR_SIDE, 84.0)
 
 INK: RGB = (17, 24, 39)
 MUTED: RGB = (90, 98, 110)
@@ -113,6 +121,10 @@ class PlacardData:
     policy_en: str
     policy_ref: str
     legend: tuple[LegendEntry, ...]
+    #: The public check page of this placard (its QR code, ``{public_url}/p/{serial}``), or None: no QR.
+    check_url: str | None = None
+    #: The placard's serial (``gateway/store/placards.py``), printed under the QR code.
+    serial: str | None = None
 
 
 def build_placard(
@@ -123,6 +135,8 @@ def build_placard(
     hotline: str,
     now: datetime,
     assessed_at: datetime | None = None,
+    serial: str | None = None,
+    check_url: str | None = None,
 ) -> PlacardData:
     """What the placard says, from the estate, its latest grade change (or none), the time of its latest
     assessment (排查登记, or none) and the policy."""
@@ -170,6 +184,8 @@ def build_placard(
         policy_en=policy.name.en,
         policy_ref=f"{policy.id} {policy.version}",
         legend=tuple(LegendEntry(c.id, c.zh, c.meaning.zh) for c in policy.colours),
+        check_url=check_url,
+        serial=serial,
     )
 
 
@@ -229,10 +245,21 @@ def _english(text: str, policy: Policy) -> str:
 
 
 def placard_for(
-    store: HazardStore, estate: Estate, policy: Policy, *, hotline: str, now: datetime
+    store: HazardStore,
+    estate: Estate,
+    policy: Policy,
+    *,
+    hotline: str,
+    now: datetime,
+    public_url: str | None = None,
 ) -> PlacardData:
-    """The placard of an estate as the store has it: its latest grade change and latest assessment."""
+    """The placard of an estate as the store has it: its latest grade change and latest assessment. With
+    ``public_url`` and a grade on record, the placard gets its grade's serial (issued on first print) and a
+    QR code to ``{public_url}/p/{serial}``, where a resident checks that it is still current."""
     latest = store.grades.history(estate.id, limit=1)
+    serial = None
+    if public_url and latest:
+        serial = store.placards.serial_for(latest[0], now).serial
     assessed = next(
         (
             r.at
@@ -242,7 +269,14 @@ def placard_for(
         None,
     )
     return build_placard(
-        estate, latest[0] if latest else None, policy, hotline=hotline, now=now, assessed_at=assessed
+        estate,
+        latest[0] if latest else None,
+        policy,
+        hotline=hotline,
+        now=now,
+        assessed_at=assessed,
+        serial=serial,
+        check_url=check_url(public_url, serial) if public_url and serial else None,
     )
 
 
@@ -302,8 +336,15 @@ def _layout(s: Surface, d: PlacardData) -> None:
     s.text(centre, 42, title, _fit(s, title, 25, inner), WHITE, "centre", bold=True)
     s.text(centre, 63, "Fire-safety grade of this residential estate", 10, (209, 213, 219), "centre")
 
+    # The QR code to the public check page, top right; the estate's name then keeps clear of it.
+    name_w = inner
+    if d.check_url:
+        qx, qy = QR_BOX
+        draw_qr(s, d.check_url, qx, qy, QR_SIDE, INK)
+        s.text(qx + QR_SIDE / 2, qy + QR_SIDE + 6, "扫码核验是否最新 Scan to check", 5.5, MUTED, "centre")
+        name_w = inner - 2 * (QR_SIDE + 8)
     # The estate.
-    name_size = _fit(s, d.estate_name, 30, inner)
+    name_size = _fit(s, d.estate_name, 30, name_w)
     s.text(centre, 122, d.estate_name, name_size, INK, "centre", bold=True)
     where = " · ".join(x for x in (d.district, d.street) if x)
     if where:
@@ -416,6 +457,8 @@ def _layout(s: Surface, d: PlacardData) -> None:
     footer = f"判定标准：{d.policy_zh}"
     s.text(MARGIN, PAGE_H - 40, footer, _fit(s, footer, 10, inner), MUTED)
     footer_en = f"Grading standard: {d.policy_en} ({d.policy_ref}) · estate {d.estate_id}"
+    if d.serial:
+        footer_en += f" · placard {d.serial}"
     s.text(MARGIN, PAGE_H - 26, footer_en, _fit(s, footer_en, 7.5, inner), MUTED)
 
 

@@ -34,6 +34,13 @@ def _settings(request: Request) -> ReportsSection:
     return settings if isinstance(settings, ReportsSection) else ReportsSection()
 
 
+def public_base_url(request: Request) -> str:
+    """Where residents reach the gateway, for the placard's QR code: ``[api] public_url``, or the address
+    this request came in at (the API's own address)."""
+    configured = getattr(request.app.state, "public_url", "")
+    return configured if isinstance(configured, str) and configured else str(request.base_url)
+
+
 def _disposition(kind: str, filename: str, ascii_name: str) -> str:
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
@@ -57,11 +64,14 @@ async def _placard(
         raise NotFound(f"no estate {estate_id!r}") from None
     settings = _settings(request)
     now = services.clock()
+    public_url = public_base_url(request)
 
     def make() -> bytes:
         from gateway.reports.placard import placard_for, render_placard  # reportlab, Pillow: on first use
 
-        data = placard_for(engine.store, estate, engine.policy, hotline=settings.hotline, now=now)
+        data = placard_for(
+            engine.store, estate, engine.policy, hotline=settings.hotline, now=now, public_url=public_url
+        )
         return render_placard(data, fmt, settings.font or None)
 
     try:
