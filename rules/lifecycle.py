@@ -30,6 +30,10 @@ class TransitionError(ValueError):
     """A transition the state machine forbids, or one missing what it needs. The message says which."""
 
 
+class ClosingError(TransitionError):
+    """A close missing what its outcome needs, or given what it does not take (the API answers 422)."""
+
+
 class HazardState(StrEnum):
     REPORTED = "reported"
     DISPATCHED = "dispatched"
@@ -167,6 +171,100 @@ class AlarmOutcome(StrEnum):
     FALSE_ALARM = "false_alarm"
     TEST = "test"
     FAULT = "fault"  # the detector misbehaved (counts toward its maintenance, not as a fire)
+
+
+class FalseAlarmCause(StrEnum):
+    """Why a false alarm went off (误报原因): feeds the false-alarm figures per detector and cause."""
+
+    COOKING_SMOKE = "cooking_smoke"
+    STEAM = "steam"
+    DUST = "dust"
+    INSECTS = "insects"
+    DEVICE_FAULT = "device_fault"
+    TEST = "test"
+    OTHER = "other"  # with a text saying what
+
+
+FALSE_ALARM_CAUSE_ZH: dict[str, str] = {
+    "cooking_smoke": "烹饪油烟",
+    "steam": "水蒸气",
+    "dust": "灰尘",
+    "insects": "昆虫",
+    "device_fault": "设备故障",
+    "test": "测试",
+    "other": "其他",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmClosing:
+    """What a permitted close records besides the outcome: the false-alarm cause, or the fire's answers."""
+
+    cause: FalseAlarmCause | None = None
+    cause_text: str = ""
+    fatal: bool | None = None
+    high_impact: bool | None = None
+
+    def data(self) -> dict[str, object]:
+        """The close transition's data (only what was given)."""
+        out: dict[str, object] = {}
+        if self.cause is not None:
+            out["cause"] = self.cause.value
+            if self.cause_text:
+                out["cause_text"] = self.cause_text
+        if self.fatal is not None:
+            out["fatal"] = self.fatal
+        if self.high_impact is not None:
+            out["high_impact"] = self.high_impact
+        return out
+
+
+def check_alarm_close(
+    outcome: AlarmOutcome,
+    *,
+    cause: FalseAlarmCause | None = None,
+    cause_text: str = "",
+    confirm: bool = False,
+    fatal: bool | None = None,
+    high_impact: bool | None = None,
+) -> AlarmClosing:
+    """What closing with ``outcome`` needs, or ``TransitionError`` naming the field and what is allowed.
+
+    A false alarm needs its ``cause`` (and ``cause_text`` for ``other``); a real fire needs ``confirm`` and an
+    explicit ``fatal`` and ``high_impact`` answer (never defaulted), and takes no cause; a fault may say
+    ``device_fault`` (taken as its cause when none is given); a test takes no fire answers.
+    """
+    cause_text = cause_text.strip()
+    causes = ", ".join(c.value for c in FalseAlarmCause)
+    if outcome is AlarmOutcome.REAL_FIRE:
+        if cause is not None or cause_text:
+            raise ClosingError("'cause' is for false alarms only: a real fire takes none")
+        if not confirm:
+            raise ClosingError("closing as a real fire needs 'confirm': true (it counts toward the grade)")
+        missing = [name for name, v in (("fatal", fatal), ("high_impact", high_impact)) if v is None]
+        if missing:
+            raise ClosingError(
+                "closing as a real fire needs an answer (true or false) for "
+                + " and ".join(repr(m) for m in missing)
+            )
+        return AlarmClosing(fatal=fatal, high_impact=high_impact)
+    if fatal is not None or high_impact is not None:
+        raise ClosingError(f"'fatal' and 'high_impact' are for real fires only, not {outcome.value!r}")
+    if outcome is AlarmOutcome.FALSE_ALARM:
+        if cause is None:
+            raise ClosingError(f"closing as a false alarm needs 'cause', one of: {causes}")
+        if cause is FalseAlarmCause.OTHER and not cause_text:
+            raise ClosingError("cause 'other' needs 'cause_text' saying what it was")
+        return AlarmClosing(cause=cause, cause_text=cause_text)
+    if outcome is AlarmOutcome.FAULT:
+        if cause not in (None, FalseAlarmCause.DEVICE_FAULT) or cause_text:
+            raise ClosingError("a fault's 'cause' can only be 'device_fault' (and takes no 'cause_text')")
+        return AlarmClosing(cause=FalseAlarmCause.DEVICE_FAULT)
+    if cause is not None or cause_text:
+        raise ClosingError(
+            f"'cause' is for false alarms (or 'device_fault' for faults), not {outcome.value!r}"
+        )
+    return AlarmClosing()
 
 
 ALARM_TRANSITIONS: dict[AlarmAction, tuple[frozenset[AlarmState], AlarmState]] = {

@@ -35,7 +35,7 @@ from gateway.ingest.registry import Registry
 from gateway.ingest.sinks.buffered import BufferedSink
 from gateway.models import DeviceKind
 from gateway.store import HazardStore
-from rules.lifecycle import AlarmAction, AlarmOutcome, HazardAction
+from rules.lifecycle import AlarmAction, AlarmOutcome, FalseAlarmCause, HazardAction
 from simulators.clock import SimClock
 from simulators.publisher import MqttPublisher
 from simulators.scenarios.loading import parse_scenario
@@ -282,7 +282,13 @@ def _people(timeline: _Timeline, engine: RuleEngine) -> None:
     def alarm(device: str, action: AlarmAction, outcome: AlarmOutcome | None = None) -> Callable[[], object]:
         def do() -> None:
             (raised,) = engine.store.alarms.find(device_id=device, open_only=True)
-            engine.alarms.step(raised.id, action, actor=OPERATOR, outcome=outcome)
+            # A false alarm says why; a real fire is confirmed, with both answers.
+            closing: dict[str, Any] = {}
+            if outcome is AlarmOutcome.FALSE_ALARM:
+                closing = {"cause": FalseAlarmCause.COOKING_SMOKE}
+            elif outcome is AlarmOutcome.REAL_FIRE:
+                closing = {"confirm": True, "fatal": False, "high_impact": False}
+            engine.alarms.step(raised.id, action, actor=OPERATOR, outcome=outcome, **closing)
 
         return do
 

@@ -21,7 +21,7 @@ from gateway.casework.engine import RuleEngine
 from gateway.ingest.registry import Registry, registry_to_toml
 from gateway.models import Device, DeviceEvent, DeviceKind, EventType, Reading, Record
 from gateway.store import HazardStore
-from rules.lifecycle import AlarmAction, AlarmOutcome, HazardAction
+from rules.lifecycle import AlarmAction, AlarmOutcome, FalseAlarmCause, HazardAction
 from rules.policy import Policy, load_policy
 from simulators.fleet import generate_fleet
 
@@ -116,7 +116,10 @@ class Driver:
     def step(self, hazard_id: int, action: HazardAction, **extra: Any) -> None:
         self.engine.hazards.step(hazard_id, action, actor="物业 王", now=self.clock.now, **extra)
 
-    def alarm(self, device: Device, steps: list[tuple[str, float]], outcome: AlarmOutcome) -> None:
+    def alarm(
+        self, device: Device, steps: list[tuple[str, float]], outcome: AlarmOutcome, **closing: Any
+    ) -> None:
+        """``closing``: what the close needs besides the outcome (a false alarm's cause, a fire's answers)."""
         raised = self.clock.now
         self.engine.on_records(
             [(device, DeviceEvent(device_id=device.id, time=raised, type=EventType.ALARM))], raised
@@ -129,6 +132,7 @@ class Driver:
                 actor="控制室 张",
                 outcome=outcome if action == "close" else None,
                 now=raised + timedelta(seconds=after),
+                **(closing if action == "close" else {}),
             )
 
 
@@ -202,6 +206,7 @@ def run_scenario(root: Path) -> Scenario:
         smoke["E001"][0],
         [("acknowledge", 40), ("dispatch", 60), ("on_scene", 150), ("close", 250)],
         AlarmOutcome.FALSE_ALARM,
+        cause=FalseAlarmCause.COOKING_SMOKE,
     )
     d.at(local(11, 9, 10))
     wrong = d.complain("E002", "楼上装修噪音")
@@ -227,6 +232,9 @@ def run_scenario(root: Path) -> Scenario:
         smoke["E002"][0],
         [("acknowledge", 90), ("dispatch", 100), ("on_scene", 400), ("close", 500)],
         AlarmOutcome.REAL_FIRE,
+        confirm=True,
+        fatal=False,
+        high_impact=False,
     )
     d.at(local(11, 14, 10))
     d.alarm(smoke["E001"][1], [("acknowledge", 10), ("close", 20)], AlarmOutcome.TEST)
@@ -236,7 +244,13 @@ def run_scenario(root: Path) -> Scenario:
     d.at(local(11, 15, 21))
     d.complain("E003", "消防通道停车")
     d.at(local(11, 18, 22))
-    d.alarm(smoke["E003"][0], [("acknowledge", 30), ("close", 200)], AlarmOutcome.FALSE_ALARM)
+    d.alarm(
+        smoke["E003"][0],
+        [("acknowledge", 30), ("close", 200)],
+        AlarmOutcome.FALSE_ALARM,
+        cause=FalseAlarmCause.OTHER,
+        cause_text="楼道装修粉尘",
+    )
     d.at(local(11, 20, 10))
     later_voided = d.complain("E002", "2号楼消防门常开")
     d.at(local(11, 20, 15))

@@ -114,6 +114,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "set_estate_status",
         "declare_window",
         "void_complaint",
+        "post_placard",
     },
     "office": {
         "read",
@@ -128,6 +129,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "set_estate_status",
         "declare_window",
         "void_complaint",
+        "post_placard",
     },
     "property": {
         "read",
@@ -137,6 +139,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "handle_alarm",
         "record_evidence",
         "declare_window",
+        "post_placard",
     },
     "grid": {"read", "file_hazard", "note_hazard", "record_complaint"},
     "viewer": {"read"},
@@ -597,7 +600,14 @@ def _void_complaint(w: World, e: str) -> tuple[str, str, dict[str, Any]]:
     return "POST", f"/api/complaints/{complaint.id}/void", {"reason": "误登记", "by": "someone else"}
 
 
+def _placard_posting(w: World, e: str) -> tuple[str, str, dict[str, Any]]:
+    return "POST", f"/api/estates/{e}/placard-postings", {"note": "正门", "posted_by": "someone else"}
+
+
 WRITE_CASES: dict[tuple[str, str], WriteCase] = {
+    ("POST", "/api/estates/{estate_id}/placard-postings"): WriteCase(
+        "post_placard", "record placard postings", _placard_posting, lambda b: b["posted_by"]
+    ),
     ("POST", "/api/windows"): WriteCase(
         "declare_window", "declare maintenance windows", _window, lambda b: b["declared_by"]
     ),

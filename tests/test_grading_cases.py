@@ -30,7 +30,7 @@ from gateway.models import Device, DeviceEvent, DeviceKind, EventType, MetricVal
 from gateway.store import HazardStore
 from gateway.store.hazards import MAINTENANCE_TASK
 from rules.grading import Grade
-from rules.lifecycle import AlarmAction, AlarmOutcome
+from rules.lifecycle import AlarmAction, AlarmOutcome, FalseAlarmCause
 from rules.policy import builtin_policy
 
 CASES_FILE = Path(__file__).with_name("grading_cases.toml")
@@ -326,15 +326,24 @@ class Run:
         """The control room acknowledges a detector's open alarm and closes it: ``{ device = "S1", outcome =
         "real_fire", fatal = true }`` (a real fire counts toward Y15, a fatal one R7)."""
         (alarm,) = self.engine.store.alarms.find(open_only=True, device_id=self.device(spec["device"]).id)
+        outcome = AlarmOutcome(spec["outcome"])
+        fire: dict[str, Any] = {}
+        if outcome is AlarmOutcome.REAL_FIRE:  # confirmed, with both answers (none defaulted by the store)
+            fire = {
+                "confirm": True,
+                "fatal": bool(spec.get("fatal", False)),
+                "high_impact": bool(spec.get("high_impact", False)),
+            }
         alarms = self.engine.alarms
         alarms.step(alarm.id, AlarmAction.ACKNOWLEDGE, actor="值班员 陈", now=self.now)
         alarms.step(
             alarm.id,
             AlarmAction.CLOSE,
             actor="值班员 陈",
-            outcome=AlarmOutcome(spec["outcome"]),
-            fatal=bool(spec.get("fatal", False)),
-            high_impact=bool(spec.get("high_impact", False)),
+            outcome=outcome,
+            cause=FalseAlarmCause(spec["cause"]) if "cause" in spec else None,
+            cause_text=spec.get("cause_text", ""),
+            **fire,
             note=spec.get("note", ""),
             now=self.now,
         )

@@ -332,7 +332,9 @@ async def test_confirmed_fires_count_toward_y15_and_a_fatal_fire_makes_the_estat
             "action": "close",
             "actor": "值班员",
             "outcome": "real_fire",
+            "confirm": True,
             "fatal": True,
+            "high_impact": False,
             "note": "厨房起火",
         },
     )

@@ -341,6 +341,7 @@ async def test_alarm_reaches_the_live_feed_and_is_handled_through_the_api(run: R
                 "action": "close",
                 "actor": "operator 王",
                 "outcome": "false_alarm",
+                "cause": "cooking_smoke",
                 "note": "cooking smoke",
             },
         )

@@ -138,7 +138,9 @@ def test_alarms_count_repeats_record_steps_and_real_fires(store: HazardStore) ->
         actor="op",
         now=T0 + timedelta(seconds=200),
         outcome=AlarmOutcome.REAL_FIRE,
+        confirm=True,
         fatal=True,
+        high_impact=False,
     )
     assert closed.seconds_to(closed.acknowledged_at) == 40
     assert fire is not None

@@ -214,12 +214,22 @@ async def test_a_smoke_alarm_appears_live_and_is_handled_with_the_buttons(ui: Ui
     await card.locator('[data-action="on_scene"]').click()
     await expect(card).to_have_attribute("data-state", "on_scene", timeout=5_000)
     await card.locator('[data-action="close:false_alarm"]').click()
+    # 误报 asks for the cause: without one the API's sentence is shown and the alarm stays open.
+    dialog = page.locator("dialog.alarm-close")
+    await expect(dialog).to_be_visible(timeout=5_000)
+    await dialog.locator("[data-close-submit]").click()
+    await expect(dialog.locator("[data-close-error]")).to_contain_text("cause", timeout=5_000)
+    await expect(card).to_have_count(1)
+    await dialog.locator('input[name="cause"][value="cooking_smoke"]').check()
+    await dialog.locator("[data-close-submit]").click()
     await expect(card).to_have_count(0, timeout=5_000)
+    await expect(dialog).to_have_count(0)
 
     async with ui.http() as http:
         alarms = (await http.get("/api/alarms", params={"device_id": "SD-E002-0003"})).json()
     assert alarms[0]["state"] == "closed"
     assert alarms[0]["outcome"] == "false_alarm"
+    assert alarms[0]["cause"] == "cooking_smoke"
     assert alarms[0]["ack_s"] is not None
     assert alarms[0]["close_s"] >= alarms[0]["on_scene_s"] >= alarms[0]["dispatch_s"] >= alarms[0]["ack_s"]
     assert page.errors == []  # type: ignore[attr-defined]

@@ -10,7 +10,14 @@ from __future__ import annotations
 from grafana_foundation_sdk.models import dashboard as dm
 
 from dashboards.boards.frame import new_dashboard, place_variables
-from dashboards.boards.legend import ACK_TARGET_S, ARRIVAL_TARGET_S, HANDLED_TARGET_S, OUTCOMES, SHARE_STEPS
+from dashboards.boards.legend import (
+    ACK_TARGET_S,
+    ARRIVAL_TARGET_S,
+    CAUSES,
+    HANDLED_TARGET_S,
+    OUTCOMES,
+    SHARE_STEPS,
+)
 from dashboards.boards.queries import ACTIVE_ALARMS, BUCKET, RANGE, latest_by, renamed, sort_by_time
 from dashboards.influxql import PLACE, PLACE_NO_STREET, Q
 from dashboards.panels import Board, bargauge, column, organize, series, stat, table, thresholds, timeseries
@@ -250,7 +257,33 @@ def build() -> dm.Dashboard:
             ],
             sort_by="误报 False alarms",
         ),
-        12,
+        7,
+        9,
+    )
+    board.add(
+        table(
+            "误报原因 False alarms by cause",
+            "Alarms closed as false alarms in the time range, by the cause the control room chose when "
+            "closing (误报原因). False alarms closed before causes were asked have none and are not shown.",
+            Q(
+                f"""SELECT count(distinct("alarm_id")) AS "false_alarms" FROM "alarm"
+                    WHERE "outcome" = 'false_alarm' AND {RANGE} AND {ALARMS} GROUP BY "cause" """,
+                table=True,
+            ),
+            transformations=[organize(order=("cause", "false_alarms"))],
+            columns=[
+                column("cause", title="原因 Cause", cell="color-text", mappings=CAUSES, width=130),
+                column(
+                    "false_alarms",
+                    title="误报 False alarms",
+                    decimals=0,
+                    cell="gauge",
+                    steps=thresholds("yellow"),
+                ),
+            ],
+            sort_by="误报 False alarms",
+        ),
+        5,
         9,
     )
     log_fields = {

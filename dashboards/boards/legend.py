@@ -75,6 +75,16 @@ OUTCOMES = {
     "test": ("测试 Test", "blue"),
     "fault": ("设备故障 Fault", "orange"),
 }
+#: False-alarm causes (``rules.lifecycle.FalseAlarmCause``): the ``cause`` tag of a false alarm's point.
+CAUSES = {
+    "cooking_smoke": ("烹饪油烟 Cooking smoke", "orange"),
+    "steam": ("水蒸气 Steam", "light-blue"),
+    "dust": ("灰尘 Dust", "yellow"),
+    "insects": ("昆虫 Insects", "green"),
+    "device_fault": ("设备故障 Device fault", "red"),
+    "test": ("测试 Test", "blue"),
+    "other": ("其他 Other", "purple"),
+}
 KIND_TEXT = {k: (v, "text") for k, v in DEVICE_KINDS.items()}
 ACTIVE = {"1": ("异常 Active", "red"), "0": ("恢复 Resolved", "green")}
 LANE_STATES = {"start": ("占用 Occupied", "red"), "end": ("畅通 Clear", "green")}

@@ -29,13 +29,14 @@ from gateway.api.routers import (
     hazards,
     meta,
     metrics,
+    placards,
     reports,
     windows,
 )
 from gateway.auth.principal import Forbidden, Unauthenticated
 from gateway.casework.model import EngineError
 from gateway.store.database import NotFound
-from rules.lifecycle import TransitionError
+from rules.lifecycle import ClosingError, TransitionError
 
 __all__ = ["ApiServices", "create_app"]
 
@@ -58,6 +59,7 @@ def create_app(services: ApiServices) -> FastAPI:
     for module in (auth, estates, hazards, complaints, assessments, alarms, devices, meta, metrics, reports):
         app.include_router(module.router)
     app.include_router(windows.router)
+    app.include_router(placards.router)  # placard postings, and the public check page /p/{serial}
 
     @app.exception_handler(Unauthenticated)
     async def unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
@@ -79,6 +81,10 @@ def create_app(services: ApiServices) -> FastAPI:
     @app.exception_handler(TransitionError)
     async def forbidden_transition(_: Request, exc: TransitionError) -> JSONResponse:
         return JSONResponse({"error": "transition_refused", "detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(ClosingError)
+    async def incomplete_close(_: Request, exc: ClosingError) -> JSONResponse:
+        return JSONResponse({"error": "invalid", "detail": str(exc)}, status_code=422)
 
     @app.exception_handler(EngineError)
     async def refused(_: Request, exc: EngineError) -> JSONResponse:

@@ -8,7 +8,14 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gateway.models import DeviceKind
-from rules.lifecycle import AlarmAction, AlarmOutcome, AlarmState, HazardAction, HazardState
+from rules.lifecycle import (
+    AlarmAction,
+    AlarmOutcome,
+    AlarmState,
+    FalseAlarmCause,
+    HazardAction,
+    HazardState,
+)
 
 
 class In(BaseModel):
@@ -242,6 +249,12 @@ class AlarmOut(Out):
     repeats: int
     window_id: int | None = Field(default=None, description="raised inside this maintenance window")
     test: bool = Field(default=False, description="inside a maintenance window: pre-marked as a test")
+    cause: FalseAlarmCause | None = Field(
+        default=None, description="why a false alarm went off (a fault: device_fault); null otherwise"
+    )
+    cause_text: str = Field(default="", description="what the cause 'other' was")
+    fatal: bool | None = Field(default=None, description="closed as a real fire: was anyone killed")
+    high_impact: bool | None = Field(default=None, description="closed as a real fire: 较大影响")
 
 
 class AlarmDetail(AlarmOut):
@@ -253,8 +266,15 @@ class AlarmTransitionIn(In):
     actor: str | None = Field(default=None, min_length=1, description=SIGNED_IN_NAME)
     outcome: AlarmOutcome | None = None
     note: str = ""
-    fatal: bool = False
-    high_impact: bool = False
+    cause: FalseAlarmCause | None = Field(
+        default=None,
+        description="closing as false_alarm: required, one of cooking_smoke, steam, dust, insects, "
+        "device_fault, test, other (fault: device_fault or nothing)",
+    )
+    cause_text: str = Field(default="", max_length=500, description="required with cause 'other'")
+    confirm: bool = Field(default=False, description="closing as real_fire: must be true")
+    fatal: bool | None = Field(default=None, description="closing as real_fire: required answer")
+    high_impact: bool | None = Field(default=None, description="closing as real_fire: required answer")
 
 
 class SignalOut(Out):

@@ -67,6 +67,7 @@ class Permission(StrEnum):
     SET_ESTATE_STATUS = "set_estate_status"  # out of use (停租停用) / back in use
     DECLARE_WINDOW = "declare_window"  # maintenance and test windows (屏蔽 with a time limit): declare, end
     VOID_COMPLAINT = "void_complaint"  # void a complaint filed in error, merge duplicates into one incident
+    POST_PLACARD = "post_placard"  # record that a placard (公示牌) was posted at the entrance, with a photo
     ADMIN = "admin"  # manage users and API tokens; from the account's admin flag, not from its role
 
 
@@ -88,6 +89,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.SET_ESTATE_STATUS,
             Permission.DECLARE_WINDOW,
             Permission.VOID_COMPLAINT,
+            Permission.POST_PLACARD,
         }
     ),
     Role.PROPERTY: frozenset(
@@ -99,6 +101,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.HANDLE_ALARM,
             Permission.RECORD_EVIDENCE,
             Permission.DECLARE_WINDOW,
+            Permission.POST_PLACARD,
         }
     ),
     Role.GRID: frozenset(

@@ -19,7 +19,7 @@ from gateway.casework.redo import Writes
 from gateway.casework.windows import WindowDesk
 from gateway.models import Device, DeviceEvent, EventType
 from gateway.store.records import AlarmRecord
-from rules.lifecycle import AlarmAction, AlarmOutcome
+from rules.lifecycle import AlarmAction, AlarmOutcome, FalseAlarmCause
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +88,16 @@ class AlarmDesk(Desk):
         actor: str,
         outcome: AlarmOutcome | None = None,
         note: str = "",
-        fatal: bool = False,
-        high_impact: bool = False,
+        cause: FalseAlarmCause | None = None,
+        cause_text: str = "",
+        confirm: bool = False,
+        fatal: bool | None = None,
+        high_impact: bool | None = None,
         now: datetime | None = None,
     ) -> AlarmRecord:
-        """A person's step (acknowledge, dispatch, on scene, close with an outcome)."""
+        """A person's step (acknowledge, dispatch, on scene, close with an outcome). Closing as a false alarm
+        needs ``cause``; as a real fire ``confirm`` and the ``fatal``/``high_impact`` answers (the store
+        checks, ``rules.lifecycle.check_alarm_close``)."""
         now = now or self.clock()
         alarm, fire = self.store.alarms.transition(
             alarm_id,
@@ -101,6 +106,9 @@ class AlarmDesk(Desk):
             now=now,
             outcome=outcome,
             note=note,
+            cause=cause,
+            cause_text=cause_text,
+            confirm=confirm,
             fatal=fatal,
             high_impact=high_impact,
         )

@@ -114,4 +114,8 @@ def alarm_summary(alarm: AlarmRecord, now: datetime) -> dict[str, Any]:
         #: Raised inside a maintenance window: shown, pre-marked as a test (测试/维护中).
         "window_id": alarm.window_id,
         "test": alarm.window_id is not None,
+        "cause": alarm.cause.value if alarm.cause else None,
+        "cause_text": alarm.cause_text,
+        "fatal": alarm.fatal,
+        "high_impact": alarm.high_impact,
     }

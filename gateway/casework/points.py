@@ -72,6 +72,8 @@ def alarm_point(estate_tags: Tags, alarm: AlarmRecord, at: datetime) -> Point:
     tags = {**estate_tags, "device": alarm.device_id}
     tags.pop("street", None)
     tags["outcome"] = alarm.outcome.value if alarm.outcome else "open"
+    if alarm.cause is not None:  # closed as a false alarm (or a fault): why
+        tags["cause"] = alarm.cause.value
     return rule_point(
         ALARM_MEASUREMENT,
         tags,

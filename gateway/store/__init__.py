@@ -8,6 +8,9 @@ One repository module per aggregate, each owning its tables' queries:
 - ``checkpoints``: each device's rule state, for a gateway that takes over.
 - ``windows``: maintenance and test windows (屏蔽 with a time limit).
 - ``assessments``: assessments (排查登记) and later evidence, and estates set out of use.
+- ``placards``: the serial printed on each placard (公示牌) and who posted it, when, with a photo.
+- ``parties``: responsible parties (责任单位) hazards are dispatched to; ``todo``: what waits for an account.
+- ``notifications``: each message pushed to people (alarms, escalations, hazards) and how it went.
 
 ``HazardStore`` wires them to one database: ``store.hazards.file(...)``, ``store.alarms.transition(...)``.
 """
@@ -25,6 +28,10 @@ from gateway.store.database import Batch, Database
 from gateway.store.hazards import HazardRepository
 from gateway.store.history import GradeRepository, SignalRepository
 from gateway.store.incidents import ComplaintRepository, FireRepository
+from gateway.store.notifications import NotificationRepository
+from gateway.store.parties import PartyRepository
+from gateway.store.placards import PlacardRepository
+from gateway.store.todo import TodoQueries
 from gateway.store.windows import WindowRepository
 
 
@@ -43,6 +50,10 @@ class HazardStore:
         self.windows = WindowRepository(self.db)
         self.assessments = AssessmentRepository(self.db)
         self.estate_status = EstateStatusRepository(self.db)
+        self.placards = PlacardRepository(self.db)
+        self.parties = PartyRepository(self.db)
+        self.todo = TodoQueries(self.db)
+        self.notifications = NotificationRepository(self.db)
 
     @property
     def url(self) -> str:

@@ -23,7 +23,15 @@ from gateway.store.records import (
     transitions,
 )
 from gateway.store.tables import alarm_transitions, alarms
-from rules.lifecycle import AlarmAction, AlarmOutcome, AlarmState, step_alarm
+from rules.lifecycle import (
+    AlarmAction,
+    AlarmOutcome,
+    AlarmState,
+    ClosingError,
+    FalseAlarmCause,
+    check_alarm_close,
+    step_alarm,
+)
 
 _ALARM_BY_ID = select(alarms).where(alarms.c.id == bindparam("match_id"))
 _INSERT_ALARM = insert(alarms)
@@ -82,6 +90,10 @@ class AlarmRepository:
                 "device_cleared_at": None,
                 "note": "",
                 "window_id": window_id,
+                "cause": None,
+                "cause_text": None,
+                "fatal": None,
+                "high_impact": None,
             }
             try:
                 with self._db.may_violate(conn):
@@ -99,6 +111,7 @@ class AlarmRepository:
                     "to_state": "open",
                     "actor": "device",
                     "note": "",
+                    "data": None,
                 },
             )
             return alarm_from_row({"id": alarm_id, **as_read(values)}), True
@@ -119,14 +132,37 @@ class AlarmRepository:
         now: datetime,
         outcome: AlarmOutcome | None = None,
         note: str = "",
-        fatal: bool = False,
-        high_impact: bool = False,
+        cause: FalseAlarmCause | None = None,
+        cause_text: str = "",
+        confirm: bool = False,
+        fatal: bool | None = None,
+        high_impact: bool | None = None,
     ) -> tuple[AlarmRecord, FireRecord | None]:
-        """One alarm step. Closing as a real fire also records the fire (it counts toward Y15/R7)."""
+        """One alarm step. Closing checks what the outcome needs (``check_alarm_close``: a false alarm's
+        cause, a real fire's confirmation and fatal/high-impact answers) before anything is written;
+        closing as a real fire also records the fire (it counts toward Y15/R7)."""
         with self._db.tx() as conn:
             current = self._get(conn, alarm_id)
             target = step_alarm(current.state, action, outcome)
+            # Checked after the state (an unacknowledged alarm is refused as such), before any write.
+            closing = None
+            if action is AlarmAction.CLOSE and outcome is not None:
+                closing = check_alarm_close(
+                    outcome,
+                    cause=cause,
+                    cause_text=cause_text,
+                    confirm=confirm,
+                    fatal=fatal,
+                    high_impact=high_impact,
+                )
+            elif cause is not None or cause_text or fatal is not None or high_impact is not None:
+                raise ClosingError("'cause', 'cause_text', 'fatal' and 'high_impact' go with 'close' only")
             values: dict[str, Any] = {"state": target.value}
+            if closing is not None:
+                values["cause"] = None if closing.cause is None else closing.cause.value
+                values["cause_text"] = closing.cause_text or None
+                values["fatal"] = closing.fatal
+                values["high_impact"] = closing.high_impact
             stamp = {
                 AlarmAction.ACKNOWLEDGE: "acknowledged_at",
                 AlarmAction.DISPATCH: "dispatched_at",
@@ -150,16 +186,17 @@ class AlarmRepository:
                     "to_state": target.value,
                     "actor": actor,
                     "note": note,
+                    "data": closing.data() if closing is not None else None,
                 },
             )
             fire = None
-            if outcome is AlarmOutcome.REAL_FIRE:
+            if outcome is AlarmOutcome.REAL_FIRE and closing is not None:
                 fire = insert_fire(
                     conn,
                     estate_id=current.estate_id,
                     occurred_at=current.raised_at,
-                    fatal=fatal,
-                    high_impact=high_impact,
+                    fatal=bool(closing.fatal),
+                    high_impact=bool(closing.high_impact),
                     description=note or f"confirmed fire, alarm {alarm_id} from {current.device_id}",
                     recorded_by=actor,
                     now=now,

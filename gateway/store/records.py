@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Table, select
 
-from rules.lifecycle import AlarmOutcome, AlarmState, HazardState
+from rules.lifecycle import AlarmOutcome, AlarmState, FalseAlarmCause, HazardState
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,8 @@ class HazardRecord:
     escalations: int
     last_escalated_at: datetime | None
     recheck_due: datetime | None
+    #: The party it was dispatched to (gateway/store/parties.py); None before dispatch or for old records.
+    party_id: int | None = None
 
     @property
     def is_open(self) -> bool:
@@ -78,6 +80,11 @@ class AlarmRecord:
     note: str
     #: Raised inside this maintenance window (gateway/store/windows.py): a test, shown as one.
     window_id: int | None = None
+    #: The false-alarm cause (a fault: ``device_fault``) and its text, or a real fire's answers.
+    cause: FalseAlarmCause | None = None
+    cause_text: str = ""
+    fatal: bool | None = None
+    high_impact: bool | None = None
 
     def seconds_to(self, step: datetime | None) -> float | None:
         return None if step is None else (step - self.received_at).total_seconds()
@@ -188,6 +195,8 @@ def alarm_from_row(row: Mapping[Any, Any]) -> AlarmRecord:
     data = dict(row)
     data["state"] = AlarmState(data["state"])
     data["outcome"] = AlarmOutcome(data["outcome"]) if data["outcome"] else None
+    data["cause"] = FalseAlarmCause(data["cause"]) if data.get("cause") else None
+    data["cause_text"] = data.get("cause_text") or ""
     return AlarmRecord(**data)
 
 

@@ -77,6 +77,8 @@ hazards = Table(
     Column("escalations", Integer, nullable=False, default=0),
     Column("last_escalated_at", UtcDateTime),
     Column("recheck_due", UtcDateTime),
+    #: The party (gateway/store/parties.py) it was dispatched to; ``responsible`` names it in words.
+    Column("party_id", Integer),
     Index(
         "one_open_hazard_per_device_signal",
         "device_id",
@@ -153,6 +155,12 @@ alarms = Table(
     Column("note", Text, nullable=False, default=""),
     #: Raised inside this maintenance window: shown pre-marked as a test, never dropped.
     Column("window_id", Integer),
+    #: Closed as a false alarm: why (``rules.lifecycle.FalseAlarmCause``; ``other`` with a text). A fault is
+    #: ``device_fault``. Closed as a real fire: the answers, also on the fire it recorded.
+    Column("cause", String(32)),
+    Column("cause_text", Text),
+    Column("fatal", Boolean),
+    Column("high_impact", Boolean),
     Index(
         "one_open_alarm_per_device",
         "device_id",
@@ -173,6 +181,8 @@ alarm_transitions = Table(
     Column("to_state", String(16), nullable=False),
     Column("actor", String(128), nullable=False),
     Column("note", Text, nullable=False, default=""),
+    #: What a close recorded besides the outcome (cause, cause_text, fatal, high_impact).
+    Column("data", JSON),
 )
 
 grade_changes = Table(

@@ -50,6 +50,9 @@ async def transition(
         actor=actor_of(principal, body.actor),
         outcome=body.outcome,
         note=body.note,
+        cause=body.cause,
+        cause_text=body.cause_text,
+        confirm=body.confirm,
         fatal=body.fatal,
         high_impact=body.high_impact,
     )

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.reports.monthly.model import MonthlyReport
-from gateway.reports.monthly.text import OUTCOME_ZH, summary_rows
+from gateway.reports.monthly.text import CAUSE_ZH, OUTCOME_ZH, summary_rows
 
 
 def render_csv(report: MonthlyReport) -> bytes:
@@ -65,6 +65,12 @@ def render_csv(report: MonthlyReport) -> bytes:
             w.writerow(["alarm_response", s.step, s.zh, metric, _csv_value(getattr(s, metric))])
     for outcome, n in sorted(report.alarm_outcomes.items()):
         w.writerow(["alarm_outcomes", outcome, OUTCOME_ZH.get(outcome, outcome), "alarms", n])
+    for cause, n in sorted(report.false_alarm_causes.items()):
+        w.writerow(["false_alarm_causes", cause, CAUSE_ZH.get(cause, cause), "false_alarms", n])
+    for d in report.false_alarms_by_detector:
+        w.writerow(["false_alarms_by_detector", d.device_id, d.location, "false_alarms", d.false_alarms])
+        for cause, n in sorted(d.by_cause.items()):
+            w.writerow(["false_alarms_by_detector", d.device_id, d.location, f"cause_{cause}", n])
     for colour, n in sorted(report.grades_at_end.items()):
         w.writerow(["grades_at_end", colour, report.colour_name(colour), "estates", n])
     for g in report.grade_changes:

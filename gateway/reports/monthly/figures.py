@@ -60,6 +60,7 @@ from gateway.reports.monthly.facilities import device_hours, facility_figures, f
 from gateway.reports.monthly.model import (
     CriterionRow,
     EstateRow,
+    FalseAlarmRow,
     GradeChangeRow,
     MonthlyReport,
     ReportError,
@@ -231,6 +232,7 @@ def build_monthly_report(
     for a in alarms:
         alarms_by_hour[a["received_at"].astimezone(tz).hour] += 1
     outcomes = Counter(a["outcome"] or "open" for a in alarms)
+    false_causes, false_by_detector = false_alarm_figures(alarms)
 
     # -- grades --
     grade_start, grade_rows = queries.grade_history(store, ids, start, cutoff)
@@ -334,6 +336,8 @@ def build_monthly_report(
         alarms=len(alarms),
         alarms_by_hour=alarms_by_hour,
         alarm_outcomes=dict(outcomes),
+        false_alarm_causes=false_causes,
+        false_alarms_by_detector=false_by_detector,
         steps=steps,
         complaints=sum(complaints.values()),
         complaints_voided=set_aside["voided"],
@@ -382,3 +386,24 @@ def _grade_changes(
             )
         )
     return at_end, changes
+
+
+def false_alarm_figures(alarms: Sequence[RowMapping]) -> tuple[dict[str, int], list[FalseAlarmRow]]:
+    """False alarms by cause, and per detector (most first, then by detector id)."""
+    false = [a for a in alarms if a["outcome"] == "false_alarm"]
+    causes = Counter(a["cause"] or "unknown" for a in false)
+    per_device: dict[str, list[RowMapping]] = defaultdict(list)
+    for a in false:
+        per_device[a["device_id"]].append(a)
+    rows = [
+        FalseAlarmRow(
+            device_id=device_id,
+            estate_id=mine[0]["estate_id"],
+            location=" ".join(p for p in (mine[0]["building_id"], mine[0]["location"]) if p),
+            false_alarms=len(mine),
+            by_cause=dict(Counter(a["cause"] or "unknown" for a in mine)),
+        )
+        for device_id, mine in per_device.items()
+    ]
+    rows.sort(key=lambda r: (-r.false_alarms, r.device_id))
+    return dict(causes), rows

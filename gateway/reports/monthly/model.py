@@ -103,6 +103,17 @@ class StepStats:
 
 
 @dataclass(frozen=True, slots=True)
+class FalseAlarmRow:
+    """One detector's false alarms received in the month, by cause (``unknown``: closed before causes)."""
+
+    device_id: str
+    estate_id: str
+    location: str
+    false_alarms: int
+    by_cause: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class GradeChangeRow:
     at: datetime  # local time
     estate_id: str
@@ -164,6 +175,10 @@ class MonthlyReport:
     #: Maintenance tasks (monitoring faults), not hazards: opened in the month, open at its end.
     maintenance_opened: int = 0
     maintenance_open_at_end: int = 0
+    #: False alarms received in the month by cause (``rules.lifecycle.FalseAlarmCause``), and per detector
+    #: (most first).
+    false_alarm_causes: dict[str, int] = field(default_factory=dict)
+    false_alarms_by_detector: list[FalseAlarmRow] = field(default_factory=list)
 
     @property
     def rectification_denominator(self) -> int:

@@ -18,10 +18,12 @@ from gateway.reports.fonts import pdf_font
 from gateway.reports.monthly.model import MonthlyReport
 from gateway.reports.monthly.pdf_charts import bar_chart, hbar_chart
 from gateway.reports.monthly.pdf_style import GRID, MUTED, Styles, data_table, grade_colour
-from gateway.reports.monthly.text import DEFINITIONS, OUTCOME_ZH, day, period, title_zh
+from gateway.reports.monthly.text import DEFINITIONS, OUTCOME_ZH, causes_text, day, period, title_zh
 
 #: Grade-change rows printed in the PDF (the XLSX and CSV have them all).
 PDF_MAX_GRADE_CHANGES = 200
+#: Detectors listed in the PDF's false-alarm table (all of them in the XLSX/CSV).
+PDF_MAX_FALSE_ALARM_DETECTORS = 30
 
 
 def pct(value: float | None) -> str:
@@ -373,6 +375,7 @@ def render_pdf(report: MonthlyReport, font: str | None = None) -> bytes:
             )
         )
     story.append(KeepTogether(response))
+    story.append(KeepTogether(_false_alarms(report, name, st)))
 
     # Grade changes.
     story.append(Paragraph("五、评级变化 Grade changes", st.h2))
@@ -421,3 +424,27 @@ def render_pdf(report: MonthlyReport, font: str | None = None) -> bytes:
 
     doc.build(story, onFirstPage=on_page, onLaterPages=on_page)
     return buffer.getvalue()
+
+
+def _false_alarms(report: MonthlyReport, name: str, st: Styles) -> list[Flowable]:
+    """False alarms by cause, and the detectors with the most (candidates for cleaning, moving, replacing)."""
+    out: list[Flowable] = [Paragraph("误报统计 False alarms", st.body)]
+    total = sum(report.false_alarm_causes.values())
+    if not total:
+        out.append(Paragraph("本月无误报。 No false alarms in the month.", st.body))
+        return out
+    out.append(Paragraph(f"本月误报 {total} 起：{causes_text(report.false_alarm_causes)}。", st.body))
+    shown = report.false_alarms_by_detector[:PDF_MAX_FALSE_ALARM_DETECTORS]
+    out.append(
+        data_table(
+            name,
+            ["探测器 Detector", "小区 Estate", "位置 Location", "误报", "原因 Causes"],
+            [[d.device_id, d.estate_id, d.location, d.false_alarms, causes_text(d.by_cause)] for d in shown],
+            [34 * mm, 18 * mm, 40 * mm, 14 * mm, 60 * mm],
+            st,
+        )
+    )
+    hidden = len(report.false_alarms_by_detector) - len(shown)
+    if hidden > 0:
+        out.append(Paragraph(f"另有 {hidden} 个探测器见 XLSX/CSV。 {hidden} more in the XLSX/CSV.", st.small))
+    return out

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.reports.monthly.model import MonthlyReport
+from rules.lifecycle import FALSE_ALARM_CAUSE_ZH
 
 OUTCOME_ZH = {
     "real_fire": "真实火警",
@@ -19,6 +20,16 @@ OUTCOME_ZH = {
     "fault": "设备故障",
     "open": "未关闭",
 }
+
+#: False-alarm causes (误报原因); ``unknown`` for alarms closed before a cause was asked.
+CAUSE_ZH = {**FALSE_ALARM_CAUSE_ZH, "unknown": "未记录"}
+
+
+def causes_text(by_cause: dict[str, int]) -> str:
+    """``烹饪油烟 2，灰尘 1``: most first."""
+    ranked = sorted(by_cause.items(), key=lambda kv: (-kv[1], kv[0]))
+    return "，".join(f"{CAUSE_ZH.get(k, k)} {n}" for k, n in ranked)
+
 
 DEFINITIONS: list[tuple[str, str]] = [
     (
@@ -52,6 +63,14 @@ DEFINITIONS: list[tuple[str, str]] = [
         " Seconds from arrival to acknowledge, on scene and close for the month's smoke alarms (tests "
         "left out); p50/p90 by linear interpolation; the share within 1/3/5 minutes over every alarm "
         "(acknowledge, close) or every dispatched alarm (on scene).",
+    ),
+    (
+        "误报统计 False alarms",
+        "本月收到并以误报关闭的报警，按值班员关闭时选择的误报原因（烹饪油烟、水蒸气、灰尘、昆虫、设备故障、测试、其他）"
+        "和探测器统计；“未记录”为要求填写原因之前关闭的误报。以设备故障关闭的报警不计为误报。"
+        " Alarms received in the month and closed as false alarms, by the cause chosen when closing and by "
+        "detector; 'unknown' for those closed before a cause was required. Alarms closed as a device fault "
+        "are not false alarms.",
     ),
     (
         "排查登记、到期条件与监测覆盖 Assessment, conditions due, coverage",

@@ -15,7 +15,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from gateway.reports.monthly.model import MonthlyReport
-from gateway.reports.monthly.text import DEFINITIONS, OUTCOME_ZH, period, summary_rows
+from gateway.reports.monthly.text import CAUSE_ZH, DEFINITIONS, OUTCOME_ZH, causes_text, period, summary_rows
 
 SHEETS = (
     "概要 Summary",
@@ -249,6 +249,14 @@ def render_xlsx(report: MonthlyReport) -> bytes:
     ws.append(["结果 Outcome", "outcome", "报警 Alarms"])
     for outcome, n in sorted(report.alarm_outcomes.items()):
         ws.append([OUTCOME_ZH.get(outcome, outcome), outcome, n])
+    ws.append([])
+    ws.append(["误报原因 Cause", "cause", "误报 False alarms"])
+    for cause, n in sorted(report.false_alarm_causes.items(), key=lambda kv: (-kv[1], kv[0])):
+        ws.append([CAUSE_ZH.get(cause, cause), cause, n])
+    ws.append([])
+    ws.append(["探测器 Detector", "小区 Estate", "位置 Location", "误报 False alarms", "原因 Causes"])
+    for d in report.false_alarms_by_detector:
+        ws.append([d.device_id, d.estate_id, d.location, d.false_alarms, causes_text(d.by_cause)])
 
     _sheet(
         wb,

@@ -276,10 +276,77 @@ async function alarmAction(id, action) {
   const body = { action: act };
   if (!session.me) body.actor = "control room";
   if (outcome) body.outcome = outcome;
+  if (outcome === "false_alarm" || outcome === "real_fire") { closeDialog(id, body); return; }
   try {
     await api(`/api/alarms/${id}/transitions`, { json: body });
   } catch (err) { alert(err.message); }
   await refreshAlarms();
+}
+
+// -- the alarm close dialog: a false alarm's cause (误报原因), a real fire's confirmation and answers ---------
+
+const CLOSE_TEXT = {
+  zh: {
+    false_alarm: "关闭为误报", real_fire: "确认真实火警", cause: "误报原因", cause_text: "说明（选“其他”时必填）",
+    confirm: "我确认这是一起真实火灾（计入小区等级）", fatal: "是否有人员死亡（亡人）？", high_impact: "是否造成较大影响？",
+    yes: "是", no: "否", submit: "提交", cancel: "取消",
+    causes: { cooking_smoke: "烹饪油烟", steam: "水蒸气", dust: "灰尘", insects: "昆虫", device_fault: "设备故障", test: "测试", other: "其他" },
+  },
+  en: {
+    false_alarm: "Close as false alarm", real_fire: "Confirm real fire", cause: "Cause", cause_text: "What it was (required for Other)",
+    confirm: "I confirm this was a real fire (it counts toward the grade)", fatal: "Was anyone killed?", high_impact: "Was it high impact?",
+    yes: "Yes", no: "No", submit: "Submit", cancel: "Cancel",
+    causes: { cooking_smoke: "Cooking smoke", steam: "Steam", dust: "Dust", insects: "Insects", device_fault: "Device fault", test: "Test", other: "Other" },
+  },
+};
+
+/** Ask what closing as ``body.outcome`` needs, then send it; the API's sentence is shown when it refuses. Nothing
+ * is defaulted: an unanswered question is sent unanswered and the API says what is missing. */
+function closeDialog(id, body) {
+  const c = CLOSE_TEXT[lang] || CLOSE_TEXT.zh;
+  const fire = body.outcome === "real_fire";
+  const yesNo = (name) => `<fieldset data-question="${name}"><legend>${esc(c[name])}</legend>
+    <label><input type="radio" name="${name}" value="true"> ${esc(c.yes)}</label>
+    <label><input type="radio" name="${name}" value="false"> ${esc(c.no)}</label></fieldset>`;
+  const fields = fire
+    ? `<label><input type="checkbox" name="confirm"> ${esc(c.confirm)}</label>${yesNo("fatal")}${yesNo("high_impact")}`
+    : `<fieldset data-question="cause"><legend>${esc(c.cause)}</legend>${Object.entries(c.causes).map(([value, label]) =>
+        `<label><input type="radio" name="cause" value="${value}"> ${esc(label)}</label>`).join(" ")}</fieldset>
+      <label data-question="cause_text" hidden>${esc(c.cause_text)} <input type="text" name="cause_text" maxlength="500"></label>`;
+  const dialog = document.createElement("dialog");
+  dialog.className = "alarm-close";
+  dialog.dataset.testid = `close-dialog-${id}`;
+  dialog.innerHTML = `<form method="dialog"><h3>${esc(fire ? c.real_fire : c.false_alarm)} #${esc(String(id))}</h3>${fields}
+    <p class="error" data-close-error></p>
+    <div class="actions-row"><button type="submit" value="submit" data-close-submit>${esc(fire ? c.real_fire : c.false_alarm)}</button>
+      <button type="button" data-close-cancel>${esc(c.cancel)}</button></div></form>`;
+  document.body.appendChild(dialog);
+  const form = dialog.querySelector("form");
+  const other = dialog.querySelector('[data-question="cause_text"]');
+  form.addEventListener("change", () => { if (other) other.hidden = form.elements.cause.value !== "other"; });
+  dialog.querySelector("[data-close-cancel]").onclick = () => dialog.close();
+  dialog.addEventListener("close", () => dialog.remove());
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const sent = { ...body };
+    if (fire) {
+      sent.confirm = form.elements.confirm.checked;
+      for (const name of ["fatal", "high_impact"]) {
+        const value = form.elements[name].value;
+        if (value) sent[name] = value === "true";
+      }
+    } else {
+      if (form.elements.cause.value) sent.cause = form.elements.cause.value;
+      const text = form.elements.cause_text.value.trim();
+      if (text) sent.cause_text = text;
+    }
+    try {
+      await api(`/api/alarms/${id}/transitions`, { json: sent });
+      dialog.close();
+      await refreshAlarms();
+    } catch (err) { dialog.querySelector("[data-close-error]").textContent = err.message; }
+  });
+  dialog.showModal();
 }
 
 const listeners = { grade: [], hazard: [], alarm: [], device_event: [] };
@@ -470,6 +537,7 @@ async function viewEstate(id) {
       <a href="/api/estates/${q}/placard.pdf">${esc(t("placard"))} PDF</a>
       <a href="/api/estates/${q}/placard.png">PNG</a>
     </div>
+    <div id="placard-postings" data-testid="placard-postings"></div>
     <h2>${esc(t("reasons"))}</h2>
     <ul class="reasons" data-testid="reasons">${decisive.map((r) => `<li class="decisive"><span class="tag">${esc(t("decisive"))}</span> ${esc(reasonLine(r))}</li>`).join("")}
       ${others.map((r) => `<li>${esc(reasonLine(r))}</li>`).join("")}${decisive.length || others.length ? "" : "<li class='muted'>—</li>"}</ul>
@@ -493,6 +561,7 @@ async function viewEstate(id) {
     ${statusControl(grade)}
     <h2>${esc(t("devices"))} (${devices.length})</h2>${deviceTable(devices, active)}`;
   wireEstateForms(estate, policy, devices, now);
+  placardPostings(estate.id);
   const draw = async () => {
     const deviceId = $("#chart-device") && $("#chart-device").value;
     if (!deviceId) return;
@@ -509,6 +578,50 @@ async function viewEstate(id) {
     $("#chart-battery").innerHTML = lineChart(b.points, { min: 0, max: 100 });
   };
   if ($("#chart-device")) { $("#chart-device").onchange = draw; draw(); }
+}
+
+// ---- placard postings (公示牌张贴): who posted which placard, when, with a photo; still current? ----------
+
+const zhEn = (zh, en) => (lang === "zh" ? zh : en);
+
+/** The estate's placard postings and the "张贴公示牌" form (photo + note), in #placard-postings. */
+async function placardPostings(estateId) {
+  const box = $("#placard-postings");
+  if (!box) return;
+  const url = `/api/estates/${encodeURIComponent(estateId)}/placard-postings`;
+  let postings = [];
+  try { postings = await api(url); } catch (err) { showError("#placard-postings", err); return; }
+  const rows = postings.map((p) => `<tr data-testid="placard-posting">
+      <td>${esc(fmtTime(p.posted_at))}</td><td>${esc(p.posted_by)}</td><td>${gradeBadge(p.colour)}</td>
+      <td>${esc(fmtDate(p.graded_at))}</td>
+      <td class="${p.current ? "ok" : "error"}" data-current="${p.current}">${esc(p.current ? zhEn("当前", "current") : zhEn("已过期，需更换", "out of date: replace it"))}</td>
+      <td>${p.photo ? `<a href="/api/${esc(p.photo)}" target="_blank" rel="noopener">${esc(t("photo"))}</a>` : "—"}</td>
+      <td>${esc(p.note)}</td><td><a href="${esc(p.check_url)}" target="_blank" rel="noopener">${esc(zhEn("核验页", "check page"))}</a></td></tr>`);
+  const form = can("post_placard") ? `<form id="placard-form" class="card" data-testid="placard-form">
+      <label>${esc(t("photo"))} <input type="file" id="pp-photo" name="photo" accept="image/jpeg,image/png,image/webp"></label>
+      <label>${esc(zhEn("备注", "Note"))} <input id="pp-note" name="note" maxlength="2000"></label>
+      ${session.authEnabled ? "" : `<label>${esc(t("actor"))} <input id="pp-by" name="posted_by" required></label>`}
+      <button type="submit">${esc(zhEn("张贴公示牌", "Record posting"))}</button> <span id="pp-result"></span></form>` : "";
+  box.innerHTML = `<h2>${esc(zhEn("公示牌张贴", "Placard postings"))} (${postings.length})</h2>${form}
+    ${postings.length ? `<table><tr><th>${esc(zhEn("张贴时间", "Posted"))}</th><th>${esc(zhEn("张贴人", "By"))}</th>
+      <th>${esc(zhEn("牌面颜色", "Colour on it"))}</th><th>${esc(zhEn("评定日期", "Graded on"))}</th><th>${esc(zhEn("是否最新", "Current?"))}</th>
+      <th>${esc(t("photo"))}</th><th>${esc(zhEn("备注", "Note"))}</th><th></th></tr>${rows.join("")}</table>` : `<p class="muted">${esc(zhEn("尚无张贴记录", "no posting recorded yet"))}</p>`}`;
+  const el = $("#placard-form");
+  if (!el) return;
+  el.onsubmit = async (ev) => {
+    ev.preventDefault();
+    const body = new FormData();
+    const file = $("#pp-photo").files[0];
+    if (file) body.append("photo", file);
+    body.append("note", $("#pp-note").value);
+    if ($("#pp-by")) body.append("posted_by", $("#pp-by").value);
+    try {
+      await api(url, { method: "POST", body });
+      await placardPostings(estateId);
+      const result = $("#pp-result");
+      if (result) result.innerHTML = `<span class="ok">${esc(t("saved"))}</span>`;
+    } catch (err) { showError("#pp-result", err); }
+  };
 }
 
 const DAY_MS = 86400000;
