@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from gateway.ha import ActiveStandby
+    from gateway.notify import Notifier
     from gateway.store.listen import ChangeListener
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,16 @@ class Gateway:
         elif rules is None and config.rules.enabled:
             rules = self.engine = build_engine(config, self.registry, clock)
             self.publisher = self.engine.outbox.publisher
+        #: Messages to people on duty and to hazards' parties (``[notify]``, gateway/notify), from threads of
+        #: its own; fed by the rule engine's outbox (each new engine's under ``[ha]``, ``_attach_engine``).
+        self.notifier: Notifier | None = None
+        notify = config.notify
+        if config.rules.enabled and notify.enabled and (notify.duty or notify.escalate or notify.hazards):
+            from gateway.notify import Notifier
+
+            self.notifier = Notifier(notify, self.registry, clock)
+            if self.engine is not None:
+                self.notifier.attach(self.engine)
         #: Other gateways' changes to a shared PostgreSQL store, heard at once (gateway/store/listen.py).
         self.store_changes: ChangeListener | None = None
         store_url = config.hazard_store_url()
@@ -263,6 +274,8 @@ class Gateway:
                     self._follow_store(group, engine)
                 if self.publisher is not None:
                     group.create_task(self.supervise("publisher", self.publisher.run), name="publisher")
+                if (notifier := self.notifier) is not None:
+                    group.create_task(self.supervise("notify", notifier.run), name="notify")
                 if self.config.api.enabled:
                     group.create_task(self.supervise("api", self._serve_api), name="api")
                 group.create_task(self._mark_ready(), name="ready")
@@ -351,6 +364,8 @@ class Gateway:
         self.engine = engine
         self.publisher = engine.outbox.publisher if engine is not None else None
         self.pipeline.rules = engine
+        if engine is not None and self.notifier is not None:
+            self.notifier.attach(engine)
         if self.api_app is not None:
             self.api_app.state.services.engine = engine
             # The estate board's cache is keyed by the engine's per-estate versions, which start again.
@@ -481,6 +496,8 @@ class Gateway:
         if isinstance(self.sink, BufferedSink):
             for key, value in self.sink.counters().items():
                 fields[f"sink_{key}"] = float(value)
+        if self.notifier is not None:
+            fields.update(self.notifier.counters.fields())
         if self.ha is not None:
             fields["ha_active"] = self.ha.active
             fields["ha_takeovers"] = float(self.ha.takeovers)

@@ -171,6 +171,47 @@ class AuthSection(Section):
     cookie_secure: bool = False
 
 
+class NotifySection(Section):
+    """Messages to people (gateway/notify): alarms to the people on duty within 15 s of arrival (GB/T 45839),
+    escalation when nobody acknowledges, hazards dispatched, overdue or due for re-check. Each address is an
+    Apprise URL (``wecombot://KEY``, ``dingtalk://TOKEN``, ``feishu://TOKEN``, ``mailto://...``,
+    ``json://host:port/path`` for a webhook); ``env:NAME`` keeps a token out of the file."""
+
+    enabled: bool = True
+    #: The people on duty in the control room: every new alarm.
+    duty: list[str] = Field(default_factory=list)
+    #: The next level up: an alarm still unacknowledged ``escalate_after_s`` after it arrived.
+    escalate: list[str] = Field(default_factory=list)
+    escalate_after_s: float = Field(default=60.0, gt=0)
+    #: Hazards dispatched, overdue or due for re-check, until parties carry their own addresses.
+    hazards: list[str] = Field(default_factory=list)
+    #: Named in every alarm message (值班室电话).
+    control_room_phone: str = ""
+    #: Messages waiting; when full, the oldest hazard message is dropped (and counted), never an alarm.
+    queue_size: int = Field(default=10_000, ge=10)
+    #: Deliveries at once (each a blocking HTTP call in its own thread).
+    workers: int = Field(default=8, ge=1, le=64)
+    #: Tries per alarm message, and the pauses between them (s); the same for hazard messages.
+    alarm_retry_s: list[float] = Field(default_factory=lambda: [1.0, 3.0])
+    hazard_retry_s: list[float] = Field(default_factory=lambda: [10.0, 60.0, 300.0])
+
+    @model_validator(mode="after")
+    def _known_channels(self) -> NotifySection:
+        bad = []
+        for key in ("duty", "escalate", "hazards"):
+            urls: list[str] = getattr(self, key)
+            if not urls:
+                continue
+            import apprise  # only when addresses are configured: its import takes ~0.3 s
+
+            for i, url in enumerate(urls):
+                if apprise.Apprise.instantiate(url) is None:
+                    bad.append(f"{key}.{i}: not an Apprise URL Apprise can use: {url.split(':', 1)[0]}://...")
+        if bad:
+            raise ValueError("\n  ".join(bad))
+        return self
+
+
 class HaSection(Section):
     """Active/standby gateways on one PostgreSQL hazard store (gateway/ha, README "Running more than one
     gateway"): of all gateways configured with the same ``partition``, exactly one is active (holds the
@@ -214,6 +255,7 @@ class GatewayConfig(Section):
     auth: AuthSection = AuthSection()
     reports: ReportsSection = ReportsSection()
     ha: HaSection = HaSection()
+    notify: NotifySection = NotifySection()
 
     @model_validator(mode="after")
     def _known_decoders(self) -> GatewayConfig:

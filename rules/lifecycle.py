@@ -93,12 +93,15 @@ def step_hazard(
     default_deadline: timedelta | None = None,
     responsible: str | None = None,
     reason: str = "",
+    party_id: int | None = None,
 ) -> HazardStep:
     """Check one transition and compute the resulting state and deadline, or raise ``TransitionError``.
 
     ``deadline`` is the hazard's current one; ``new_deadline`` one the caller asks for (must be in the
     future); ``default_deadline`` the policy's for the hazard's colour, used when starting rectification
-    without an explicit deadline.
+    without an explicit deadline. A dispatch goes to a party: ``party_id`` (which the caller has checked is
+    one of the estate's parties) or, from callers without parties, a ``responsible`` in words; only a
+    dispatch takes a party.
     """
     sources, target = HAZARD_TRANSITIONS[action]
     if state not in sources:
@@ -109,8 +112,10 @@ def step_hazard(
         )
     if new_deadline is not None and new_deadline <= now:
         raise TransitionError(f"deadline {new_deadline.isoformat()} is in the past (now {now.isoformat()})")
-    if action is HazardAction.DISPATCH and not responsible:
-        raise TransitionError("dispatch needs the responsible party ('responsible')")
+    if action is HazardAction.DISPATCH and party_id is None and not responsible:
+        raise TransitionError("dispatch needs the responsible party ('party_id', or 'responsible')")
+    if action is not HazardAction.DISPATCH and party_id is not None:
+        raise TransitionError(f"only 'dispatch' takes a party ('party_id'), not {action.value!r}")
     if action in (HazardAction.CLOSE, HazardAction.REJECT) and not reason:
         raise TransitionError(f"{action.value!r} needs a reason")
     # Starting rectification needs a deadline; so does a rejected rectification whose deadline has passed

@@ -294,6 +294,10 @@ def _people(timeline: _Timeline, engine: RuleEngine) -> None:
 
     dispatch, start_work, rectified = HazardAction.DISPATCH, HazardAction.START, HazardAction.RECTIFIED
 
+    def company(estate: str) -> str:
+        """The estate's property company: the party (from the registry) a dispatch goes to."""
+        return engine.registry.estate(estate).property_company
+
     def assess(estate: str) -> Callable[[], object]:
         """The street office's assessment (排查登记): every green condition found to hold."""
         return lambda: engine.assessments.record(
@@ -314,14 +318,14 @@ def _people(timeline: _Timeline, engine: RuleEngine) -> None:
         (h + 30 * m, complaint("E002", 0, "消防通道堵塞")),
         # Overdue while being rectified: the deadline given at "start" passes at +2h, and is escalated.
         (20 * m, file("wiring", "E003", "Y9", "2号楼楼道", "楼道内飞线充电")),
-        (30 * m, step("wiring", dispatch, responsible="物业公司")),
+        (30 * m, step("wiring", dispatch, responsible=company("E003"))),
         (40 * m, step("wiring", start_work, deadline=start + 2 * h)),
         # Overdue while dispatched (a deadline given with the dispatch, passing at +3h).
         (25 * m, file("door", "E001", "Y11", "3号楼", "常闭式防火门长期开启")),
-        (35 * m, step("door", dispatch, responsible="物业公司", deadline=start + 3 * h)),
+        (35 * m, step("door", dispatch, responsible=company("E001"), deadline=start + 3 * h)),
         # The whole closed loop: reported, dispatched, rectifying (the policy's 30 days), rectified, closed.
         (45 * m, file("exit", "E002", "Y7", "1号楼安全出口", "安全出口堆放杂物")),
-        (55 * m, step("exit", dispatch, responsible="物业公司")),
+        (55 * m, step("exit", dispatch, responsible=company("E002"))),
         (h + 5 * m, step("exit", start_work)),
         (3 * h, step("exit", rectified, evidence="photo/after.jpg")),
         (3 * h + 30 * m, step("exit", HazardAction.VERIFY)),

@@ -115,6 +115,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "declare_window",
         "void_complaint",
         "post_placard",
+        "manage_parties",
+        "read_notifications",
     },
     "office": {
         "read",
@@ -130,6 +132,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "declare_window",
         "void_complaint",
         "post_placard",
+        "manage_parties",
+        "read_notifications",
     },
     "property": {
         "read",
@@ -637,6 +641,7 @@ WRITE_CASES: dict[tuple[str, str], WriteCase] = {
         "handle_alarm", "'acknowledge' alarms", _alarm, lambda b: b["history"][-1]["actor"]
     ),
 }
+PARTIES_TEST = "test_parties_are_read_in_scope_and_managed_by_office_and_brigade_only"
 #: Write routes with tests of their own below.
 OTHER_WRITES = {
     ("POST", "/api/hazards/{hazard_id}/transitions"): "test_hazard_actions_need_their_permission",
@@ -648,6 +653,8 @@ OTHER_WRITES = {
     ("POST", "/api/complaints/merge"): (
         "test_complaints_void_merge.py::test_void_and_merge_through_the_api_by_office_and_brigade_only"
     ),
+    ("POST", "/api/parties"): PARTIES_TEST,
+    ("PATCH", "/api/parties/{party_id}"): PARTIES_TEST,
 }
 
 
@@ -744,6 +751,67 @@ async def test_hazard_actions_need_their_permission(world: World) -> None:
             )
             assert r.status_code == missing.status_code == 404
             assert normalised(r, str(hid)) == normalised(missing, "999999")
+
+
+async def test_parties_are_read_in_scope_and_managed_by_office_and_brigade_only(world: World) -> None:
+    """Parties serve estates: each account reads those serving its estates (with only those estates), and
+    only office and brigade accounts add or change them; another estate is as unknown as none at all."""
+    from gateway.store.parties import PartyKind
+
+    now = world.engine.clock()
+    only_e004 = world.engine.store.parties.create(
+        kind=PartyKind.MAINTENANCE_COMPANY, name="维保 四号", estate_ids=["E004"], actor="setup", now=now
+    )
+    for account in ACCOUNTS:
+        h = world.as_(account.username)
+        manages = "manage_parties" in permissions_of(account)
+        listed = (await world.http.get("/api/parties", headers=h)).json()
+        assert {e for p in listed for e in p["estate_ids"]} == set(account.sees), account.username
+        assert all((p["channels"] is not None) == manages for p in listed), "webhook keys only to managers"
+        estate = min(account.sees)
+        body = {
+            "kind": "community",
+            "name": f"{account.username} 社区",
+            "contact": "张主任",
+            "phone": "010-12345678",
+            "channels": ["https://oapi.dingtalk.com/robot/send?access_token=x"],
+            "estate_ids": [estate],
+            "actor": "someone else",
+        }
+        registry_party = next(p for p in listed if p["kind"] == "property_company")
+        before = world.engine.store.counts()
+        created = await world.http.post("/api/parties", json=body, headers=h)
+        patched = await world.http.patch(
+            f"/api/parties/{registry_party['id']}", json={"contact": "李经理"}, headers=h
+        )
+        where = account.username
+        if manages:
+            assert created.status_code == 201, f"{where}: {created.text}"
+            assert created.json()["estate_ids"] == [estate]
+            versions = world.engine.store.parties.versions(created.json()["id"])
+            assert versions[-1].actor == account.display_name, "the account is recorded"
+            assert patched.status_code == 200, f"{where}: {patched.text}"
+            party = world.engine.store.parties.get(registry_party["id"])
+            assert party.contact == "李经理"
+            # Estates outside the scope stay served, untouched by a caller who cannot see them.
+            assert set(party.estate_ids) >= {"E001", "E003"} or set(party.estate_ids) >= {"E002", "E004"}
+            for other in sorted(ALL - account.sees):
+                r = await world.http.post("/api/parties", json={**body, "estate_ids": [other]}, headers=h)
+                unknown = {**body, "estate_ids": ["E999"]}
+                missing = await world.http.post("/api/parties", json=unknown, headers=h)
+                assert r.status_code == missing.status_code == 422, f"{where}: {r.text}"
+                assert normalised(r, other) == normalised(missing, "E999")
+        else:
+            for r in (created, patched):
+                assert r.status_code == 403, f"{where}: {r.status_code} {r.text}"
+                detail = f"role {account.role} may not manage parties (needs manage_parties)"
+                assert r.json() == {"error": "forbidden", "detail": detail}
+            assert world.engine.store.counts() == before, f"{where} changed something"
+        if "E004" not in account.sees:
+            r = await world.http.patch(f"/api/parties/{only_e004.id}", json={"contact": "x"}, headers=h)
+            missing = await world.http.patch("/api/parties/999999", json={"contact": "x"}, headers=h)
+            assert r.status_code == missing.status_code == 404
+            assert normalised(r, str(only_e004.id)) == normalised(missing, "999999")
 
 
 async def test_uploads_need_an_account(world: World) -> None:

@@ -165,8 +165,11 @@ async def test_a_hazard_goes_through_the_closed_loop_and_every_step_is_kept(env:
     assert hazard["state"] == "reported"
     assert env.grade("E001") == "red"
     env.clock.advance(hours=1)
-    r = await step(env, hid, "dispatch", actor="community office 张", responsible="锦绣物业")
+    # Dispatched to a party of the estate (its property company, from the registry).
+    party = (await env.http.get("/api/parties", params={"estate_id": "E001"})).json()[0]
+    r = await step(env, hid, "dispatch", actor="community office 张", party_id=party["id"])
     assert r.json()["state"] == "dispatched"
+    assert (r.json()["party_id"], r.json()["responsible"]) == (party["id"], party["name"])
     r = await step(env, hid, "start", actor="锦绣物业 王", reason="clearing the basement")
     body = r.json()
     assert body["state"] == "rectifying"
@@ -251,8 +254,8 @@ async def test_bad_requests_get_a_clear_4xx_and_leave_the_store_unchanged(env: E
     assert "in the past" in r.json()["detail"]
 
     r = await step(env, hid, "dispatch", actor="office")
-    assert r.status_code == 409
-    assert "responsible" in r.json()["detail"]
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("party_id: dispatch needs the responsible party")
 
     r = await step(env, hid, "auto_close", actor="someone")
     assert r.status_code == 422

@@ -285,7 +285,12 @@ async def test_a_hazard_is_filed_and_closed_through_the_forms(ui: Ui, tmp_path: 
         await page.wait_for_timeout(300)
         return await page.locator('[data-testid="hazard-detail"]').get_attribute("data-state") or ""
 
-    assert await act("dispatch", **{"#a-responsible": "安居物业"}) == "dispatched"
+    # The dispatch form picks one of the estate's parties (its property company from the registry).
+    options = page.locator("#a-party option")
+    await expect(options.first).to_be_attached()
+    party_id = await options.first.get_attribute("value")
+    await expect(page.locator('[data-testid="todo-badge"]')).to_contain_text("待办")
+    assert await act("dispatch") == "dispatched"
     assert await act("start", **{"#a-reason": "清理地下室"}) == "rectifying"
     assert await act("rectified", **{"#a-evidence": "photo/after.jpg"}) == "rectified"
     await ui.shot(page, "06-hazard-detail")
@@ -297,6 +302,10 @@ async def test_a_hazard_is_filed_and_closed_through_the_forms(ui: Ui, tmp_path: 
     assert [h["action"] for h in body["history"]] == ["report", "dispatch", "start", "rectified", "verify"]
     assert {h["actor"] for h in body["history"]} == {"值班员 王"}, "the account is recorded, not a typed name"
     assert body["photo"].startswith("uploads/")
+    assert str(body["party_id"]) == party_id
+    # The to-do page lists what waits, with links.
+    await page.goto(ui.base + "/#/todo")
+    await expect(page.locator('[data-todo-list="to_dispatch"]')).to_be_visible()
     await page.goto(ui.base + "/#/")
     await expect(page.locator('[data-testid="tile-E003"]')).not_to_have_attribute("data-grade", "red")
     assert page.errors == []  # type: ignore[attr-defined]

@@ -29,8 +29,11 @@ from gateway.api.routers import (
     hazards,
     meta,
     metrics,
+    notifications,
+    parties,
     placards,
     reports,
+    todo,
     windows,
 )
 from gateway.auth.principal import Forbidden, Unauthenticated
@@ -60,6 +63,9 @@ def create_app(services: ApiServices) -> FastAPI:
         app.include_router(module.router)
     app.include_router(windows.router)
     app.include_router(placards.router)  # placard postings, and the public check page /p/{serial}
+    app.include_router(parties.router)
+    app.include_router(todo.router)
+    app.include_router(notifications.router)  # messages pushed to people (gateway/notify)
 
     @app.exception_handler(Unauthenticated)
     async def unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:

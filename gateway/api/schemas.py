@@ -164,6 +164,7 @@ class HazardOut(Out):
     )
     escalations: int
     recheck_due: datetime | None
+    party_id: int | None = Field(default=None, description="the party it was dispatched to (/api/parties)")
 
 
 class HazardDetail(HazardOut):
@@ -185,7 +186,13 @@ class HazardTransitionIn(In):
     actor: str | None = Field(default=None, min_length=1, description=SIGNED_IN_NAME)
     reason: str = ""
     deadline: AwareDatetime | None = None
-    responsible: str | None = None
+    party_id: int | None = Field(
+        default=None, description="dispatch: the party it goes to, one serving the hazard's estate"
+    )
+    responsible: str | None = Field(
+        default=None,
+        description="dispatch, old clients: accepted only as the exact name of one of the estate's parties",
+    )
     evidence: str = ""
 
 

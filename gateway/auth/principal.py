@@ -68,6 +68,8 @@ class Permission(StrEnum):
     DECLARE_WINDOW = "declare_window"  # maintenance and test windows (屏蔽 with a time limit): declare, end
     VOID_COMPLAINT = "void_complaint"  # void a complaint filed in error, merge duplicates into one incident
     POST_PLACARD = "post_placard"  # record that a placard (公示牌) was posted at the entrance, with a photo
+    MANAGE_PARTIES = "manage_parties"  # responsible parties (责任单位) hazards are dispatched to: add, change
+    READ_NOTIFICATIONS = "read_notifications"  # the log of messages pushed to people (channels scrubbed)
     ADMIN = "admin"  # manage users and API tokens; from the account's admin flag, not from its role
 
 
@@ -90,6 +92,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.DECLARE_WINDOW,
             Permission.VOID_COMPLAINT,
             Permission.POST_PLACARD,
+            Permission.MANAGE_PARTIES,
+            Permission.READ_NOTIFICATIONS,
         }
     ),
     Role.PROPERTY: frozenset(

@@ -54,6 +54,7 @@ from gateway.casework.incidents import IncidentDesk
 from gateway.casework.index import CaseIndex
 from gateway.casework.model import Clock, EngineCounters
 from gateway.casework.outbox import Outbox
+from gateway.casework.parties import seed_from_registry as seed_parties
 from gateway.casework.points import signal_point
 from gateway.casework.publisher import MqttPublisher
 from gateway.casework.redo import StoreBacklog, Writes
@@ -140,6 +141,7 @@ class RuleEngine:
         self._reindex_due = False
         self._last_sweep = now
         self._last_repeat = now
+        seed_parties(store, registry, now)  # each estate's property company, as a party to dispatch to
         self._restore(now)
         self.backlog.load(self.fleet.devices)
 

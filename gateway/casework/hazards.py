@@ -15,13 +15,14 @@ from functools import partial
 
 from gateway.casework.desk import Desk
 from gateway.casework.model import EngineError, check_estate
+from gateway.casework.parties import dispatch_party
 from gateway.casework.payloads import hazard_summary
 from gateway.casework.points import hazard_point
 from gateway.casework.redo import Writes
 from gateway.models import Device
 from gateway.store.hazards import MAINTENANCE_TASK
 from gateway.store.records import HazardRecord
-from rules.lifecycle import HazardAction, escalation_due
+from rules.lifecycle import HazardAction, HazardState, escalation_due
 from rules.model import SignalChange, SignalKind
 
 log = logging.getLogger(__name__)
@@ -215,11 +216,20 @@ class HazardDesk(Desk):
         responsible: str | None = None,
         evidence: str = "",
         now: datetime | None = None,
+        party_id: int | None = None,
     ) -> HazardRecord:
+        """One step by a person. A dispatch goes to a party (``party_id``, or a ``responsible`` that is
+        exactly the name of one: ``casework.parties.dispatch_party``), whose name and contact become the
+        hazard's ``responsible``."""
         now = now or self.clock()
         if action in (HazardAction.AUTO_CLOSE, HazardAction.ESCALATE):
             raise EngineError(f"{action.value!r} is done by the gateway itself, not by a person")
         current = self.store.hazards.get(hazard_id)
+        if action is HazardAction.DISPATCH and current.state is HazardState.REPORTED:
+            party = dispatch_party(self.store, current.estate_id, party_id, responsible)
+            party_id, responsible = party.id, party.label
+        elif party_id is not None and action is not HazardAction.DISPATCH:
+            raise EngineError(f"party_id: only 'dispatch' takes a party, not {action.value!r}")
         if current.criterion == MAINTENANCE_TASK:
             default: timedelta | None = self.policy.deadlines.maintenance
         elif current.criterion in self.policy.criteria:
@@ -237,6 +247,7 @@ class HazardDesk(Desk):
             responsible=responsible,
             evidence=evidence,
             recheck_after_s=self.policy.deadlines.recheck_after.total_seconds(),
+            party_id=party_id,
         )
         if hazard.is_open:
             self.index.add(hazard)

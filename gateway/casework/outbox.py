@@ -9,6 +9,7 @@ telemetry sink (the rule hook is synchronous); ``wake`` tells it there are some.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,8 @@ from gateway.casework.model import RuleUpdate
 from gateway.casework.publisher import MqttPublisher, grade_topic
 from gateway.ingest.pipeline import Broadcast
 from gateway.ingest.sinks.base import Point
+
+log = logging.getLogger(__name__)
 
 
 class Outbox:
@@ -30,6 +33,9 @@ class Outbox:
         #: Inside a store batch: the hazard and alarm changes to announce once it is committed.
         self.held: list[Callable[[], None]] | None = None
         self._last_event_time: datetime | None = None
+        #: Called on the event loop with each hazard and alarm change (the notifier, gateway/notify): each
+        #: must only queue what it needs and return at once; an exception from one is logged and ignored.
+        self.listeners: list[Callable[[RuleUpdate], None]] = []
 
     def wake(self) -> None:
         self.points_ready.set()
@@ -52,9 +58,15 @@ class Outbox:
 
     def event(self, kind: str, estate_id: str, now: datetime, data: dict[str, Any]) -> None:
         """A hazard or alarm change: to the live view and as an MQTT event."""
-        self.updates.publish(RuleUpdate(kind, estate_id, now, data))
+        update = RuleUpdate(kind, estate_id, now, data)
+        self.updates.publish(update)
         if self.publisher is not None:
             self.publisher.event(f"{self.topic_prefix}/estates/{estate_id}/{kind}s", data)
+        for listener in self.listeners:
+            try:
+                listener(update)
+            except Exception:
+                log.exception("a listener of the outbox failed on a %s change", kind)
 
     def grade(self, estate_id: str, now: datetime, payload: dict[str, Any]) -> None:
         """A changed grade: to the live view and as the estate's retained MQTT message."""

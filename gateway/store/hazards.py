@@ -169,6 +169,7 @@ class HazardRepository:
             "escalations": 0,
             "last_escalated_at": None,
             "recheck_due": None,
+            "party_id": None,
         }
         hazard_id = new_id(conn.execute(_INSERT_HAZARD, values))
         self._db.announce_change(conn)
@@ -201,8 +202,12 @@ class HazardRepository:
         responsible: str | None = None,
         evidence: str = "",
         recheck_after_s: float | None = None,
+        party_id: int | None = None,
     ) -> HazardRecord:
-        """Apply one closed-loop step, or raise ``TransitionError``/``NotFound`` and change nothing."""
+        """Apply one closed-loop step, or raise ``TransitionError``/``NotFound`` and change nothing.
+
+        ``party_id``: the party a dispatch goes to (checked by the caller: it exists, is active and serves
+        the hazard's estate); ``responsible`` then names it in words."""
         with self._db.tx() as conn:
             current = self._get(conn, hazard_id)
             step = step_hazard(
@@ -214,10 +219,13 @@ class HazardRepository:
                 default_deadline=timedelta(seconds=default_deadline_s) if default_deadline_s else None,
                 responsible=responsible,
                 reason=reason,
+                party_id=party_id,
             )
             values: dict[str, Any] = {"state": step.state.value, "updated_at": now, "deadline": step.deadline}
             if responsible:
                 values["responsible"] = responsible
+            if party_id is not None:
+                values["party_id"] = party_id
             if step.state is HazardState.CLOSED and current.is_open:
                 values["closed_at"] = now
                 values["close_kind"] = {
@@ -238,6 +246,8 @@ class HazardRepository:
                 data["evidence"] = evidence
             if responsible:
                 data["responsible"] = responsible
+            if party_id is not None:
+                data["party_id"] = party_id
             if step.deadline != current.deadline and step.deadline is not None:
                 data["deadline"] = step.deadline.isoformat()
             self._db.write_history(

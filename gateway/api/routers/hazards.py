@@ -82,6 +82,7 @@ async def transition(
         deadline=body.deadline,
         responsible=body.responsible,
         evidence=body.evidence,
+        party_id=body.party_id,
     )
     return _detail(engine, hazard_id)
 

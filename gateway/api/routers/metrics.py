@@ -39,6 +39,13 @@ COUNTERS = {
     "sink_points_written": "points InfluxDB accepted",
     "sink_write_errors": "failed writes to InfluxDB (retried or dead-lettered)",
     "sink_dropped_points": "points dropped by the durable buffer's retention cap",
+    "notify_queued": "messages to people queued (alarms, escalations, hazards; one per channel)",
+    "notify_sent": "messages delivered",
+    "notify_failed": "messages given up after their last try",
+    "notify_retries": "failed deliveries tried again",
+    "notify_dropped": "hazard messages dropped because the queue was full (never an alarm)",
+    "notify_escalations": "alarms escalated because nobody acknowledged them in time",
+    "notify_record_errors": "messages whose outcome could not be written to the store",
 }
 #: Gauges worth a sentence; any other numeric field is exported as a gauge named after it.
 GAUGES = {

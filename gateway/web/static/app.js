@@ -51,6 +51,8 @@ const TEXT = {
     "merge selected": "合并所选为同一事件", "merge reason": "合并原因（同一事件）", "select two": "请至少勾选两条投诉",
     "out of use": "停租停用", "set out of use": "设为停租停用", "back in use": "恢复使用", "status reason": "原因（必填）",
     "hours": "小时", "minutes": "分钟",
+    todo: "待办", "todo.none": "当前没有待办事项", party: "责任单位（派单对象）", "no party": "该小区尚无责任单位，请先由街道/社区或消防救援大队添加",
+    unacknowledged: "未确认",
   },
   en: {
     brand: "firegw · control room", "nav.board": "Estates", "nav.alarms": "Alarms", "nav.hazards": "Hazards",
@@ -99,6 +101,8 @@ const TEXT = {
     "merge selected": "Merge selected into one incident", "merge reason": "Why are they one incident?", "select two": "Select at least two complaints",
     "out of use": "Out of use", "set out of use": "Set out of use", "back in use": "Back in use", "status reason": "Reason (required)",
     hours: "hours", minutes: "minutes",
+    todo: "To do", "todo.none": "Nothing waits for you", party: "Responsible party (dispatch to)", "no party": "This estate has no responsible party yet: an office or brigade account adds one",
+    unacknowledged: "unacknowledged",
   },
 };
 let lang = localStorage.getItem("firegw.lang") || "zh";
@@ -980,6 +984,9 @@ async function viewHazard(id) {
   const h = await api(`/api/hazards/${encodeURIComponent(id)}`);
   // auto_close and escalate are the gateway's own steps; people get the rest, as their role allows.
   const actions = h.allowed_actions.filter((a) => ACTION_PERMISSION[a] && can(ACTION_PERMISSION[a]));
+  // Dispatch (派单) picks one of the estate's active parties, never free text.
+  const parties = actions.includes("dispatch")
+    ? await api(`/api/parties?estate_id=${encodeURIComponent(h.estate_id)}&active=true`).catch(() => []) : [];
   view().innerHTML = `<h1>#${h.id} ${esc(h.criterion)} ${esc(h.criterion_text ? (lang === "zh" ? h.criterion_text.zh : h.criterion_text.en) : "")}</h1>
     <div class="card" data-testid="hazard-detail" data-state="${esc(h.state)}">
       <p><b>${esc(t("state"))}:</b> <span id="hazard-state">${esc(t("state." + h.state))}</span> ${h.overdue ? `<b class="error">${esc(t("overdue"))}</b>` : ""}
@@ -990,7 +997,7 @@ async function viewHazard(id) {
       ${h.photo ? `<p><img src="/api/${esc(h.photo)}" alt="photo" style="max-width:320px;border-radius:6px"></p>` : ""}
       <div class="actions-row" id="hazard-actions">
         <input id="a-reason" placeholder="${esc(t("reason"))}">
-        ${actions.includes("dispatch") ? `<input id="a-responsible" placeholder="${esc(t("responsible"))}">` : ""}
+        ${actions.includes("dispatch") ? partySelect(parties) : ""}
         ${actions.includes("start") ? `<input id="a-deadline" type="datetime-local" title="${esc(t("deadline"))}">` : ""}
         ${actions.includes("rectified") ? `<input id="a-evidence" placeholder="${esc(t("evidence"))}">` : ""}
         ${!session.me ? `<input id="a-actor" placeholder="${esc(t("actor"))}" value="control room">` : ""}
@@ -1007,7 +1014,7 @@ async function viewHazard(id) {
       const action = button.dataset.hazardAction;
       const body = { action, reason: $("#a-reason").value };
       if ($("#a-actor")) body.actor = $("#a-actor").value;
-      if (action === "dispatch") body.responsible = $("#a-responsible").value;
+      if (action === "dispatch") body.party_id = $("#a-party").value ? Number($("#a-party").value) : null;
       if (action === "start" && $("#a-deadline").value) body.deadline = new Date($("#a-deadline").value).toISOString();
       if (action === "rectified") body.evidence = $("#a-evidence").value;
       try {
@@ -1016,6 +1023,62 @@ async function viewHazard(id) {
       } catch (err) { $("#a-result").innerHTML = `<span class="error">${esc(err.message)}</span>`; }
     };
   });
+}
+
+function partySelect(parties) {
+  if (!parties.length) return `<span class="error" id="a-party-none">${esc(t("no party"))}</span><select id="a-party" hidden></select>`;
+  return `<select id="a-party" title="${esc(t("party"))}" data-testid="party-select">${parties.map((p) =>
+    `<option value="${p.id}">${esc(p.name)} · ${esc(lang === "zh" ? p.kind_zh : p.kind)}${p.contact ? " · " + esc(p.contact) : ""}${p.phone ? " " + esc(p.phone) : ""}</option>`).join("")}</select>`;
+}
+
+// ---- to-do (待办): counts in the header of every page, and the list page ---------------------------------------
+
+/** The "待办 N" badge in the header: a link to #/todo, made here so that every page has it. */
+function todoBadge() {
+  let badge = $("#todo-badge");
+  if (!badge) {
+    const nav = $("#top nav");
+    if (!nav) return null;
+    badge = document.createElement("a");
+    badge.id = "todo-badge";
+    badge.href = "#/todo";
+    badge.dataset.testid = "todo-badge";
+    nav.appendChild(badge);
+  }
+  return badge;
+}
+
+async function refreshTodo() {
+  const badge = todoBadge();
+  if (!badge) return;
+  if (session.authEnabled && !session.me) { badge.hidden = true; return; }
+  try {
+    const c = await api("/api/todo/counts", { quiet401: true });
+    badge.hidden = false;
+    badge.dataset.count = String(c.total);
+    badge.textContent = `${t("todo")} ${c.total}`;
+    badge.classList.toggle("error", c.unacknowledged_alarms > 0);
+  } catch (err) { badge.hidden = true; }
+}
+
+let todoTimer = null;
+function refreshTodoSoon() {
+  if (todoTimer) return;
+  todoTimer = setTimeout(() => { todoTimer = null; refreshTodo(); }, 1500);
+}
+
+async function viewTodo() {
+  const todo = await api("/api/todo");
+  const hazardRow = (h) => `<tr data-todo-hazard="${h.id}" class="${h.overdue ? "overdue" : ""}"><td><a href="#/hazard/${h.id}">#${h.id}</a></td>
+    <td><a href="#/estate/${encodeURIComponent(h.estate_id)}">${esc(h.estate_id)}</a></td><td>${esc(h.criterion)}</td>
+    <td>${esc(t("state." + h.state))}</td><td>${esc(h.responsible)}</td><td>${esc(fmtTime(h.deadline || h.recheck_due))}</td></tr>`;
+  const alarmRow = (a) => `<tr data-todo-alarm="${a.id}"><td><a href="#/alarms">#${a.id}</a></td>
+    <td><a href="#/estate/${encodeURIComponent(a.estate)}">${esc(a.estate)}</a></td><td>${esc(a.location || a.device)}</td>
+    <td>${esc(t("state." + a.state))}</td><td colspan="2">${esc(fmtTime(a.received_at))}</td></tr>`;
+  const section = (l) => `<section class="card" data-todo-list="${esc(l.key)}"><h2>${esc(lang === "zh" ? l.zh : l.en)} <span class="badge" data-count="${l.count}">${l.count}</span></h2>
+    ${l.count ? `<table>${l.hazards.map(hazardRow).join("")}${l.alarms.map(alarmRow).join("")}</table>` : `<p class="muted">—</p>`}</section>`;
+  view().innerHTML = `<h1>${esc(t("todo"))} <span class="muted">${todo.total}</span></h1>
+    ${todo.total ? "" : `<p class="muted">${esc(t("todo.none"))}</p>`}${todo.lists.map(section).join("")}`;
 }
 
 async function viewDevice(id) {
@@ -1089,6 +1152,7 @@ async function route() {
   const [path] = hash.slice(1).split("?");
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   applyStaticText();
+  refreshTodo();
   try {
     if (parts[0] === "login" || (session.authEnabled && !session.me)) return viewLogin();
     if (!parts.length) return await viewBoard();
@@ -1098,6 +1162,7 @@ async function route() {
     if (parts[0] === "hazard") return await viewHazard(parts[1]);
     if (parts[0] === "device") return await viewDevice(parts[1]);
     if (parts[0] === "reports") return await viewReports();
+    if (parts[0] === "todo") return await viewTodo();
     view().innerHTML = `<p class="error">404</p>`;
   } catch (err) {
     if (err.status !== 401) view().innerHTML = `<p class="error">${esc(err.message)}</p>`;
@@ -1152,6 +1217,9 @@ function onLive(kind, data) {
 listeners.grade.push((d) => onLive("grade", d));
 listeners.hazard.push((d) => onLive("hazard", d));
 listeners.alarm.push((d) => onLive("alarm", d));
+listeners.hazard.push(() => refreshTodoSoon());
+listeners.alarm.push(() => refreshTodoSoon());
+setInterval(refreshTodo, 30000);
 setInterval(() => { if (onBoard() && !pending) viewBoard(); }, 60000);
 
 document.addEventListener("click", (ev) => {

@@ -1,0 +1,10 @@
+"""Messages to people: alarms to the people on duty, escalations, hazards to their party (Apprise URLs).
+
+- ``notifier``: ``Notifier``, fed by the engine's outbox, delivering from threads of its own;
+- ``channels``: one delivery through Apprise, with its reason on failure; URLs scrubbed of secrets;
+- ``messages``: the Chinese text of each message.
+"""
+
+from gateway.notify.notifier import Notifier, NotifyCounters
+
+__all__ = ["Notifier", "NotifyCounters"]
