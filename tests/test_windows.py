@@ -25,18 +25,13 @@ import pytest
 from assessed import assess
 from clock import T0, FakeClock
 from readings import healthy_readings
+from role_clients import role_clients
 
-from gateway.api import ApiServices, create_app
-from gateway.auth.service import AuthService
-from gateway.auth.store import AuthStore
 from gateway.casework.engine import RuleEngine
 from gateway.casework.model import EngineError
 from gateway.casework.windows import REFRESH_S
 from gateway.cli import main
-from gateway.ingest.deadletter import DeadLetterStore
-from gateway.ingest.pipeline import Pipeline
 from gateway.ingest.registry import Registry, registry_to_toml
-from gateway.ingest.sinks.sqlite import SqliteSink
 from gateway.models import Device, DeviceEvent, EventType, Reading
 from gateway.store import HazardStore
 from gateway.store.windows import WindowScope
@@ -382,19 +377,8 @@ ROLES: dict[str, dict[str, Any]] = {
 
 @pytest.fixture
 async def api(env: Env, tmp_path: Path) -> AsyncIterator[Api]:
-    deadletters = DeadLetterStore(tmp_path / "dl.sqlite")
-    pipeline = Pipeline(env.registry, SqliteSink(tmp_path / "t.sqlite"), deadletters, clock=env.clock)
-    auth = AuthService(AuthStore(env.engine.store.engine))
-    app = create_app(ApiServices(env.registry, pipeline, env.engine, deadletters, env.clock, auth=auth))
-    tokens = {}
-    for role, scope in ROLES.items():
-        auth.store.create_user(
-            username=role, role=role, password=None, now=env.clock(), display_name=f"{role} 某某", **scope
-        )
-        tokens[role] = auth.create_token(role)[1]
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+    async with role_clients(env.engine, env.clock, tmp_path, ROLES) as (http, tokens):
         yield Api(env, http, tokens)
-    deadletters.close()
 
 
 async def test_a_window_through_the_http_api(api: Api) -> None:
