@@ -144,6 +144,13 @@ function applyStaticText() {
   $("#sound-toggle").textContent = t(sound.enabled ? "sound.on" : "sound.off");
 }
 
+/** Pages that live in their own script (gateway/web/static/*.js, loaded after this one by index.html):
+ * ``EXTRA_VIEWS.name = async (...parts) => {...}`` serves ``#/name/...``; their texts go into ``TEXT``. */
+const EXTRA_VIEWS = {};
+/** Sections other scripts add to the hazard page: ``{ html: (hazard) => html, wire: (hazard, root) => {} }``,
+ * drawn after the description and wired once the page is in the document. */
+const HAZARD_SECTIONS = [];
+
 // ---- API -------------------------------------------------------------------------------------------------
 
 class ApiError extends Error {
@@ -995,6 +1002,7 @@ async function viewHazard(id) {
         · <b>${esc(t("responsible"))}:</b> ${esc(h.responsible)}</p>
       <p>${esc(h.description)}</p>
       ${h.photo ? `<p><img src="/api/${esc(h.photo)}" alt="photo" style="max-width:320px;border-radius:6px"></p>` : ""}
+      ${HAZARD_SECTIONS.map((section) => section.html(h)).join("")}
       <div class="actions-row" id="hazard-actions">
         <input id="a-reason" placeholder="${esc(t("reason"))}">
         ${actions.includes("dispatch") ? partySelect(parties) : ""}
@@ -1009,6 +1017,7 @@ async function viewHazard(id) {
     <table><tr><th>${esc(t("time"))}</th><th>${esc(t("actions"))}</th><th>${esc(t("state"))}</th><th>${esc(t("actor"))}</th><th>${esc(t("reason"))}</th></tr>
       ${h.history.map((s) => `<tr><td>${esc(fmtTime(s.at))}</td><td>${esc(t("act." + s.action))}</td>
         <td>${esc(t("state." + s.to_state))}</td><td>${esc(s.actor)}</td><td>${esc(s.reason)} ${esc(Object.values(s.data || {}).join(" "))}</td></tr>`).join("")}</table>`;
+  HAZARD_SECTIONS.forEach((section) => section.wire && section.wire(h, view()));
   document.querySelectorAll("[data-hazard-action]").forEach((button) => {
     button.onclick = async () => {
       const action = button.dataset.hazardAction;
@@ -1163,6 +1172,7 @@ async function route() {
     if (parts[0] === "device") return await viewDevice(parts[1]);
     if (parts[0] === "reports") return await viewReports();
     if (parts[0] === "todo") return await viewTodo();
+    if (EXTRA_VIEWS[parts[0]]) return await EXTRA_VIEWS[parts[0]](...parts.slice(1));
     view().innerHTML = `<p class="error">404</p>`;
   } catch (err) {
     if (err.status !== 401) view().innerHTML = `<p class="error">${esc(err.message)}</p>`;
@@ -1239,6 +1249,8 @@ setInterval(beepLoop, 1500);
 setInterval(refreshAlarms, 30000);
 
 (async function start() {
+  // The page's other scripts (index.html lists them after this one) register their views first.
+  if (document.readyState === "loading") await new Promise((ok) => document.addEventListener("DOMContentLoaded", ok, { once: true }));
   applyStaticText();
   try { await loadSession(); } catch (err) { view().innerHTML = `<p class="error">${esc(err.message)}</p>`; return; }
   if (session.me || !session.authEnabled) { connectLive(); refreshAlarms(); } // in parallel with the first view
