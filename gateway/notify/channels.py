@@ -39,6 +39,12 @@ def check(url: str) -> bool:
     return apprise.Apprise.instantiate(url) is not None
 
 
+def scheme(url: str) -> str:
+    """The service an address is for (``wecombot``, ``dingtalk``, ``json``...), as ``[notify]
+    rate_per_minute`` names it."""
+    return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
 def scrub(url: str) -> str:
     """The URL without its secrets: Apprise's own privacy form (passwords as ``****``, tokens shortened to
     their first and last character); for a URL Apprise cannot read, the scheme and host only."""

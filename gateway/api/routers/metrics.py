@@ -46,6 +46,12 @@ COUNTERS = {
     "notify_dropped": "hazard messages dropped because the queue was full (never an alarm)",
     "notify_escalations": "alarms escalated because nobody acknowledged them in time",
     "notify_record_errors": "messages whose outcome could not be written to the store",
+    "notify_resumed": "messages taken up again at start or takeover (queued before a stop or crash)",
+    "notify_late": "duty messages sent late for alarms raised before a start or takeover",
+    "notify_abandoned": "messages recorded abandoned (no longer relevant, or too old to send late)",
+    "notify_rate_limited": "deliveries held back by a channel's rate limit",
+    "notify_rate_limited_alarms": "alarm deliveries held back by a channel's rate limit",
+    "notify_combined": "waiting alarm messages sent together as one (a rate-limited channel)",
 }
 #: Gauges worth a sentence; any other numeric field is exported as a gauge named after it.
 GAUGES = {
@@ -53,6 +59,8 @@ GAUGES = {
     "mqtt_unacknowledged": "MQTT messages read and not yet acknowledged (waiting to be durable)",
     "sink_buffered_points": "points not yet in InfluxDB (durable buffer and memory)",
     "sink_buffer_disk_bytes": "bytes the durable buffer uses on disk",
+    "notify_waiting": "messages waiting for delivery (rate limits, retries)",
+    "notify_waiting_alarms": "alarm messages waiting for delivery",
 }
 
 

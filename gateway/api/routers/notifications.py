@@ -42,7 +42,7 @@ def list_notifications(
     scope: Scope,
     subject: Literal["alarm", "hazard"] | None = None,
     subject_id: int | None = None,
-    state: Literal["sent", "failed", "dropped", "abandoned"] | None = None,
+    state: Literal["queued", "sent", "failed", "dropped", "abandoned"] | None = None,
     limit: int = Query(default=200, ge=1, le=2000),
 ) -> list[NotificationOut]:
     principal.check(Permission.READ_NOTIFICATIONS, "read the notification log")
