@@ -1,24 +1,28 @@
-"""Printables: an estate's placard (公示牌) as PDF or PNG, and the monthly report as PDF, XLSX or CSV.
+"""Printables: an estate's placard (公示牌) as PDF or PNG, the monthly report as PDF, XLSX or CSV, and the
+quarterly assessment of property companies as JSON (for the UI), PDF or XLSX.
 
-Both are scope-checked like every other route: an estate outside the caller's scope is "not found", and a
-monthly report only ever contains estates in scope. Reading the store and rendering run in a worker thread,
+All are scope-checked like every other route: an estate outside the caller's scope is "not found", and a
+report only ever contains estates in scope. Reading the store and rendering run in a worker thread,
 so a large report does not hold up the live alarm feed on the gateway's event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from gateway.api.deps import Engine, Scope, Services
+from gateway.api.deps import Engine, EstateScope, Scope, Services
 from gateway.config import ReportsSection
 from gateway.reports.fonts import FontMissing
 from gateway.reports.monthly.figures import build_monthly_report
 from gateway.reports.monthly.model import MEDIA_TYPES, NothingToReport, ReportError
+from gateway.reports.quarterly import model as quarterly_model
+from gateway.reports.quarterly.build import build_quarterly_report
 from gateway.store.database import NotFound
 
 router = APIRouter(tags=["reports"])
@@ -147,18 +151,79 @@ async def monthly_report(
     def make() -> tuple[bytes, str]:
         from gateway.reports.monthly.render import render_report  # reportlab, openpyxl: on first use
 
+        chosen = _chosen(district, company, scope)
         report = build_monthly_report(
-            engine.store,
-            services.registry,
-            engine.policy,
-            month=month,
-            now=now,
-            district=district or None,
-            company=company or None,
-            allowed=scope.allows,
+            engine.store, services.registry, engine.policy, month=month, now=now, **chosen
         )
         return render_report(report, fmt, settings.font or None), report.scope_zh
 
+    return await _report_file(make, MEDIA_TYPES[fmt], f"report-{month}", fmt)
+
+
+@router.get(
+    "/api/reports/quarterly",
+    summary="Quarterly assessment of property companies (季度考核), estates in the caller's scope only",
+    description=(
+        "Per property company: rectification rate (隐患整改率: hazards rectified and verified by their "
+        "deadline ÷ hazards due; device hazards that closed themselves counted apart), facility intact rate "
+        "(设施完好率), overdue and escalated hazards, alarm response times; ranked within each street and "
+        "district, against the previous quarter. JSON by default (``in_progress`` while the quarter runs); "
+        "``format=pdf`` or ``xlsx`` to download. Definitions in docs/reports.md."
+    ),
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "description": "the report's figures per company and its rankings (docs/reports.md)",
+                    }
+                }
+            }
+            | dict.fromkeys(("application/pdf", MEDIA_TYPES["xlsx"]), _BINARY)
+        },
+        404: {"description": "no estate in the caller's scope matches the district or company"},
+        422: {"description": "not a quarter (YYYYQn, e.g. 2026Q4), or a quarter that has not started"},
+        503: _NO_FONT,
+    },
+)
+async def quarterly_report(
+    request: Request,
+    services: Services,
+    engine: Engine,
+    scope: Scope,
+    quarter: Annotated[str, Query(description="YYYYQn, in the policy's time zone", examples=["2026Q4"])],
+    district: str | None = None,
+    company: str | None = None,
+    fmt: Annotated[Literal["json", "pdf", "xlsx"], Query(alias="format")] = "json",
+) -> Response:
+    settings = _settings(request)
+    now = services.clock()
+
+    def make() -> tuple[bytes, str]:
+        from gateway.reports.quarterly.render import render_report  # reportlab, openpyxl: on first use
+
+        chosen = _chosen(district, company, scope)
+        report = build_quarterly_report(
+            engine.store, services.registry, engine.policy, quarter=quarter, now=now, **chosen
+        )
+        return render_report(report, fmt, settings.font or None), report.scope_zh
+
+    return await _report_file(make, quarterly_model.MEDIA_TYPES[fmt], f"quarterly-{quarter}", fmt)
+
+
+def _chosen(district: str | None, company: str | None, scope: EstateScope) -> dict[str, Any]:
+    """What a report covers: the district and company asked for, within the caller's scope."""
+    return {"district": district or None, "company": company or None, "allowed": scope.allows}
+
+
+async def _report_file(
+    make: Callable[[], tuple[bytes, str]], media_type: str, stem: str, fmt: str
+) -> Response:
+    """Run ``make`` (store reads and rendering, which return the content and the scope's name) in a worker
+    thread and answer the report: JSON as is, a file as an attachment named after the scope; or the
+    refusal (nothing in scope 404, a bad period 422, no font 503)."""
     try:
         content, scope_name = await asyncio.to_thread(make)
     except NothingToReport as exc:
@@ -167,10 +232,7 @@ async def monthly_report(
         return JSONResponse({"error": "invalid", "detail": str(exc)}, status_code=422)
     except FontMissing as exc:
         return _unavailable(exc)
-    ascii_name = f"report-{month}.{fmt}"
-    filename = f"report-{month}-{scope_name}.{fmt}"
-    return Response(
-        content,
-        media_type=MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": _disposition("attachment", filename, ascii_name)},
-    )
+    if fmt == "json":
+        return Response(content, media_type=media_type)
+    disposition = _disposition("attachment", f"{stem}-{scope_name}.{fmt}", f"{stem}.{fmt}")
+    return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})

@@ -63,10 +63,9 @@ from gateway.reports.monthly.model import (
     FalseAlarmRow,
     GradeChangeRow,
     MonthlyReport,
-    ReportError,
     StepStats,
 )
-from gateway.reports.monthly.scope import month_bounds, scope_names, select_estates
+from gateway.reports.monthly.scope import cutoff_of, month_bounds, report_heading, select_estates
 from gateway.reports.monthly.standing import (
     assessment_standing,
     monitored_devices,
@@ -122,9 +121,7 @@ def build_monthly_report(
     """The month's figures for the chosen estates (``allowed``: the caller's scope; None: all)."""
     tz = ZoneInfo(policy.timezone)
     start, end = month_bounds(month, tz)
-    if now < start:
-        raise ReportError(f"month {month} has not started yet")
-    cutoff = min(end, now.astimezone(tz))
+    cutoff = cutoff_of(f"month {month}", start, end, now, tz)
     estates = select_estates(registry, district=district, company=company, allowed=allowed)
     by_id = {e.id: e for e in estates}
     everything = len(estates) == len(registry.estates)
@@ -206,28 +203,7 @@ def build_monthly_report(
     facilities = facility_figures(registry.devices, by_id, hours, period_h)
 
     # -- alarms --
-    counted = [a for a in alarms if a["outcome"] != "test"]
-    steps = []
-    for step, column in (("ack", "acknowledged_at"), ("on_scene", "on_scene_at"), ("close", "closed_at")):
-        eligible = [a for a in counted if step != "on_scene" or a["dispatched_at"] is not None]
-        seconds = [(a[column] - a["received_at"]).total_seconds() for a in eligible if a[column] is not None]
-        target = ALARM_TARGETS_S[step]
-        within = sum(1 for s in seconds if s <= target)
-        zh, en = STEP_LABELS[step]
-        steps.append(
-            StepStats(
-                step=step,
-                zh=zh,
-                en=en,
-                target_s=target,
-                eligible=len(eligible),
-                reached=len(seconds),
-                within=within,
-                share_within=ratio(within, len(eligible)),
-                p50_s=percentile(seconds, 0.5),
-                p90_s=percentile(seconds, 0.9),
-            )
-        )
+    steps = response_steps(alarms)
     alarms_by_hour = [0] * 24
     for a in alarms:
         alarms_by_hour[a["received_at"].astimezone(tz).hour] += 1
@@ -301,20 +277,12 @@ def build_monthly_report(
         )
 
     colour_names = {c.id: c.zh for c in policy.colours} | ENGINE_COLOUR_NAMES
-    scope_zh, scope_en = scope_names(district, company)
+    heading = report_heading(
+        policy, district=district, company=company, start=start, end=end, cutoff=cutoff, now=now
+    )
     return MonthlyReport(
         month=month,
-        scope_zh=scope_zh,
-        scope_en=scope_en,
-        district=district,
-        company=company,
-        start=start,
-        end=end,
-        cutoff=cutoff,
-        generated_at=now.astimezone(tz),
-        timezone=policy.timezone,
-        policy_zh=policy.name.zh,
-        policy_ref=f"{policy.id} {policy.version}",
+        **heading,
         colour_names=colour_names,
         estates=estate_rows,
         hazards_opened=len(opened),
@@ -350,6 +318,34 @@ def build_monthly_report(
             1 for h in tasks if h["opened_at"] < end and (h["closed_at"] is None or h["closed_at"] >= end)
         ),
     )
+
+
+def response_steps(alarms: Sequence[RowMapping]) -> list[StepStats]:
+    """Acknowledge, on scene and close against the 1/3/5-minute targets, for the ``alarms`` (rows of
+    ``queries.alarms_received``; outcome ``test`` left out: a maintenance test is not a response)."""
+    counted = [a for a in alarms if a["outcome"] != "test"]
+    steps = []
+    for step, column in (("ack", "acknowledged_at"), ("on_scene", "on_scene_at"), ("close", "closed_at")):
+        eligible = [a for a in counted if step != "on_scene" or a["dispatched_at"] is not None]
+        seconds = [(a[column] - a["received_at"]).total_seconds() for a in eligible if a[column] is not None]
+        target = ALARM_TARGETS_S[step]
+        within = sum(1 for s in seconds if s <= target)
+        zh, en = STEP_LABELS[step]
+        steps.append(
+            StepStats(
+                step=step,
+                zh=zh,
+                en=en,
+                target_s=target,
+                eligible=len(eligible),
+                reached=len(seconds),
+                within=within,
+                share_within=ratio(within, len(eligible)),
+                p50_s=percentile(seconds, 0.5),
+                p90_s=percentile(seconds, 0.9),
+            )
+        )
+    return steps
 
 
 def _overdue(state: str, deadline: datetime | None, moment: datetime) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypedDict
 
 Format = Literal["pdf", "xlsx", "csv"]
 MEDIA_TYPES: dict[str, str] = {
@@ -25,6 +25,22 @@ class ReportError(ValueError):
 
 class NothingToReport(ReportError):
     """No estate (in scope) matches the district or company asked for."""
+
+
+class ReportHeading(TypedDict):
+    """The fields every report (monthly, quarterly) has about itself (``scope.report_heading``)."""
+
+    scope_zh: str
+    scope_en: str
+    district: str | None
+    company: str | None
+    start: datetime
+    end: datetime
+    cutoff: datetime
+    generated_at: datetime
+    timezone: str
+    policy_zh: str
+    policy_ref: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,20 +4,24 @@ estates, facilities, alarm response, grade changes), then the definitions; Chine
 from __future__ import annotations
 
 import io
-from typing import Any
 from xml.sax.saxutils import escape
 
-from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import KeepTogether, Paragraph, Spacer, Table
 from reportlab.platypus.flowables import Flowable
 
 from gateway.reports.fonts import pdf_font
 from gateway.reports.monthly.model import MonthlyReport
 from gateway.reports.monthly.pdf_charts import bar_chart, hbar_chart
-from gateway.reports.monthly.pdf_style import GRID, MUTED, Styles, data_table, grade_colour
+from gateway.reports.monthly.pdf_style import (
+    Styles,
+    a4_document,
+    build_with_footer,
+    data_table,
+    definitions,
+    grade_colour,
+    key_figure_table,
+)
 from gateway.reports.monthly.text import DEFINITIONS, OUTCOME_ZH, causes_text, day, period, title_zh
 
 #: Grade-change rows printed in the PDF (the XLSX and CSV have them all).
@@ -38,7 +42,7 @@ def secs(value: float | None) -> str:
     return "—" if value is None else f"{value:.0f} s"
 
 
-def _key_figures(report: MonthlyReport, styles: Styles, font: str) -> Table:
+def _key_figures(report: MonthlyReport, styles: Styles) -> Table:
     ack = next((s for s in report.steps if s.step == "ack"), None)
     cells = [
         (
@@ -77,48 +81,15 @@ def _key_figures(report: MonthlyReport, styles: Styles, font: str) -> Table:
             + "，".join(f"{report.colour_name(c)} {n}" for c, n in sorted(report.grades_at_end.items())),
         ),
     ]
-    data = []
-    for i in range(0, len(cells), 3):
-        row = []
-        for zh, en, value, note in cells[i : i + 3]:
-            row.append(
-                [
-                    Paragraph(f"{zh} <font size=7 color='#4B5563'>{en}</font>", styles.body),
-                    Paragraph(escape(value), styles.big),
-                    Paragraph(escape(note), styles.small),
-                ]
-            )
-        data.append(row)
-    table = Table(data, colWidths=[58 * mm] * 3)
-    table.setStyle(
-        TableStyle(
-            [
-                ("BOX", (0, 0), (-1, -1), 0.5, GRID),
-                ("INNERGRID", (0, 0), (-1, -1), 0.5, GRID),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("TOPPADDING", (0, 0), (-1, -1), 5),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 6),
-                ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#F9FAFB")),
-            ]
-        )
-    )
-    return table
+    return key_figure_table(cells, styles)
 
 
 def render_pdf(report: MonthlyReport, font: str | None = None) -> bytes:
     name = pdf_font(font)
     st = Styles(name)
     buffer = io.BytesIO()
-    doc = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=18 * mm,
-        rightMargin=18 * mm,
-        topMargin=16 * mm,
-        bottomMargin=16 * mm,
-        title=title_zh(report),
-        author="firegw",
-        subject=f"fire-safety monthly report {report.month}: {report.scope_en}",
+    doc = a4_document(
+        buffer, title_zh(report), f"fire-safety monthly report {report.month}: {report.scope_en}"
     )
     story: list[Flowable] = []
     story.append(Paragraph(escape(title_zh(report)), st.title))
@@ -142,7 +113,7 @@ def render_pdf(report: MonthlyReport, font: str | None = None) -> bytes:
             )
         )
     story.append(Spacer(1, 8))
-    story.append(_key_figures(report, st, name))
+    story.append(_key_figures(report, st))
 
     grades = [c for c in [*report.colour_names] if report.grades_at_end.get(c)]
     if grades:
@@ -406,23 +377,8 @@ def render_pdf(report: MonthlyReport, font: str | None = None) -> bytes:
     else:
         story.append(Paragraph("本月无评级变化。 No grade changed in the month.", st.body))
 
-    # Definitions.
-    story.append(Paragraph("口径说明 Definitions", st.h2))
-    for term, text in DEFINITIONS:
-        story.append(Paragraph(f"<font color='#111827'>{escape(term)}</font>：{escape(text)}", st.small))
-        story.append(Spacer(1, 3))
-
-    footer = f"firegw · {title_zh(report)}"
-
-    def on_page(canvas: Canvas, _doc: Any) -> None:
-        canvas.saveState()
-        canvas.setFont(name, 7)
-        canvas.setFillColor(MUTED)
-        canvas.drawString(18 * mm, 9 * mm, footer)
-        canvas.drawRightString(A4[0] - 18 * mm, 9 * mm, f"第 {canvas.getPageNumber()} 页")
-        canvas.restoreState()
-
-    doc.build(story, onFirstPage=on_page, onLaterPages=on_page)
+    story += definitions("口径说明 Definitions", DEFINITIONS, st)
+    build_with_footer(doc, story, name, f"firegw · {title_zh(report)}")
     return buffer.getvalue()
 
 

@@ -1,16 +1,22 @@
-"""The look of the monthly report's PDF: its palette, paragraph styles and table style, shared by the page
-(``pdf``) and its charts (``pdf_charts``)."""
+"""The look of the reports' PDFs: the A4 page and its footer, the palette, paragraph styles, the key-figure
+boxes and the table style, shared by the monthly report (``pdf``), its charts (``pdf_charts``) and the
+quarterly assessment (``gateway.reports.quarterly.pdf``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+from collections.abc import Callable, Sequence
 from typing import Any
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_LEFT
+from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
-from reportlab.platypus import Paragraph, Table, TableStyle
+from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus.flowables import Flowable
 
 from gateway.reports.colours import COLOUR_RGB, OTHER_RGB
 
@@ -77,3 +83,77 @@ def data_table(
         )
     )
     return table
+
+
+def a4_document(buffer: io.BytesIO, title: str, subject: str) -> SimpleDocTemplate:
+    """An A4 portrait document with the reports' margins."""
+    return SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=16 * mm,
+        bottomMargin=16 * mm,
+        title=title,
+        author="firegw",
+        subject=subject,
+    )
+
+
+def page_footer(font: str, text: str) -> Callable[[Canvas, Any], None]:
+    """Draws ``text`` and the page number at the foot of every page (``doc.build(onFirstPage=...)``)."""
+
+    def on_page(canvas: Canvas, _doc: Any) -> None:
+        canvas.saveState()
+        canvas.setFont(font, 7)
+        canvas.setFillColor(MUTED)
+        canvas.drawString(18 * mm, 9 * mm, text)
+        canvas.drawRightString(A4[0] - 18 * mm, 9 * mm, f"第 {canvas.getPageNumber()} 页")
+        canvas.restoreState()
+
+    return on_page
+
+
+def key_figure_table(cells: Sequence[tuple[str, str, str, str]], styles: Styles) -> Table:
+    """Boxes of key figures, three a row: (Chinese label, English label, value, note)."""
+    data = []
+    for i in range(0, len(cells), 3):
+        row = []
+        for zh, en, value, note in cells[i : i + 3]:
+            row.append(
+                [
+                    Paragraph(f"{zh} <font size=7 color='#4B5563'>{en}</font>", styles.body),
+                    Paragraph(escape(value), styles.big),
+                    Paragraph(escape(note), styles.small),
+                ]
+            )
+        data.append(row)
+    table = Table(data, colWidths=[58 * mm] * 3)
+    table.setStyle(
+        TableStyle(
+            [
+                ("BOX", (0, 0), (-1, -1), 0.5, GRID),
+                ("INNERGRID", (0, 0), (-1, -1), 0.5, GRID),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("TOPPADDING", (0, 0), (-1, -1), 5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 6),
+                ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#F9FAFB")),
+            ]
+        )
+    )
+    return table
+
+
+def definitions(heading: str, items: Sequence[tuple[str, str]], styles: Styles) -> list[Flowable]:
+    """The closing section: a heading, then each (term, text) as a small paragraph."""
+    out: list[Flowable] = [Paragraph(heading, styles.h2)]
+    for term, text in items:
+        out.append(Paragraph(f"<font color='#111827'>{escape(term)}</font>：{escape(text)}", styles.small))
+        out.append(Spacer(1, 3))
+    return out
+
+
+def build_with_footer(doc: SimpleDocTemplate, story: list[Flowable], font: str, footer: str) -> None:
+    """Lay the story out, with ``footer`` and the page number on every page."""
+    on_page = page_footer(font, footer)
+    doc.build(story, onFirstPage=on_page, onLaterPages=on_page)

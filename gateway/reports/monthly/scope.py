@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 from gateway.ingest.registry import Registry
 from gateway.models import Estate
-from gateway.reports.monthly.model import NothingToReport, ReportError
+from gateway.reports.monthly.model import NothingToReport, ReportError, ReportHeading
+from rules.policy import Policy
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -24,6 +25,14 @@ def month_bounds(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
     start = datetime(year, mon, 1, tzinfo=tz)
     end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=tz)
     return start, end
+
+
+def cutoff_of(period: str, start: datetime, end: datetime, now: datetime, tz: ZoneInfo) -> datetime:
+    """Where a period's figures run to: its end, or ``now`` for the period in progress (local time); a
+    period that has not started (``period``: "month 2027-01") is refused."""
+    if now < start:
+        raise ReportError(f"{period} has not started yet")
+    return min(end, now.astimezone(tz))
 
 
 def days_until(start: datetime, cutoff: datetime) -> list[date]:
@@ -70,3 +79,30 @@ def scope_names(district: str | None, company: str | None) -> tuple[str, str]:
     if district or company:
         return str(district or company), str(district or company)
     return "全部小区", "all estates"
+
+
+def report_heading(
+    policy: Policy,
+    *,
+    district: str | None,
+    company: str | None,
+    start: datetime,
+    end: datetime,
+    cutoff: datetime,
+    now: datetime,
+) -> ReportHeading:
+    """What a report says of itself, whatever its period: scope, period, cutoff, when, policy."""
+    scope_zh, scope_en = scope_names(district, company)
+    return ReportHeading(
+        scope_zh=scope_zh,
+        scope_en=scope_en,
+        district=district,
+        company=company,
+        start=start,
+        end=end,
+        cutoff=cutoff,
+        generated_at=now.astimezone(start.tzinfo),
+        timezone=policy.timezone,
+        policy_zh=policy.name.zh,
+        policy_ref=f"{policy.id} {policy.version}",
+    )

@@ -29,11 +29,23 @@ SHEETS = (
 )
 _HEAD_FILL = PatternFill("solid", fgColor="1F2937")
 _HEAD_FONT = Font(bold=True, color="FFFFFF")
-_PERCENT = "0.0%"
-_HOURS = "#,##0.0"
+#: The columns of an alarm-response table (``StepStats``).
+STEP_COLUMNS = [
+    "环节 Step",
+    "Step (en)",
+    "目标 Target (s)",
+    "应计 Eligible",
+    "已完成 Reached",
+    "达标 Within",
+    "达标比例 Share within",
+    "p50 (s)",
+    "p90 (s)",
+]
+PERCENT = "0.0%"
+HOURS = "#,##0.0"
 
 
-def _sheet(wb: Workbook, title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Worksheet:
+def write_sheet(wb: Workbook, title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Worksheet:
     ws: Worksheet = wb.create_sheet(title)
     ws.append(list(header))
     for cell in ws[1]:
@@ -55,10 +67,20 @@ def _xlsx_value(value: Any) -> Any:
     return value
 
 
-def _percent_columns(ws: Worksheet, columns: Sequence[int], number_format: str = _PERCENT) -> None:
+def format_columns(ws: Worksheet, columns: Sequence[int], number_format: str = PERCENT) -> None:
     for col in columns:
         for (cell,) in ws.iter_rows(min_row=2, min_col=col, max_col=col):
             cell.number_format = number_format
+
+
+def definitions_sheet(wb: Workbook, title: str, definitions: Sequence[tuple[str, str]]) -> Worksheet:
+    """The sheet of (item, definition) rows, wrapped to be read."""
+    ws = write_sheet(wb, title, ["项目 Item", "口径 Definition"], [list(d) for d in definitions])
+    ws.column_dimensions["B"].width = 120
+    for row in ws.iter_rows(min_row=2):
+        for cell in row:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+    return ws
 
 
 def render_xlsx(report: MonthlyReport) -> bytes:
@@ -78,15 +100,15 @@ def render_xlsx(report: MonthlyReport) -> bytes:
         ("policy", "判定标准 Policy", f"{report.policy_zh} ({report.policy_ref})"),
     ]
     rows = [*info, *summary_rows(report)]
-    ws = _sheet(wb, SHEETS[0], ["metric", "指标 Item", "值 Value"], [list(r) for r in rows])
+    ws = write_sheet(wb, SHEETS[0], ["metric", "指标 Item", "值 Value"], [list(r) for r in rows])
     hour_metrics = {"monitored_hours", "failed_hours", "unmonitored_hours"}
     for row in ws.iter_rows(min_row=2):
         if row[0].value in rate_metrics:
-            row[2].number_format = _PERCENT
+            row[2].number_format = PERCENT
         elif row[0].value in hour_metrics:
-            row[2].number_format = _HOURS
+            row[2].number_format = HOURS
 
-    ws = _sheet(
+    ws = write_sheet(
         wb,
         SHEETS[1],
         [
@@ -114,7 +136,7 @@ def render_xlsx(report: MonthlyReport) -> bytes:
         chart.set_categories(Reference(ws, min_col=1, min_row=2, max_row=len(report.by_criterion) + 1))
         ws.add_chart(chart, "J2")
 
-    ws = _sheet(
+    ws = write_sheet(
         wb,
         SHEETS[2],
         [
@@ -179,10 +201,10 @@ def render_xlsx(report: MonthlyReport) -> bytes:
             for e in report.estates
         ],
     )
-    _percent_columns(ws, [9, 15, 27])
-    _percent_columns(ws, [12, 13, 14], _HOURS)
+    format_columns(ws, [9, 15, 27])
+    format_columns(ws, [12, 13, 14], HOURS)
 
-    ws = _sheet(
+    ws = write_sheet(
         wb,
         SHEETS[3],
         ["时 Hour", "新发现隐患 Hazards found", "报警 Alarms"],
@@ -194,7 +216,7 @@ def render_xlsx(report: MonthlyReport) -> bytes:
     chart.set_categories(Reference(ws, min_col=1, min_row=2, max_row=25))
     ws.add_chart(chart, "E2")
 
-    ws = _sheet(
+    ws = write_sheet(
         wb,
         SHEETS[4],
         [
@@ -222,29 +244,19 @@ def render_xlsx(report: MonthlyReport) -> bytes:
             ]
         ],
     )
-    _percent_columns(ws, [7])
-    _percent_columns(ws, [4, 5, 6], _HOURS)
+    format_columns(ws, [7])
+    format_columns(ws, [4, 5, 6], HOURS)
 
-    ws = _sheet(
+    ws = write_sheet(
         wb,
         SHEETS[5],
-        [
-            "环节 Step",
-            "Step (en)",
-            "目标 Target (s)",
-            "应计 Eligible",
-            "已完成 Reached",
-            "达标 Within",
-            "达标比例 Share within",
-            "p50 (s)",
-            "p90 (s)",
-        ],
+        STEP_COLUMNS,
         [
             [s.zh, s.en, s.target_s, s.eligible, s.reached, s.within, s.share_within, s.p50_s, s.p90_s]
             for s in report.steps
         ],
     )
-    _percent_columns(ws, [7])
+    format_columns(ws, [7])
     ws.append([])
     ws.append(["结果 Outcome", "outcome", "报警 Alarms"])
     for outcome, n in sorted(report.alarm_outcomes.items()):
@@ -258,7 +270,7 @@ def render_xlsx(report: MonthlyReport) -> bytes:
     for d in report.false_alarms_by_detector:
         ws.append([d.device_id, d.estate_id, d.location, d.false_alarms, causes_text(d.by_cause)])
 
-    _sheet(
+    write_sheet(
         wb,
         SHEETS[6],
         ["时间 Time", "小区编号 Estate", "小区 Name", "原评级 From", "新评级 To", "原因 Reasons"],
@@ -275,11 +287,7 @@ def render_xlsx(report: MonthlyReport) -> bytes:
         ],
     )
 
-    ws = _sheet(wb, SHEETS[7], ["项目 Item", "口径 Definition"], [list(d) for d in DEFINITIONS])
-    ws.column_dimensions["B"].width = 120
-    for row in ws.iter_rows(min_row=2):
-        for cell in row:
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
+    definitions_sheet(wb, SHEETS[7], DEFINITIONS)
 
     buffer = io.BytesIO()
     wb.save(buffer)
