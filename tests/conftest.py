@@ -62,3 +62,14 @@ def influx_db_name(influxdb: InfluxService, request: pytest.FixtureRequest) -> I
 def postgres() -> Iterator[PostgresService]:
     """A private PostgreSQL (the hazard store's option for many gateways), started once per session."""
     yield from _session_service(PostgresService)
+
+
+@pytest.fixture
+def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash passwords with argon2's cheapest profile: the tests that create accounts by the dozen are not
+    about the hash's cost (tests/test_auth_scope.py checks the real one is argon2id)."""
+    import argon2
+
+    from gateway.auth import passwords
+
+    monkeypatch.setattr(passwords, "HASHER", argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST))

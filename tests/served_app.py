@@ -1,0 +1,58 @@
+"""The real API and UI of an engine on a free local port, for the browser tests that need a page but not a
+whole gateway (no broker, no simulators): the page talks to the same app the gateway serves, and is signed
+in through the login form as a person would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import uvicorn
+from playwright.async_api import Browser, Page, expect
+
+from gateway.api import ApiServices, create_app
+from gateway.auth.service import AuthService
+from gateway.casework.engine import RuleEngine
+from gateway.ingest.deadletter import DeadLetterStore
+from gateway.ingest.pipeline import Pipeline
+from gateway.ingest.sinks.sqlite import SqliteSink
+
+
+@contextlib.asynccontextmanager
+async def served(engine: RuleEngine, auth: AuthService, tmp_path: Path) -> AsyncIterator[str]:
+    """The app's base URL while it is served by uvicorn (telemetry and dead letters in ``tmp_path``)."""
+    deadletters = DeadLetterStore(tmp_path / "dl-ui.sqlite")
+    pipeline = Pipeline(
+        engine.registry, SqliteSink(tmp_path / "t-ui.sqlite"), deadletters, clock=engine.clock
+    )
+    app = create_app(ApiServices(engine.registry, pipeline, engine, deadletters, engine.clock, auth=auth))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if serving.done():  # it could not listen: say why
+                await serving
+                raise RuntimeError("uvicorn stopped before it served")
+            await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = server.force_exit = True
+        await serving
+        deadletters.close()
+
+
+async def signed_in(browser: Browser, base: str, username: str, password: str, errors: list[str]) -> Page:
+    """A new page (own cookies, zh-CN) signed in through the login form; script errors go to ``errors``."""
+    page = await (await browser.new_context(locale="zh-CN")).new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(base + "/")
+    await page.locator("#l-user").fill(username)
+    await page.locator("#l-pass").fill(password)
+    await page.locator("#login-form button[type=submit]").click()
+    await expect(page.locator("#whoami")).not_to_be_empty()
+    return page
