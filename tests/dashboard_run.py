@@ -381,6 +381,9 @@ async def _run_scenario(
             # of every estate. Grades are not published to MQTT: the broker is shared with other tests,
             # which read retained grades.
             "rules": {"grade_repeat_s": 60, "publish": False},
+            # The scenario's people rectify without uploading photos (no API here): the after-photo rule
+            # is tested in test_hazard_photos.py.
+            "photos": {"rectified_needs_after_photo": False},
             "api": {"enabled": False},
         },
         base=tmp,

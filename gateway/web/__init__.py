@@ -8,7 +8,8 @@
   caller's estates. SSE rather than WebSocket: the feed is one-way, browsers reconnect by themselves, and
   every action goes through the ordinary POST routes (and their permission checks).
 - ``GET /api/devices/{id}/series`` and ``/recent``: stored telemetry for charts and the device page.
-- ``POST /api/uploads``: a hazard photo (the raw image as the body); ``GET /api/uploads/{name}`` serves it.
+
+Photo uploads (``/api/uploads``) are in ``gateway/api/routers/photos.py``.
 """
 
 from __future__ import annotations
@@ -16,21 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
-import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request, status
-from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from gateway.api.deps import ApiServices, Principal, Scope, Services
-from gateway.auth.principal import Permission
+from gateway.api.deps import ApiServices, Scope, Services
 from gateway.casework.model import RuleUpdate
 from gateway.ingest.pipeline import LiveEvent
 from gateway.models import DeviceKind
@@ -46,8 +44,6 @@ CHART_FIELDS: dict[DeviceKind, tuple[str, tuple[str, ...]]] = {
     DeviceKind.SMOKE_DETECTOR: ("smoke_detector", ("battery_pct", "signal_dbm")),
     DeviceKind.CAMERA: ("camera", ()),
 }
-PHOTO_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
-MAX_PHOTO_BYTES = 8 << 20
 
 
 class SeriesOut(BaseModel):
@@ -61,10 +57,6 @@ class RecentPoint(BaseModel):
     measurement: str
     time: datetime
     fields: dict[str, Any]
-
-
-class UploadOut(BaseModel):
-    photo: str
 
 
 def live_event_json(item: LiveEvent) -> dict[str, Any]:
@@ -93,9 +85,6 @@ LIVE_RESPONSE: dict[int | str, dict[str, Any]] = {
         "description": "a stream of `event: alarm|grade|hazard|device_event` with a JSON `data:` line each",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
-}
-PHOTO_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {t: {"schema": {"type": "string", "format": "binary"}} for t in PHOTO_TYPES}}
 }
 
 
@@ -182,49 +171,6 @@ async def recent(
         RecentPoint(measurement=p.measurement, time=p.time, fields=p.fields)
         for p in await services.telemetry.recent(device.id, limit)
     ]
-
-
-@router.post(
-    "/api/uploads",
-    status_code=status.HTTP_201_CREATED,
-    summary="Upload a hazard photo (the image itself as the body, Content-Type image/jpeg|png|webp)",
-)
-async def upload(request: Request, services: Services, principal: Principal) -> UploadOut:
-    # A photo is evidence for a hazard: only roles that may file or annotate hazards upload them.
-    if not (principal.can(Permission.FILE_HAZARD) or principal.can(Permission.NOTE_HAZARD)):
-        principal.check(Permission.FILE_HAZARD, "upload hazard photos")
-    if services.uploads_dir is None:
-        raise NotFound("uploads are not configured on this gateway")
-    content_type = request.headers.get("content-type", "").split(";")[0].strip()
-    suffix = PHOTO_TYPES.get(content_type)
-    if suffix is None:
-        from gateway.casework.model import EngineError
-
-        raise EngineError(f"photos must be {', '.join(PHOTO_TYPES)}; got {content_type or 'no Content-Type'}")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_PHOTO_BYTES:
-            from gateway.casework.model import EngineError
-
-            raise EngineError(f"photo larger than {MAX_PHOTO_BYTES >> 20} MiB")
-    name = f"{uuid.uuid4().hex}{suffix}"
-    services.uploads_dir.mkdir(parents=True, exist_ok=True)
-    await asyncio.to_thread((services.uploads_dir / name).write_bytes, bytes(body))
-    return UploadOut(photo=f"uploads/{name}")
-
-
-@router.get(
-    "/api/uploads/{name}", summary="An uploaded photo", response_class=FileResponse, responses=PHOTO_RESPONSE
-)
-async def uploaded(name: str, services: Services, scope: Scope) -> FileResponse:
-    del scope
-    if services.uploads_dir is None or not re.fullmatch(r"[0-9a-f]{32}\.(jpg|png|webp)", name):
-        raise NotFound(f"no upload {name!r}")
-    path = services.uploads_dir / name
-    if not path.exists():
-        raise NotFound(f"no upload {name!r}")
-    return FileResponse(path)
 
 
 def mount_web(app: FastAPI) -> None:

@@ -4,8 +4,9 @@
   entrance: when, by whom (the signed-in account), which placard (its serial; by default the one of the
   estate's current grade) and a photo of it on the wall. ``multipart/form-data`` with a ``photo`` file and
   the other fields as form fields, or JSON without a photo. Needs ``post_placard`` (property company, street
-  office, brigade). The photo must be a JPEG, PNG or WebP image, read by its content (Pillow), at most
-  5 MiB; it is kept with the gateway's other uploads (``data_dir/uploads``) and served by
+  office, brigade). The photo must be a JPEG, PNG or WebP image, read by its content, at most 5 MiB, and
+  counts against the account's daily upload quota (``gateway/uploads.py``, the same check as every photo);
+  it is kept with the gateway's other uploads (``data_dir/uploads``) and served by
   ``GET /api/uploads/{name}``.
 - ``GET /api/estates/{estate_id}/placard-postings``: the postings, newest first, each saying whether the
   posted placard still shows the estate's current grade.
@@ -22,8 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import io
-import uuid
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,7 +30,6 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import Field, ValidationError
-from starlette.datastructures import UploadFile
 
 from gateway.api.deps import ApiServices, Engine, Principal, Scope, Services, actor_of
 from gateway.api.schemas import SIGNED_IN_NAME, In, Out
@@ -41,18 +39,19 @@ from gateway.casework.model import EngineError
 from gateway.store.database import NotFound
 from gateway.store.placards import PlacardPosting, PlacardSerial
 from gateway.store.records import GradeChangeRecord
+from gateway.uploads import check_image, keep_upload, read_photo_form
 from rules.policy import NOT_ASSESSED, Policy
 
 router = APIRouter(tags=["placards"])
 
 #: The largest photo of a posted placard (a phone photo is 2–4 MiB).
 MAX_PLACARD_PHOTO_BYTES = 5 << 20
-#: Image formats accepted, by Pillow's reading of the content, and the suffix they are stored with.
-PHOTO_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+#: The form fields of a posting with a photo.
+POSTING_FIELDS = frozenset({"posted_at", "serial", "note", "posted_by"})
 
 
 class Refused(Exception):
-    """A posting refused with a status of its own (409 no grade yet, 413 photo too large)."""
+    """A posting refused with a status of its own (409 no grade yet)."""
 
     def __init__(self, status_code: int, error: str, detail: str) -> None:
         super().__init__(detail)
@@ -129,26 +128,6 @@ def _check_estate(engine: RuleEngine, scope: Scope, estate_id: str) -> None:
         raise NotFound(f"no estate {estate_id!r}") from None
 
 
-def check_photo(data: bytes) -> str:
-    """The suffix to store a photo with, or ``EngineError`` naming the field: it must be a JPEG, PNG or
-    WebP image by its content (what the file is called or claims to be does not count)."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not data:
-        raise EngineError("photo: the file is empty")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            fmt = image.format or ""
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise EngineError(
-            f"photo: not an image (JPEG, PNG or WebP expected; the content could not be read as one: {exc})"
-        ) from None
-    if fmt not in PHOTO_FORMATS:
-        raise EngineError(f"photo: a {fmt} image; JPEG, PNG or WebP expected")
-    return PHOTO_FORMATS[fmt]
-
-
 async def _read_body(request: Request) -> tuple[dict[str, Any], bytes | None]:
     """The fields and the photo (or None), from a multipart form or a JSON body."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -160,32 +139,7 @@ async def _read_body(request: Request) -> tuple[dict[str, Any], bytes | None]:
         if not isinstance(body, dict):
             raise EngineError("body: a JSON object expected")
         return body, None
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > MAX_PLACARD_PHOTO_BYTES + (64 << 10):
-        raise Refused(413, "too_large", f"photo: larger than {MAX_PLACARD_PHOTO_BYTES >> 20} MiB")
-    form = await request.form(max_files=1, max_fields=10)
-    fields: dict[str, Any] = {}
-    photo: bytes | None = None
-    for key, value in form.multi_items():
-        if isinstance(value, UploadFile):
-            if key != "photo":
-                raise EngineError(f"{key}: unexpected file; the placard's photo goes in 'photo'")
-            photo = await value.read(MAX_PLACARD_PHOTO_BYTES + 1)
-            if len(photo) > MAX_PLACARD_PHOTO_BYTES:
-                raise Refused(413, "too_large", f"photo: larger than {MAX_PLACARD_PHOTO_BYTES >> 20} MiB")
-        elif value != "":
-            fields[key] = value
-    await form.close()
-    return fields, photo
-
-
-async def _store_photo(services: ApiServices, data: bytes, suffix: str) -> str:
-    if services.uploads_dir is None:
-        raise EngineError("photo: uploads are not configured on this gateway")
-    name = f"{uuid.uuid4().hex}{suffix}"
-    services.uploads_dir.mkdir(parents=True, exist_ok=True)
-    await asyncio.to_thread((services.uploads_dir / name).write_bytes, data)
-    return f"uploads/{name}"
+    return await read_photo_form(request, MAX_PLACARD_PHOTO_BYTES, POSTING_FIELDS)
 
 
 def _refused(exc: Refused) -> JSONResponse:
@@ -250,7 +204,12 @@ async def post_placard(
             raise EngineError("posted_at: give a time zone (e.g. +08:00)")
         if posted_at > now:
             raise EngineError(f"posted_at: {posted_at.isoformat()} is in the future")
-        suffix = check_photo(photo) if photo is not None else None
+        image = None
+        if photo is not None:
+            max_pixels = engine.hazards.photo_rules.max_pixels
+            image = await asyncio.to_thread(
+                check_image, photo, max_bytes=MAX_PLACARD_PHOTO_BYTES, max_pixels=max_pixels
+            )
         latest = _latest(engine, estate_id)
         serial: PlacardSerial
         if body.serial:
@@ -268,7 +227,12 @@ async def post_placard(
             serial = engine.store.placards.serial_for(latest, now)
     except Refused as exc:
         return _refused(exc)
-    stored = await _store_photo(services, photo, suffix) if photo is not None and suffix else None
+    stored = None
+    if image is not None:
+        kept = await keep_upload(
+            services.uploads_dir, engine, image, account=principal.username, purpose="placard"
+        )
+        stored = kept.ref
     posting = engine.store.placards.post(
         serial=serial,
         posted_at=posted_at,
