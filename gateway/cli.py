@@ -370,6 +370,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_assessment_parsers(sub)
 
+    from gateway.parties_cli import add_parsers as add_party_parsers  # firegw parties list|add|update|import
+
+    add_party_parsers(sub)
+
     from gateway.reports.cli import add_report_parsers  # firegw placard, firegw report
 
     add_report_parsers(sub)

@@ -27,6 +27,8 @@ class PartyKind(StrEnum):
     STREET = "street"
     MAINTENANCE_COMPANY = "maintenance_company"
     OWNERS_COMMITTEE = "owners_committee"
+    #: The district above the streets (区消防安全委员会办公室): the second level of escalation.
+    DISTRICT = "district"
     BRIGADE = "brigade"
 
     @property
@@ -40,6 +42,7 @@ PARTY_KIND_ZH: dict[PartyKind, str] = {
     PartyKind.STREET: "街道",
     PartyKind.MAINTENANCE_COMPANY: "维保公司",
     PartyKind.OWNERS_COMMITTEE: "业主委员会",
+    PartyKind.DISTRICT: "区消安委",
     PartyKind.BRIGADE: "消防救援大队",
 }
 
@@ -273,3 +276,20 @@ def _data(party: PartyRecord) -> dict[str, Any]:
         "estate_ids": party.estate_ids,
         "active": party.active,
     }
+
+
+def version_record(party: PartyRecord, version: PartyVersion) -> PartyRecord:
+    """``party`` as ``version`` recorded it (its id and creation time, the version's fields and time)."""
+    data = version.data
+    return PartyRecord(
+        id=party.id,
+        kind=PartyKind(data["kind"]),
+        name=data["name"],
+        contact=data["contact"],
+        phone=data["phone"],
+        channels=list(data["channels"]),
+        estate_ids=list(data["estate_ids"]),
+        active=bool(data["active"]),
+        created_at=party.created_at,
+        updated_at=version.at,
+    )

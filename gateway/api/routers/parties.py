@@ -4,7 +4,8 @@ committee or brigade a hazard is dispatched to, with a person, a phone and the c
 Everyone signed in reads the parties serving estates in their scope (the estates outside it are left out of
 each party, and the channel addresses, which carry webhook keys, are shown only to those who manage parties).
 Office and brigade accounts create and change them (``manage_parties``); nothing is deleted (``active``
-false), and every change keeps a version.
+false), and every change keeps a version, which ``GET /api/parties/{id}/versions`` lists to everyone who sees
+the party (as the list shows it: estates in scope, addresses to managers only).
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from gateway.casework.engine import RuleEngine
 from gateway.casework.model import EngineError
 from gateway.casework.parties import check_party
 from gateway.store.database import NotFound
-from gateway.store.parties import PartyKind, PartyRecord
+from gateway.store.parties import FIELDS, PartyKind, PartyRecord, version_record
 
 router = APIRouter(prefix="/api/parties", tags=["parties"])
 
 
 class PartyIn(In):
     kind: str = Field(
-        description="property_company, community, street, maintenance_company, owners_committee, brigade"
+        description="property_company, community, street, maintenance_company, owners_committee, district, "
+        "brigade"
     )
     name: str = Field(description="e.g. 锦绣物业, 和平街道办事处")
     contact: str = Field(default="", description="the contact person")
@@ -108,6 +110,17 @@ def _known(engine: RuleEngine, scope: EstateScope) -> Any:
     return known
 
 
+def _visible_party(engine: RuleEngine, scope: EstateScope, party_id: int) -> PartyRecord:
+    """The party, or ``NotFound`` for one that serves no estate in scope (the same answer as for none)."""
+    try:
+        party = engine.store.parties.get(party_id)
+    except NotFound:
+        raise NotFound(f"no party {party_id}") from None
+    if not visible(party, scope):
+        raise NotFound(f"no party {party_id}")
+    return party
+
+
 @router.get("", summary="The parties serving estates in scope (filter by estate, kind, active)")
 async def list_parties(
     engine: Engine,
@@ -148,12 +161,7 @@ async def create_party(body: PartyIn, engine: Engine, scope: Scope, principal: P
 async def update_party(
     party_id: int, body: PartyPatch, engine: Engine, scope: Scope, principal: Principal
 ) -> PartyOut:
-    try:
-        current = engine.store.parties.get(party_id)
-    except NotFound:
-        current = None
-    if current is None or not visible(current, scope):
-        raise NotFound(f"no party {party_id}")
+    current = _visible_party(engine, scope, party_id)
     principal.check(Permission.MANAGE_PARTIES, "manage parties")
     given = body.model_dump(exclude_unset=True, exclude={"reason", "actor"})
     nulls = sorted(k for k, v in given.items() if v is None)
@@ -174,3 +182,40 @@ async def update_party(
         party_id, changes, actor=actor, now=engine.clock(), reason=body.reason
     )
     return party_out(party, scope, True)
+
+
+class PartyVersionOut(Out):
+    at: datetime
+    actor: str
+    action: str = Field(description="create or update")
+    reason: str
+    changed: list[str] = Field(description="the fields that differ from the version before (all on create)")
+    party: PartyOut = Field(description="the party as it became, shown as the caller may see it")
+
+
+@router.get("/{party_id}/versions", summary="Every version of a party, oldest first (who, when, why, what)")
+async def party_versions(
+    party_id: int, engine: Engine, scope: Scope, principal: Principal
+) -> list[PartyVersionOut]:
+    current = _visible_party(engine, scope, party_id)
+    show = principal.can(Permission.MANAGE_PARTIES)
+    out: list[PartyVersionOut] = []
+    before: dict[str, Any] = {}
+    for version in engine.store.parties.versions(party_id):
+        shown = party_out(version_record(current, version), scope, show)
+        seen = shown.model_dump(include=set(FIELDS))
+        if not show:
+            seen["channels"] = shown.channel_count  # the addresses are not shown; how many there are is
+        changed = [f for f in FIELDS if f not in before or before[f] != seen[f]]
+        before = seen
+        out.append(
+            PartyVersionOut(
+                at=version.at,
+                actor=version.actor,
+                action=version.action,
+                reason=version.reason,
+                changed=changed,
+                party=shown,
+            )
+        )
+    return out
