@@ -123,6 +123,7 @@ def build_engine(config: GatewayConfig, registry: Registry, clock: Callable[[], 
         checkpoint_s=(
             rules.checkpoint_s if rules.checkpoint_s is not None else (10.0 if config.ha.enabled else 0.0)
         ),
+        photos=config.photos,
     )
 
 
@@ -177,10 +178,12 @@ class Gateway:
             rules = self.engine = build_engine(config, self.registry, clock)
             self.publisher = self.engine.outbox.publisher
         #: Messages to people on duty and to hazards' parties (``[notify]``, gateway/notify), from threads of
-        #: its own; fed by the rule engine's outbox (each new engine's under ``[ha]``, ``_attach_engine``).
+        #: its own; fed by the rule engine's outbox (each new engine's under ``[ha]``, ``_attach_engine``),
+        #: taking up at each attach what the store says is owed. On whenever the rules are: a party's own
+        #: channels (``/api/parties``) need no ``[notify]`` address.
         self.notifier: Notifier | None = None
         notify = config.notify
-        if config.rules.enabled and notify.enabled and (notify.duty or notify.escalate or notify.hazards):
+        if config.rules.enabled and notify.enabled:
             from gateway.notify import Notifier
 
             self.notifier = Notifier(notify, self.registry, clock)

@@ -183,8 +183,14 @@ class NotifySection(Section):
     #: The next level up: an alarm still unacknowledged ``escalate_after_s`` after it arrived.
     escalate: list[str] = Field(default_factory=list)
     escalate_after_s: float = Field(default=60.0, gt=0)
-    #: Hazards dispatched, overdue or due for re-check, until parties carry their own addresses.
+    #: Hazard messages whose party has no channel of its own (or that went to no party).
     hazards: list[str] = Field(default_factory=list)
+    #: Hazards escalated to a level (the engine's ``escalate`` with a ``level``, policy ``[escalation]``): its
+    #: addresses, besides the channels of the parties of that kind serving the estate (community 社区, street
+    #: 街道, district 区消安委, brigade 消防救援大队). Neither: ``hazards``.
+    escalation_levels: dict[Literal["community", "street", "district", "brigade"], list[str]] = Field(
+        default_factory=dict
+    )
     #: Named in every alarm message (值班室电话).
     control_room_phone: str = ""
     #: Messages waiting; when full, the oldest hazard message is dropped (and counted), never an alarm.
@@ -194,12 +200,24 @@ class NotifySection(Section):
     #: Tries per alarm message, and the pauses between them (s); the same for hazard messages.
     alarm_retry_s: list[float] = Field(default_factory=lambda: [1.0, 3.0])
     hazard_retry_s: list[float] = Field(default_factory=lambda: [10.0, 60.0, 300.0])
+    #: Messages a channel takes per minute, by URL scheme: the service's own limit (WeCom group bots
+    #: 20/min; DingTalk custom robots 20/min, and over it they refuse for 10 min; Feishu custom bots
+    #: 100/min). A channel at its limit holds messages back (alarms first, waiting ones combined).
+    rate_per_minute: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: {"wecombot": 20, "dingtalk": 20, "feishu": 100}
+    )
+    #: The share of a limited channel's minute kept for alarms: hazard messages wait when only this is left.
+    alarm_reserve: float = Field(default=0.25, ge=0.0, lt=1.0)
+    #: At a start, messages still owed from before it (queued, or alarms raised and never pushed) are sent
+    #: if they are younger than this, else recorded ``abandoned`` with the reason.
+    resume_within_s: float = Field(default=86_400.0, gt=0)
 
     @model_validator(mode="after")
     def _known_channels(self) -> NotifySection:
         bad = []
-        for key in ("duty", "escalate", "hazards"):
-            urls: list[str] = getattr(self, key)
+        lists: dict[str, list[str]] = {key: getattr(self, key) for key in ("duty", "escalate", "hazards")}
+        lists.update({f"escalation_levels.{k}": v for k, v in self.escalation_levels.items()})
+        for key, urls in lists.items():
             if not urls:
                 continue
             import apprise  # only when addresses are configured: its import takes ~0.3 s
@@ -210,6 +228,23 @@ class NotifySection(Section):
         if bad:
             raise ValueError("\n  ".join(bad))
         return self
+
+
+class PhotosSection(Section):
+    """Photos people upload: hazard steps (before, after rectification, re-check), filing, posted placards
+    (gateway/uploads.py, docs/rules.md "Evidence"). Every default is far above what a phone user meets."""
+
+    #: The largest photo accepted (413 above it): a phone photo is 2-8 MiB.
+    max_bytes: int = Field(default=16 << 20, ge=1 << 10, le=256 << 20)
+    #: The most pixels a photo may have: a 48-megapixel phone photo is 8000 x 6000. A small file that claims
+    #: far more is a decompression bomb (Pillow's own refusal starts at 179 million).
+    max_pixels: int = Field(default=64_000_000, ge=10_000, le=178_000_000)
+    #: What one account may upload in any 24 hours, counted from the store (so it holds across restarts).
+    daily_bytes: int = Field(default=200 << 20, gt=0)
+    #: The most photos one hazard takes, the one given at filing included (photos are never deleted).
+    per_hazard: int = Field(default=30, ge=1, le=1000)
+    #: ``rectified`` needs an after-photo (整改后照片) added since rectification last started.
+    rectified_needs_after_photo: bool = True
 
 
 class HaSection(Section):
@@ -256,6 +291,7 @@ class GatewayConfig(Section):
     reports: ReportsSection = ReportsSection()
     ha: HaSection = HaSection()
     notify: NotifySection = NotifySection()
+    photos: PhotosSection = PhotosSection()
 
     @model_validator(mode="after")
     def _known_decoders(self) -> GatewayConfig:

@@ -9,7 +9,10 @@ Hazard (seed 001: 发现上报 → 分流处置 → 跟踪督办 → 反馈销�
 
 ``close`` by a supervisor (e.g. filed in error) is allowed from any open state with a reason. Escalation is
 not a state: an item past its deadline is *overdue*, and every escalation is a recorded transition that leaves
-the state as it is. Nothing is deleted; each transition records who, when and why.
+the state as it is, one level further up each time (street → district → brigade: ``escalation_level``).
+A verified hazard is due for its re-check (复查) a policy delay later, and not before; the re-check passes
+(recorded) or fails, and a failed one opens a new hazard linked to this one (the store does both at once).
+Nothing is deleted; each transition records who, when and why.
 
 Alarm (a smoke alarm is an alarm, not a hazard)::
 
@@ -21,9 +24,11 @@ The times of each step are kept so that the 1/3/5-minute targets (respond, arriv
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Literal
 
 
 class TransitionError(ValueError):
@@ -68,6 +73,28 @@ HAZARD_TRANSITIONS: dict[HazardAction, tuple[frozenset[HazardState], HazardState
     HazardAction.NOTE: (frozenset(HazardState), None),
 }
 
+
+class RecheckOutcome(StrEnum):
+    """What a re-check (复查) found: still fixed, or the problem is back (opening a new, linked hazard)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+#: Who an escalation can go to; a policy lists the levels it uses, lowest first.
+EscalationLevel = Literal["community", "street", "district", "brigade"]
+#: The levels an escalation goes to by default; ``escalation_level`` climbs them one per escalation.
+ESCALATION_LEVELS: tuple[EscalationLevel, ...] = ("street", "district", "brigade")
+
+
+def escalation_level(escalation: int, levels: Sequence[str] = ESCALATION_LEVELS) -> str:
+    """The level the ``escalation``-th escalation (1-based) of an item goes to: one up each time, and the
+    top level again once it has been reached."""
+    if escalation < 1:
+        raise ValueError(f"escalations count from 1, not {escalation}")
+    return levels[min(escalation, len(levels)) - 1]
+
+
 OPEN_STATES: frozenset[HazardState] = frozenset(set(HazardState) - {HazardState.CLOSED})
 
 
@@ -94,6 +121,8 @@ def step_hazard(
     responsible: str | None = None,
     reason: str = "",
     party_id: int | None = None,
+    recheck_due: datetime | None = None,
+    outcome: RecheckOutcome | None = None,
 ) -> HazardStep:
     """Check one transition and compute the resulting state and deadline, or raise ``TransitionError``.
 
@@ -101,7 +130,8 @@ def step_hazard(
     future); ``default_deadline`` the policy's for the hazard's colour, used when starting rectification
     without an explicit deadline. A dispatch goes to a party: ``party_id`` (which the caller has checked is
     one of the estate's parties) or, from callers without parties, a ``responsible`` in words; only a
-    dispatch takes a party.
+    dispatch takes a party. A re-check takes its ``outcome`` and is possible from the hazard's
+    ``recheck_due`` on (a failed one needs a reason: what was found).
     """
     sources, target = HAZARD_TRANSITIONS[action]
     if state not in sources:
@@ -118,6 +148,10 @@ def step_hazard(
         raise TransitionError(f"only 'dispatch' takes a party ('party_id'), not {action.value!r}")
     if action in (HazardAction.CLOSE, HazardAction.REJECT) and not reason:
         raise TransitionError(f"{action.value!r} needs a reason")
+    if action is HazardAction.RECHECK:
+        _check_recheck(now, recheck_due, outcome, reason)
+    elif outcome is not None:
+        raise TransitionError(f"only 'recheck' takes an outcome, not {action.value!r}")
     # Starting rectification needs a deadline; so does a rejected rectification whose deadline has passed
     # (otherwise it would be overdue the moment it is sent back).
     if new_deadline is None and action is HazardAction.START and deadline is None:
@@ -128,6 +162,26 @@ def step_hazard(
     if new_deadline is None and action is HazardAction.REJECT and passed and default_deadline is not None:
         new_deadline = now + default_deadline
     return HazardStep(state=target or state, deadline=new_deadline or deadline)
+
+
+def _check_recheck(
+    now: datetime, recheck_due: datetime | None, outcome: RecheckOutcome | None, reason: str
+) -> None:
+    if outcome is None:
+        raise TransitionError("recheck needs its outcome: 'passed' or 'failed'")
+    if recheck_due is None:
+        raise TransitionError(
+            "no re-check is scheduled for this hazard: one is scheduled when a hazard is verified and "
+            "closed, and done once"
+        )
+    if now < recheck_due:
+        left = recheck_due - now
+        raise TransitionError(
+            f"the re-check is due on {recheck_due.isoformat()} ({left.days} d {left.seconds // 3600} h from "
+            "now), not before: a re-check shows the fix has lasted"
+        )
+    if outcome is RecheckOutcome.FAILED and not reason:
+        raise TransitionError("a failed re-check needs a reason: what was found")
 
 
 def is_overdue(state: HazardState, deadline: datetime | None, now: datetime) -> bool:

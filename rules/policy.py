@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from gateway.models import DeviceKind, MeasuringPoint
+from rules.lifecycle import ESCALATION_LEVELS, EscalationLevel
 from rules.model import SignalKind
 from rules.thresholds import ThresholdError, Thresholds, resolve_thresholds
 
@@ -103,6 +104,18 @@ class Deadlines(_Model):
 
     def for_category(self, category: Category) -> timedelta:
         return {"red": self.red, "yellow": self.yellow, "green": self.green}[category]
+
+
+class Escalation(_Model):
+    """督办升级: who an item goes to, one level further up at each escalation (the street office, then the
+    district, then the fire brigade). An overdue item escalates when its deadline passes and again every
+    ``deadlines.escalate_every``; a red item (immediate measures) escalates the moment it is reported when
+    ``red_at_once``, and again every ``red_every`` while nobody has fixed it."""
+
+    levels: tuple[EscalationLevel, ...] = Field(default=ESCALATION_LEVELS, min_length=1)
+    red_at_once: bool = True
+    red_every: Duration = timedelta(hours=24)
+    source: Text | None = None
 
 
 class Counted(_Model):
@@ -240,6 +253,7 @@ class Policy(_Model):
     default: str
     grade_rules: list[GradeRule] = Field(min_length=1)
     deadlines: Deadlines = Deadlines()
+    escalation: Escalation = Escalation()
     counted: list[Counted] = Field(default_factory=list)
     #: Per device kind, the criteria each device signal is an item of (facility faults, camera findings).
     #: A signal mapped to ``[]`` is recorded and shown but grades nothing (an e-bike taken into a lift).

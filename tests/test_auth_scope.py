@@ -37,6 +37,7 @@ import pytest
 from clock import T0, FakeClock
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from PIL import Image
 from sqlalchemy import select
 from starlette.responses import StreamingResponse
 
@@ -64,6 +65,8 @@ ESTATES: dict[str, tuple[str, str, str]] = {
     "E004": ("西城区", "展览路街道", "绿城物业"),
 }
 ALL = frozenset(ESTATES)
+
+pytestmark = pytest.mark.usefixtures("cheap_hashes")
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "dispatch_hazard",
         "rectify_hazard",
         "verify_hazard",
+        "recheck_hazard",
         "note_hazard",
         "record_complaint",
         "record_fire",
@@ -117,12 +121,14 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "post_placard",
         "manage_parties",
         "read_notifications",
+        "hand_over_shift",
     },
     "office": {
         "read",
         "file_hazard",
         "dispatch_hazard",
         "verify_hazard",
+        "recheck_hazard",
         "note_hazard",
         "record_complaint",
         "record_fire",
@@ -134,6 +140,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "post_placard",
         "manage_parties",
         "read_notifications",
+        "hand_over_shift",
     },
     "property": {
         "read",
@@ -144,8 +151,9 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "record_evidence",
         "declare_window",
         "post_placard",
+        "hand_over_shift",
     },
-    "grid": {"read", "file_hazard", "note_hazard", "record_complaint"},
+    "grid": {"read", "file_hazard", "note_hazard", "record_complaint", "recheck_hazard"},
     "viewer": {"read"},
 }
 
@@ -222,12 +230,6 @@ class World:
             description=text or f"{estate} 飞线充电",
             reporter="setup",
         ).id
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """argon2id with the cheapest parameters: still argon2id hashes, without 0.4 s per account."""
-    monkeypatch.setattr(passwords, "HASHER", argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST))
 
 
 @pytest.fixture
@@ -643,9 +645,16 @@ WRITE_CASES: dict[tuple[str, str], WriteCase] = {
 }
 PARTIES_TEST = "test_parties_are_read_in_scope_and_managed_by_office_and_brigade_only"
 #: Write routes with tests of their own below.
+HANDOVER_TEST = (
+    "test_handover.py::test_only_another_account_of_the_room_signs_and_a_pending_handover_blocks_the_next"
+)
 OTHER_WRITES = {
     ("POST", "/api/hazards/{hazard_id}/transitions"): "test_hazard_actions_need_their_permission",
     ("POST", "/api/uploads"): "test_uploads_need_an_account",
+    ("POST", "/api/hazards/{hazard_id}/photos"): (
+        "test_hazard_photos.py::test_who_may_add_which_step, "
+        "test_a_hazard_outside_the_scope_is_404_and_so_are_its_photos"
+    ),
     ("POST", "/api/auth/login"): "test_login_sets_an_httponly_session_cookie_and_me_answers_the_same",
     ("POST", "/api/auth/logout"): "test_logout_ends_the_session",
     ("POST", "/api/auth/tokens"): "test_admins_create_list_and_revoke_tokens",
@@ -655,6 +664,8 @@ OTHER_WRITES = {
     ),
     ("POST", "/api/parties"): PARTIES_TEST,
     ("PATCH", "/api/parties/{party_id}"): PARTIES_TEST,
+    ("POST", "/api/handovers"): HANDOVER_TEST,
+    ("POST", "/api/handovers/{handover_id}/sign"): HANDOVER_TEST,
 }
 
 
@@ -707,7 +718,7 @@ HAZARD_ACTIONS: dict[str, tuple[list[str], dict[str, str], str]] = {
     "verify": (["start", "rectified"], {}, "verify_hazard"),
     "reject": (["start", "rectified"], {"reason": "not fixed"}, "verify_hazard"),
     "close": ([], {"reason": "duplicate"}, "verify_hazard"),
-    "recheck": (["start", "rectified", "verify"], {}, "verify_hazard"),
+    "recheck": (["start", "rectified", "verify"], {"outcome": "passed"}, "recheck_hazard"),
     "note": ([], {"reason": "photo added"}, "note_hazard"),
     # The gateway's own actions: refused by the engine for people (422) once the permission is there.
     "auto_close": ([], {}, "verify_hazard"),
@@ -722,8 +733,10 @@ async def test_hazard_actions_need_their_permission(world: World) -> None:
         estate = min(account.sees)
         for action, (steps, extra, permission) in HAZARD_ACTIONS.items():
             hid = world.file(estate)
+            # A re-check is due 30 days after verification: verified 40 days ago.
+            at = world.engine.clock() - timedelta(days=40) if action == "recheck" else None
             for s in steps:
-                world.engine.hazards.step(hid, HazardAction(s), actor="setup")
+                world.engine.hazards.step(hid, HazardAction(s), actor="setup", now=at)
             before = world.engine.store.counts()
             body = {"action": action, "actor": "someone else", **extra}
             r = await world.http.post(f"/api/hazards/{hid}/transitions", json=body, headers=headers)
@@ -815,7 +828,9 @@ async def test_parties_are_read_in_scope_and_managed_by_office_and_brigade_only(
 
 
 async def test_uploads_need_an_account(world: World) -> None:
-    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    buffer = io.BytesIO()  # a real image: every upload is checked by its content (gateway/uploads.py)
+    Image.new("RGB", (4, 3), (200, 30, 30)).save(buffer, format="PNG")
+    png = buffer.getvalue()
     for account in ACCOUNTS:
         r = await world.http.post(
             "/api/uploads", content=png, headers={**world.as_(account.username), "content-type": "image/png"}

@@ -19,6 +19,7 @@ import httpx
 import pytest
 from assessed import assess
 from clock import FakeClock
+from laid_out import laid_out_registry
 from role_clients import role_clients
 
 from gateway.casework.engine import RuleEngine
@@ -28,21 +29,13 @@ from gateway.store import HazardStore
 from gateway.store.incidents import complaint_changes
 from rules.lifecycle import TransitionError
 from rules.policy import load_policy
-from simulators.fleet import generate_fleet
 
 #: E001 and E002 in 东城区, E003 in 西城区; E001 and E003 managed by 锦绣物业.
 AREAS = {"E001": ("东城区", "锦绣物业"), "E002": ("东城区", "绿城物业"), "E003": ("西城区", "锦绣物业")}
 
 
 def make_registry() -> Registry:
-    fleet = generate_fleet(
-        estates=3, smoke_per_estate=2, hydrants_per_estate=1, cameras_per_estate=0, modbus_share=0.0, seed=5
-    )
-    estates = [
-        e.model_copy(update={"district": AREAS[e.id][0], "property_company": AREAS[e.id][1]})
-        for e in fleet.estates
-    ]
-    return Registry(estates=tuple(estates), buildings=fleet.buildings, devices=fleet.devices)
+    return laid_out_registry(AREAS, smoke_per_estate=2, seed=5)
 
 
 @dataclass

@@ -16,14 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import argon2
 import httpx
 import pytest
 from clock import FakeClock
 from sqlalchemy import inspect, text
 
 from gateway.api import ApiServices, create_app
-from gateway.auth import passwords
 from gateway.auth.service import AuthService
 from gateway.auth.store import AuthStore
 from gateway.casework.engine import RuleEngine
@@ -53,6 +51,8 @@ ACCOUNTS: dict[str, tuple[str, dict[str, Any]]] = {
     "property_lc": ("property", {"company": "绿城物业"}),
     "viewer": ("viewer", {}),
 }
+
+pytestmark = pytest.mark.usefixtures("cheap_hashes")
 
 
 def make_registry(extra: dict[str, tuple[str, str, str]] | None = None) -> Registry:
@@ -119,11 +119,6 @@ class World:
         r = await self.http.get("/api/todo", headers=self.as_(username))
         assert r.status_code == 200, r.text
         return {"total": r.json()["total"], **{entry["key"]: entry for entry in r.json()["lists"]}}
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(passwords, "HASHER", argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST))
 
 
 @pytest.fixture

@@ -191,6 +191,7 @@ async def test_a_hazard_goes_through_the_closed_loop_and_every_step_is_kept(env:
     actions = [(h["action"], h["actor"]) for h in body["history"]]
     assert actions == [
         ("report", "grid worker 李"),
+        ("escalate", "system"),  # a red item goes up to the street at once (policy [escalation])
         ("dispatch", "community office 张"),
         ("start", "锦绣物业 王"),
         ("rectified", "锦绣物业 王"),
@@ -198,8 +199,8 @@ async def test_a_hazard_goes_through_the_closed_loop_and_every_step_is_kept(env:
         ("rectified", "锦绣物业 王"),
         ("verify", "inspector 赵"),
     ]
-    assert body["history"][3]["data"]["evidence"] == "photo/after-1.jpg"
-    assert body["history"][4]["reason"] == "bikes still in the stairwell"
+    assert body["history"][4]["data"]["evidence"] == "photo/after-1.jpg"
+    assert body["history"][5]["reason"] == "bikes still in the stairwell"
 
 
 async def test_overdue_items_escalate_and_are_listed(env: Env) -> None:

@@ -15,9 +15,11 @@ from rules.lifecycle import (
     AlarmState,
     HazardAction,
     HazardState,
+    RecheckOutcome,
     TransitionError,
     allowed_hazard_actions,
     escalation_due,
+    escalation_level,
     is_overdue,
     step_alarm,
     step_hazard,
@@ -87,7 +89,8 @@ def test_every_state_and_action_is_covered_by_the_expected_table() -> None:
     ids=str,
 )
 def test_allowed_hazard_transitions(state: HazardState, action: HazardAction) -> None:
-    step = step_hazard(state, action, now=NOW, deadline=None, **COMPLETE)  # type: ignore[arg-type]
+    recheck = {"outcome": RecheckOutcome.PASSED, "recheck_due": NOW} if action is A.RECHECK else {}
+    step = step_hazard(state, action, now=NOW, deadline=None, **COMPLETE, **recheck)  # type: ignore[arg-type]
     assert step.state is EXPECTED[state][action]
 
 
@@ -129,7 +132,10 @@ def test_the_whole_closed_loop_with_a_reject() -> None:
     step = step_hazard(step.state, A.RECTIFIED, now=now + DAY, deadline=deadline)
     step = step_hazard(step.state, A.VERIFY, now=now + 2 * DAY, deadline=deadline)
     assert step.state is H.CLOSED
-    step = step_hazard(step.state, A.RECHECK, now=now + 32 * DAY, deadline=deadline)
+    due = now + 32 * DAY
+    step = step_hazard(
+        step.state, A.RECHECK, now=due, deadline=deadline, recheck_due=due, outcome=RecheckOutcome.PASSED
+    )
     assert step.state is H.CLOSED
 
 
@@ -354,3 +360,44 @@ def test_grade_rules_must_go_from_the_most_severe_colour_down() -> None:
                 ],
             }
         )
+
+
+# -- re-checks and escalation levels ----------------------------------------------------------------------
+
+
+def test_a_recheck_is_refused_before_it_is_due_and_says_when() -> None:
+    due = NOW + 3 * DAY + timedelta(hours=5)
+    with pytest.raises(TransitionError, match=r"due on .* \(3 d 5 h from now\), not before"):
+        step_hazard(
+            H.CLOSED, A.RECHECK, now=NOW, deadline=None, recheck_due=due, outcome=RecheckOutcome.PASSED
+        )
+    step = step_hazard(
+        H.CLOSED, A.RECHECK, now=due, deadline=None, recheck_due=due, outcome=RecheckOutcome.PASSED
+    )
+    assert step.state is H.CLOSED
+
+
+def test_a_recheck_needs_a_schedule_an_outcome_and_for_a_failure_a_reason() -> None:
+    with pytest.raises(TransitionError, match="no re-check is scheduled"):
+        step_hazard(H.CLOSED, A.RECHECK, now=NOW, deadline=None, outcome=RecheckOutcome.PASSED)
+    with pytest.raises(TransitionError, match="needs its outcome"):
+        step_hazard(H.CLOSED, A.RECHECK, now=NOW, deadline=None, recheck_due=NOW)
+    with pytest.raises(TransitionError, match="what was found"):
+        step_hazard(
+            H.CLOSED, A.RECHECK, now=NOW, deadline=None, recheck_due=NOW, outcome=RecheckOutcome.FAILED
+        )
+    with pytest.raises(TransitionError, match="only 'recheck' takes an outcome"):
+        step_hazard(H.CLOSED, A.NOTE, now=NOW, deadline=None, outcome=RecheckOutcome.FAILED)
+
+
+def test_each_escalation_goes_one_level_up_and_stays_at_the_top() -> None:
+    assert [escalation_level(n) for n in range(1, 6)] == [
+        "street",
+        "district",
+        "brigade",
+        "brigade",
+        "brigade",
+    ]
+    assert escalation_level(2, ("community", "street")) == "street"
+    with pytest.raises(ValueError, match="count from 1"):
+        escalation_level(0)

@@ -292,15 +292,24 @@ async def test_a_hazard_is_filed_and_closed_through_the_forms(ui: Ui, tmp_path: 
     await expect(page.locator('[data-testid="todo-badge"]')).to_contain_text("待办")
     assert await act("dispatch") == "dispatched"
     assert await act("start", **{"#a-reason": "清理地下室"}) == "rectifying"
-    assert await act("rectified", **{"#a-evidence": "photo/after.jpg"}) == "rectified"
+    # Rectified needs an after-photo (整改后照片) taken since rectification started: the photo section's form.
+    await expect(page.locator('[data-testid="rectify-hint"]')).to_be_visible()
+    await page.locator("#photo-step").select_option("after")
+    await page.locator("#photo-file").set_input_files(str(photo))
+    await page.locator("#photo-form button[type=submit]").click()
+    await expect(page.locator('[data-photo-side="after"] img')).to_be_visible(timeout=10_000)
+    assert await act("rectified", **{"#a-evidence": "地下室已清空"}) == "rectified"
     await ui.shot(page, "06-hazard-detail")
     assert await act("verify", **{"#a-reason": "现场核查通过"}) == "closed"
     assert ui.gateway.engine.grader.grades["E003"].colour != "red"
 
     async with ui.http() as http:
         body = (await http.get(f"/api/hazards/{hazard_id}")).json()
-    assert [h["action"] for h in body["history"]] == ["report", "dispatch", "start", "rectified", "verify"]
-    assert {h["actor"] for h in body["history"]} == {"值班员 王"}, "the account is recorded, not a typed name"
+    # A red item goes up to the street office the moment it is reported (the gateway's own step).
+    steps = ["report", "escalate", "dispatch", "start", "rectified", "verify"]
+    assert [h["action"] for h in body["history"]] == steps
+    people = {h["actor"] for h in body["history"] if h["action"] != "escalate"}
+    assert people == {"值班员 王"}, "the account is recorded, not a typed name"
     assert body["photo"].startswith("uploads/")
     assert str(body["party_id"]) == party_id
     # The to-do page lists what waits, with links.

@@ -26,11 +26,13 @@ from gateway.api.routers import (
     complaints,
     devices,
     estates,
+    handovers,
     hazards,
     meta,
     metrics,
     notifications,
     parties,
+    photos,
     placards,
     reports,
     todo,
@@ -39,6 +41,7 @@ from gateway.api.routers import (
 from gateway.auth.principal import Forbidden, Unauthenticated
 from gateway.casework.model import EngineError
 from gateway.store.database import NotFound
+from gateway.uploads import UploadRefused
 from rules.lifecycle import ClosingError, TransitionError
 
 __all__ = ["ApiServices", "create_app"]
@@ -63,9 +66,11 @@ def create_app(services: ApiServices) -> FastAPI:
         app.include_router(module.router)
     app.include_router(windows.router)
     app.include_router(placards.router)  # placard postings, and the public check page /p/{serial}
+    app.include_router(photos.router)  # photos of hazard steps, uploads (gateway/uploads.py)
     app.include_router(parties.router)
     app.include_router(todo.router)
     app.include_router(notifications.router)  # messages pushed to people (gateway/notify)
+    app.include_router(handovers.router)  # the shift handover log (交接班) of each control room
 
     @app.exception_handler(Unauthenticated)
     async def unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
@@ -95,6 +100,11 @@ def create_app(services: ApiServices) -> FastAPI:
     @app.exception_handler(EngineError)
     async def refused(_: Request, exc: EngineError) -> JSONResponse:
         return JSONResponse({"error": "invalid", "detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(UploadRefused)
+    async def upload_refused(_: Request, exc: UploadRefused) -> JSONResponse:
+        body = {"error": exc.error, "detail": str(exc)}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(_: Request, exc: RequestValidationError) -> JSONResponse:

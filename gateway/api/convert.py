@@ -21,7 +21,7 @@ from gateway.casework.payloads import alarm_summary, grade_payload
 from gateway.models import Device, DeviceKind, Estate
 from gateway.store.hazards import MAINTENANCE_TASK
 from gateway.store.records import AlarmRecord, HazardRecord
-from rules.lifecycle import is_overdue
+from rules.lifecycle import ESCALATION_LEVELS, escalation_level, is_overdue
 from rules.policy import Policy
 
 
@@ -31,10 +31,12 @@ def hazard_out(hazard: HazardRecord, policy: Policy | None, now: datetime) -> Ha
         criterion = policy.texts.maintenance_task  # a monitoring fault: not an item of the standard
     data = asdict(hazard)
     data.pop("last_escalated_at")
+    levels = policy.escalation.levels if policy else ESCALATION_LEVELS
     return HazardOut(
         **data,
         criterion_text=Text(zh=criterion.zh, en=criterion.en) if criterion else None,
         overdue=is_overdue(hazard.state, hazard.deadline, now),
+        escalation_level=escalation_level(hazard.escalations, levels) if hazard.escalations else None,
     )
 
 

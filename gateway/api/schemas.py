@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gateway.models import DeviceKind
+from gateway.store.photos import PhotoStep
 from rules.lifecycle import (
     AlarmAction,
     AlarmOutcome,
@@ -15,6 +16,7 @@ from rules.lifecycle import (
     FalseAlarmCause,
     HazardAction,
     HazardState,
+    RecheckOutcome,
 )
 
 
@@ -163,13 +165,39 @@ class HazardOut(Out):
         description="verified / auto (device recovered) / closed (by a supervisor)"
     )
     escalations: int
+    escalation_level: str | None = Field(
+        default=None, description="where its last escalation went: street / district / brigade (policy)"
+    )
     recheck_due: datetime | None
+    recheck_announced_at: datetime | None = None
     party_id: int | None = Field(default=None, description="the party it was dispatched to (/api/parties)")
+    reopened_from: int | None = Field(default=None, description="the hazard whose failed re-check opened it")
+
+
+class HazardPhotoOut(Out):
+    id: int | None = Field(description="null for the photo given when the hazard was filed")
+    hazard_id: int
+    step: PhotoStep = Field(description="before (found) / after (rectified) / recheck / other")
+    photo: str = Field(description="uploads/<name>: GET /api/<photo>")
+    added_by: str
+    added_at: datetime
+    note: str
+    filed: bool = Field(description="the photo given when the hazard was filed (its first before-photo)")
+    bytes: int | None
+    format: str | None = Field(description="JPEG / PNG / WEBP, as read from the content")
+    width: int | None
+    height: int | None
+    location_removed: bool = Field(description="the upload carried a GPS location, which was taken out")
 
 
 class HazardDetail(HazardOut):
     history: list[TransitionOut]
     allowed_actions: list[HazardAction]
+    photos: list[HazardPhotoOut] = Field(default_factory=list, description="oldest first (GET .../photos)")
+    after_photo_missing: str | None = Field(
+        default=None, description="why 'rectified' would now be refused for want of an after-photo, or null"
+    )
+    reopened_as: int | None = Field(default=None, description="the hazard its failed re-check opened")
 
 
 class FileHazardIn(In):
@@ -194,6 +222,9 @@ class HazardTransitionIn(In):
         description="dispatch, old clients: accepted only as the exact name of one of the estate's parties",
     )
     evidence: str = ""
+    outcome: RecheckOutcome | None = Field(
+        default=None, description="recheck: passed, or failed (which opens a new hazard linked to this one)"
+    )
 
 
 class ComplaintIn(In):

@@ -22,6 +22,7 @@ from typing import Any
 
 from gateway.ingest.registry import Registry
 from gateway.store.database import NotFound
+from gateway.store.photos import PhotoStep
 from rules.lifecycle import AlarmAction, HazardAction
 
 
@@ -57,7 +58,8 @@ class Permission(StrEnum):
     FILE_HAZARD = "file_hazard"
     DISPATCH_HAZARD = "dispatch_hazard"  # hazard action dispatch
     RECTIFY_HAZARD = "rectify_hazard"  # start, rectified
-    VERIFY_HAZARD = "verify_hazard"  # verify, reject, close, recheck
+    VERIFY_HAZARD = "verify_hazard"  # verify, reject, close
+    RECHECK_HAZARD = "recheck_hazard"  # the re-check (复查) of a verified hazard once it is due
     NOTE_HAZARD = "note_hazard"  # note
     RECORD_COMPLAINT = "record_complaint"
     RECORD_FIRE = "record_fire"
@@ -70,6 +72,7 @@ class Permission(StrEnum):
     POST_PLACARD = "post_placard"  # record that a placard (公示牌) was posted at the entrance, with a photo
     MANAGE_PARTIES = "manage_parties"  # responsible parties (责任单位) hazards are dispatched to: add, change
     READ_NOTIFICATIONS = "read_notifications"  # the log of messages pushed to people (channels scrubbed)
+    HAND_OVER_SHIFT = "hand_over_shift"  # hand a control-room shift over (交班), sign for taking one (接班)
     ADMIN = "admin"  # manage users and API tokens; from the account's admin flag, not from its role
 
 
@@ -83,6 +86,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.FILE_HAZARD,
             Permission.DISPATCH_HAZARD,
             Permission.VERIFY_HAZARD,
+            Permission.RECHECK_HAZARD,
             Permission.NOTE_HAZARD,
             Permission.RECORD_COMPLAINT,
             Permission.RECORD_FIRE,
@@ -94,6 +98,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.POST_PLACARD,
             Permission.MANAGE_PARTIES,
             Permission.READ_NOTIFICATIONS,
+            Permission.HAND_OVER_SHIFT,
         }
     ),
     Role.PROPERTY: frozenset(
@@ -106,10 +111,17 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.RECORD_EVIDENCE,
             Permission.DECLARE_WINDOW,
             Permission.POST_PLACARD,
+            Permission.HAND_OVER_SHIFT,
         }
     ),
     Role.GRID: frozenset(
-        {Permission.READ, Permission.FILE_HAZARD, Permission.NOTE_HAZARD, Permission.RECORD_COMPLAINT}
+        {
+            Permission.READ,
+            Permission.FILE_HAZARD,
+            Permission.NOTE_HAZARD,
+            Permission.RECORD_COMPLAINT,
+            Permission.RECHECK_HAZARD,
+        }
     ),
     Role.VIEWER: frozenset({Permission.READ}),
 }
@@ -124,13 +136,22 @@ HAZARD_ACTION_PERMISSIONS: dict[HazardAction, Permission] = {
     HazardAction.VERIFY: Permission.VERIFY_HAZARD,
     HazardAction.REJECT: Permission.VERIFY_HAZARD,
     HazardAction.CLOSE: Permission.VERIFY_HAZARD,
-    HazardAction.RECHECK: Permission.VERIFY_HAZARD,
+    HazardAction.RECHECK: Permission.RECHECK_HAZARD,
     HazardAction.NOTE: Permission.NOTE_HAZARD,
     HazardAction.AUTO_CLOSE: Permission.VERIFY_HAZARD,
     HazardAction.ESCALATE: Permission.VERIFY_HAZARD,
 }
 
 ALARM_ACTION_PERMISSIONS: dict[AlarmAction, Permission] = dict.fromkeys(AlarmAction, Permission.HANDLE_ALARM)
+
+#: Who may add a photo of which step of a hazard (``POST /api/hazards/{id}/photos``): what was found, by those
+#: who report hazards; after rectification, by those who rectify; at the re-check, by those who re-check.
+PHOTO_STEP_PERMISSIONS: dict[PhotoStep, Permission] = {
+    PhotoStep.BEFORE: Permission.FILE_HAZARD,
+    PhotoStep.AFTER: Permission.RECTIFY_HAZARD,
+    PhotoStep.RECHECK: Permission.RECHECK_HAZARD,
+    PhotoStep.OTHER: Permission.NOTE_HAZARD,
+}
 
 
 class ScopeKind(StrEnum):

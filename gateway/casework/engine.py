@@ -60,6 +60,7 @@ from gateway.casework.publisher import MqttPublisher
 from gateway.casework.redo import StoreBacklog, Writes
 from gateway.casework.sync import StoreSync
 from gateway.casework.windows import WindowDesk
+from gateway.config import PhotosSection
 from gateway.ingest.registry import Registry
 from gateway.ingest.sinks.base import Point
 from gateway.models import Device, DeviceEvent, Record
@@ -89,6 +90,7 @@ class RuleEngine:
         redo_path: Path | None = None,
         store_sync_s: float = 30.0,
         checkpoint_s: float = 0.0,
+        photos: PhotosSection | None = None,
     ) -> None:
         """``redo_path``: a file where what the store lost is kept until it is written again (``_redo``), so
         that a restart during a store outage does not lose it; read back at start-up. None: memory only.
@@ -98,7 +100,10 @@ class RuleEngine:
 
         ``checkpoint_s``: how often the rule state of the devices that changed is written to the store, from a
         worker thread (``RuleCheckpoints``); at construction every device continues from its checkpoint. 0
-        turns both off."""
+        turns both off.
+
+        ``photos``: the gateway's ``[photos]`` (what a rectified step needs, upload limits); None: the
+        defaults, and a rectified step needs no after-photo."""
         self.registry = registry
         self.policy = policy
         self.store = store
@@ -127,6 +132,8 @@ class RuleEngine:
         )
         parts = (store, self.fleet, self.index, self.grader, self.outbox, self.backlog, self.counters, clock)
         self.hazards = HazardDesk(*parts)
+        if photos is not None:
+            self.hazards.photo_rules = photos
         self.alarms = AlarmDesk(*parts)
         self.incidents = IncidentDesk(*parts)
         self.windows = WindowDesk(*parts, hazards=self.hazards)
@@ -350,6 +357,7 @@ class RuleEngine:
                         if changes:
                             self._apply(changes, now, affected)
                 affected |= self.hazards.escalate(now)
+                self.hazards.announce_rechecks(now)
             self.windows.expire(now, affected)
             self._record_signals()
         if affected:

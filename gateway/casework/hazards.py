@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from gateway.casework.desk import Desk
 from gateway.casework.model import EngineError, check_estate
@@ -19,10 +20,12 @@ from gateway.casework.parties import dispatch_party
 from gateway.casework.payloads import hazard_summary
 from gateway.casework.points import hazard_point
 from gateway.casework.redo import Writes
+from gateway.config import PhotosSection
 from gateway.models import Device
 from gateway.store.hazards import MAINTENANCE_TASK
 from gateway.store.records import HazardRecord
-from rules.lifecycle import HazardAction, HazardState, escalation_due
+from gateway.uploads import after_photo_missing
+from rules.lifecycle import HazardAction, HazardState, RecheckOutcome, escalation_due, escalation_level
 from rules.model import SignalChange, SignalKind
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,10 @@ log = logging.getLogger(__name__)
 
 class HazardDesk(Desk):
     """Hazards from device rules (opened, auto-closed, reconciled, escalated) and from people."""
+
+    #: ``[photos]``: what a rectified step needs. The engine sets the gateway's; an engine built without
+    #: them (tests, tools) asks for no after-photo.
+    photo_rules = PhotosSection(rectified_needs_after_photo=False)
 
     # -- device rules ----------------------------------------------------------------------------------
 
@@ -140,37 +147,83 @@ class HazardDesk(Desk):
         affected.add(device.estate_id)
 
     def escalate(self, now: datetime) -> set[str]:
-        """Escalate every overdue hazard whose next escalation is due; returns the estates to re-grade."""
+        """Escalate every hazard whose next escalation is due (overdue ones, and red ones from the moment they
+        are reported); returns the estates to re-grade."""
         affected: set[str] = set()
+        policy = self.policy
+        red = [code for code in policy.criteria if policy.category(code) == "red"]
         try:
-            due = self.store.hazards.to_escalate(now)
+            due = self.store.hazards.to_escalate(now, red)
         except Exception:
             self.counters.store_errors += 1
-            log.exception("could not read overdue hazards")
+            log.exception("could not read the hazards to escalate")
             return affected
-        every = self.policy.deadlines.escalate_every
         for hazard in due:
-            if not escalation_due(hazard.deadline, hazard.last_escalated_at, now, every):
+            why = self.escalation_due(hazard, now)
+            if why is None:
                 continue
-            late = now - hazard.deadline if hazard.deadline else timedelta(0)
             try:
-                updated = self.store.hazards.transition(
-                    hazard.id,
-                    HazardAction.ESCALATE,
-                    actor="system",
-                    now=now,
-                    reason=f"overdue by {late.days} d {late.seconds // 3600} h "
-                    f"(escalation #{hazard.escalations + 1})",
-                )
+                self.escalate_one(hazard, why, now)
             except Exception:
                 # Not fatal to the tick (and so to ``run``): the next sweep finds the hazard still due.
                 self.counters.store_errors += 1
                 log.exception("could not escalate hazard %d", hazard.id)
                 continue
-            self.counters.escalations += 1
-            self.changed(updated, now, "escalate")
             affected.add(hazard.estate_id)
         return affected
+
+    def escalation_due(self, hazard: HazardRecord, now: datetime) -> str | None:
+        """Why ``hazard`` escalates now ("overdue", "red"), or None when its next escalation is not due: an
+        overdue item when its deadline passes and every ``escalate_every`` after; a red item (immediate
+        measures) at once when the policy says so, then every ``red_every``, overdue or not."""
+        policy = self.policy
+        overdue = hazard.deadline is not None and now > hazard.deadline
+        is_red = hazard.criterion in policy.criteria and policy.category(hazard.criterion) == "red"
+        if is_red and policy.escalation.red_at_once:
+            last = hazard.last_escalated_at
+            if last is None or now - last >= policy.escalation.red_every:
+                return "overdue" if overdue else "red"
+            return None
+        every = policy.escalation.red_every if is_red else policy.deadlines.escalate_every
+        return "overdue" if escalation_due(hazard.deadline, hazard.last_escalated_at, now, every) else None
+
+    def escalate_one(self, hazard: HazardRecord, why: str, now: datetime) -> HazardRecord:
+        """One escalation, one level further up than the last (``policy.escalation.levels``): recorded as a
+        transition with its level, and announced (the notifier sends it to that level)."""
+        reason, data = self.escalation(hazard.escalations + 1, why, hazard.criterion, hazard.deadline, now)
+        updated = self.store.hazards.transition(
+            hazard.id, HazardAction.ESCALATE, actor="system", now=now, reason=reason, data=data
+        )
+        self.escalated(updated, data, now)
+        return updated
+
+    def escalation(
+        self, number: int, why: str, criterion: str, deadline: datetime | None, now: datetime
+    ) -> tuple[str, dict[str, Any]]:
+        """The reason and data of a hazard's ``number``-th escalation (its level: one up each time)."""
+        level = escalation_level(number, self.policy.escalation.levels)
+        if why == "overdue":
+            late = now - deadline if deadline else timedelta(0)
+            because = f"overdue by {late.days} d {late.seconds // 3600} h"
+        else:
+            because = f"red item {criterion}: immediate measures"
+        reason = f"{because}; escalated to the {level} (escalation #{number})"
+        return reason, {"level": level, "why": why, "escalation": number}
+
+    def escalated(self, hazard: HazardRecord, data: dict[str, Any], now: datetime) -> None:
+        self.counters.escalations += 1
+        self.changed(hazard, now, "escalate", data)
+
+    def announce_rechecks(self, now: datetime) -> None:
+        """Announce each re-check that came due, once: the to-do lists show it, the party gets a message."""
+        try:
+            due = self.store.hazards.announce_rechecks(now)
+        except Exception:
+            self.counters.store_errors += 1
+            log.exception("could not read the re-checks due")
+            return
+        for hazard in due:
+            self.changed(hazard, now, "recheck_due")
 
     # -- people (the API calls these) ------------------------------------------------------------------
 
@@ -191,6 +244,11 @@ class HazardDesk(Desk):
             self.policy.check_code(criterion)
         except ValueError as exc:
             raise EngineError(str(exc)) from None
+        # A red item goes up at once: in the same transaction as the filing, so that nobody (another gateway
+        # on the store included) sees it filed and not yet escalated.
+        escalation = None
+        if self.policy.escalation.red_at_once and self.policy.category(criterion) == "red":
+            escalation = self.escalation(1, "red", criterion, None, now)
         hazard = self.store.hazards.file(
             estate_id=estate_id,
             criterion=criterion,
@@ -199,9 +257,12 @@ class HazardDesk(Desk):
             photo=photo,
             reporter=reporter,
             now=now,
+            escalation=escalation,
         )
         self.index.add(hazard)
         self.changed(hazard, now, "report")
+        if escalation is not None:
+            self.escalated(hazard, escalation[1], now)
         self.grader.regrade({estate_id}, now)
         return hazard
 
@@ -217,14 +278,23 @@ class HazardDesk(Desk):
         evidence: str = "",
         now: datetime | None = None,
         party_id: int | None = None,
+        outcome: RecheckOutcome | None = None,
     ) -> HazardRecord:
         """One step by a person. A dispatch goes to a party (``party_id``, or a ``responsible`` that is
         exactly the name of one: ``casework.parties.dispatch_party``), whose name and contact become the
-        hazard's ``responsible``."""
+        hazard's ``responsible``. A re-check takes its ``outcome`` (``recheck``)."""
         now = now or self.clock()
         if action in (HazardAction.AUTO_CLOSE, HazardAction.ESCALATE):
             raise EngineError(f"{action.value!r} is done by the gateway itself, not by a person")
+        if action is HazardAction.RECHECK:
+            if outcome is None:
+                raise EngineError("outcome: a re-check needs its outcome, 'passed' or 'failed'")
+            return self.recheck(hazard_id, outcome, actor=actor, reason=reason, now=now)[0]
         current = self.store.hazards.get(hazard_id)
+        if action is HazardAction.RECTIFIED and (
+            missing := after_photo_missing(self.store, current, self.photo_rules)
+        ):
+            raise EngineError(missing)
         if action is HazardAction.DISPATCH and current.state is HazardState.REPORTED:
             party = dispatch_party(self.store, current.estate_id, party_id, responsible)
             party_id, responsible = party.id, party.label
@@ -259,16 +329,46 @@ class HazardDesk(Desk):
         self.grader.regrade({hazard.estate_id}, now)
         return hazard
 
+    def recheck(
+        self, hazard_id: int, outcome: RecheckOutcome, *, actor: str, reason: str, now: datetime | None = None
+    ) -> tuple[HazardRecord, HazardRecord | None]:
+        """The re-check (复查) of a verified hazard, due ``recheck_after`` after it was closed: passed, or
+        failed, which opens a new hazard about the same problem linked to this one and dispatched back to the
+        party that fixed it (a to-do for them, and a message). Refused before it is due."""
+        now = now or self.clock()
+        checked, reopened = self.store.hazards.recheck(
+            hazard_id, outcome, actor=actor, now=now, reason=reason
+        )
+        self.changed(checked, now, HazardAction.RECHECK.value, {"outcome": outcome.value})
+        if reopened is not None:
+            self.index.add(reopened)
+            self.changed(reopened, now, "report", {"reopened_from": hazard_id})
+            if reopened.party_id is not None:
+                self.changed(reopened, now, HazardAction.DISPATCH.value)
+            why = self.escalation_due(reopened, now)
+            if why is not None:
+                self.escalate_one(reopened, why, now)
+            self.grader.regrade({reopened.estate_id}, now)
+        return checked, reopened
+
     # -- out -------------------------------------------------------------------------------------------
 
-    def changed(self, hazard: HazardRecord, now: datetime, action: str) -> None:
-        self.outbox.announce(partial(self._publish, hazard, now, action))
+    def changed(
+        self, hazard: HazardRecord, now: datetime, action: str, extra: dict[str, Any] | None = None
+    ) -> None:
+        """Announce a change (once the store batch commits): a point, and an event for the live feed and the
+        notifier, with ``extra`` (an escalation's level, a re-check's outcome) beside the summary."""
+        self.outbox.announce(partial(self._publish, hazard, now, action, extra))
 
-    def _publish(self, hazard: HazardRecord, now: datetime, action: str) -> None:
+    def _publish(
+        self, hazard: HazardRecord, now: datetime, action: str, extra: dict[str, Any] | None
+    ) -> None:
         outbox = self.outbox
         tags = self.fleet.tags_of_estate(hazard.estate_id)
         outbox.points.append(hazard_point(tags, hazard, now, outbox.event_time(now)))
         data = hazard_summary(hazard, now)
+        if extra:
+            data.update(extra)
         data["action"] = action
         outbox.event("hazard", hazard.estate_id, now, data)
         outbox.wake()

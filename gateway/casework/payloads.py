@@ -89,6 +89,9 @@ def hazard_summary(hazard: HazardRecord, now: datetime) -> dict[str, Any]:
         "opened_at": hazard.opened_at.isoformat(),
         "closed_at": hazard.closed_at.isoformat() if hazard.closed_at else None,
         "close_kind": hazard.close_kind,
+        "party": hazard.party_id,
+        "escalations": hazard.escalations,
+        "reopened_from": hazard.reopened_from,
     }
 
 

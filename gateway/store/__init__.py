@@ -11,6 +11,8 @@ One repository module per aggregate, each owning its tables' queries:
 - ``placards``: the serial printed on each placard (公示牌) and who posted it, when, with a photo.
 - ``parties``: responsible parties (责任单位) hazards are dispatched to; ``todo``: what waits for an account.
 - ``notifications``: each message pushed to people (alarms, escalations, hazards) and how it went.
+- ``handovers``: the shift handover log (交接班记录) of each control room, signed by both shifts.
+- ``photos``: every stored upload (the daily quota counts them) and the photos of each hazard step.
 
 ``HazardStore`` wires them to one database: ``store.hazards.file(...)``, ``store.alarms.transition(...)``.
 """
@@ -25,11 +27,13 @@ from gateway.store.alarms import AlarmRepository
 from gateway.store.assessments import AssessmentRepository, EstateStatusRepository
 from gateway.store.checkpoints import CheckpointRepository
 from gateway.store.database import Batch, Database
+from gateway.store.handovers import HandoverRepository
 from gateway.store.hazards import HazardRepository
 from gateway.store.history import GradeRepository, SignalRepository
 from gateway.store.incidents import ComplaintRepository, FireRepository
 from gateway.store.notifications import NotificationRepository
 from gateway.store.parties import PartyRepository
+from gateway.store.photos import PhotoRepository
 from gateway.store.placards import PlacardRepository
 from gateway.store.todo import TodoQueries
 from gateway.store.windows import WindowRepository
@@ -54,6 +58,8 @@ class HazardStore:
         self.parties = PartyRepository(self.db)
         self.todo = TodoQueries(self.db)
         self.notifications = NotificationRepository(self.db)
+        self.handovers = HandoverRepository(self.db)
+        self.photos = PhotoRepository(self.db)
 
     @property
     def url(self) -> str:

@@ -23,7 +23,7 @@ from gateway.store.records import (
     transitions,
 )
 from gateway.store.tables import hazard_transitions, hazards
-from rules.lifecycle import HazardAction, HazardState, step_hazard
+from rules.lifecycle import HazardAction, HazardState, RecheckOutcome, step_hazard
 
 # The statements that device events run are built once, with bind parameters for what varies: SQLAlchemy
 # derives a statement's cache key by walking it, and for a statement built afresh on every call that walk
@@ -108,9 +108,12 @@ class HazardRepository:
         now: datetime,
         source: str = "manual",
         since: datetime | None = None,
+        escalation: tuple[str, dict[str, Any]] | None = None,
     ) -> HazardRecord:
+        """File a hazard found by people; ``escalation`` (reason, data): escalate it at once, in the same
+        transaction (a red item)."""
         with self._db.tx() as conn:
-            return self._insert(
+            hazard = self._insert(
                 conn,
                 estate_id=estate_id,
                 criteria=[criterion],
@@ -125,6 +128,12 @@ class HazardRepository:
                 since=since or now,
                 now=now,
                 reason="filed",
+            )
+            if escalation is None:
+                return hazard
+            reason, data = escalation
+            return self._transition(
+                conn, hazard.id, HazardAction.ESCALATE, actor="system", now=now, reason=reason, data=data
             )
 
     def _insert(
@@ -144,6 +153,7 @@ class HazardRepository:
         now: datetime,
         reason: str,
         photo: str = "",
+        reopened_from: int | None = None,
     ) -> HazardRecord:
         # Every column but the id, so that the record is built from what was written (``_as_read``).
         values = {
@@ -170,6 +180,8 @@ class HazardRepository:
             "last_escalated_at": None,
             "recheck_due": None,
             "party_id": None,
+            "reopened_from": reopened_from,
+            "recheck_announced_at": None,
         }
         hazard_id = new_id(conn.execute(_INSERT_HAZARD, values))
         self._db.announce_change(conn)
@@ -203,68 +215,168 @@ class HazardRepository:
         evidence: str = "",
         recheck_after_s: float | None = None,
         party_id: int | None = None,
+        data: dict[str, Any] | None = None,
     ) -> HazardRecord:
         """Apply one closed-loop step, or raise ``TransitionError``/``NotFound`` and change nothing.
 
         ``party_id``: the party a dispatch goes to (checked by the caller: it exists, is active and serves
-        the hazard's estate); ``responsible`` then names it in words."""
+        the hazard's estate); ``responsible`` then names it in words. ``data``: more to record with the
+        transition (an escalation's level). A re-check goes through ``recheck``."""
+        with self._db.tx() as conn:
+            return self._transition(
+                conn,
+                hazard_id,
+                action,
+                actor=actor,
+                now=now,
+                reason=reason,
+                deadline=deadline,
+                default_deadline_s=default_deadline_s,
+                responsible=responsible,
+                evidence=evidence,
+                recheck_after_s=recheck_after_s,
+                party_id=party_id,
+                data=data,
+            )
+
+    def recheck(
+        self, hazard_id: int, outcome: RecheckOutcome, *, actor: str, now: datetime, reason: str
+    ) -> tuple[HazardRecord, HazardRecord | None]:
+        """The re-check (复查) of a closed hazard, from its due date on: recorded on it with its outcome, and
+        when it failed, in the same transaction, a new hazard about the same problem linked both ways
+        (``reopened_from`` on the new one, ``reopened_as`` in the re-check's record), dispatched straight back
+        to the party that fixed it when it had one. Returns the re-checked hazard and the new one (or None).
+        Refused (``TransitionError``) before anything is written: not due yet, not scheduled, no outcome."""
         with self._db.tx() as conn:
             current = self._get(conn, hazard_id)
-            step = step_hazard(
+            step_hazard(  # refuse before the new hazard is written
                 current.state,
-                action,
+                HazardAction.RECHECK,
                 now=now,
                 deadline=current.deadline,
-                new_deadline=deadline,
-                default_deadline=timedelta(seconds=default_deadline_s) if default_deadline_s else None,
-                responsible=responsible,
                 reason=reason,
-                party_id=party_id,
+                recheck_due=current.recheck_due,
+                outcome=outcome,
             )
-            values: dict[str, Any] = {"state": step.state.value, "updated_at": now, "deadline": step.deadline}
-            if responsible:
-                values["responsible"] = responsible
-            if party_id is not None:
-                values["party_id"] = party_id
-            if step.state is HazardState.CLOSED and current.is_open:
-                values["closed_at"] = now
-                values["close_kind"] = {
-                    HazardAction.VERIFY: "verified",
-                    HazardAction.AUTO_CLOSE: "auto",
-                }.get(action, "closed")
-                if recheck_after_s and action is HazardAction.VERIFY:
-                    values["recheck_due"] = now + timedelta(seconds=recheck_after_s)
-            if action is HazardAction.ESCALATE:
-                values["escalations"] = current.escalations + 1
-                values["last_escalated_at"] = now
-            if action is HazardAction.RECHECK:
-                values["recheck_due"] = None
-            row = conn.execute(_UPDATE_HAZARD, {"match_id": hazard_id, **values}).mappings().one()
-            self._db.announce_change(conn)
-            data: dict[str, Any] = {}
-            if evidence:
-                data["evidence"] = evidence
-            if responsible:
-                data["responsible"] = responsible
-            if party_id is not None:
-                data["party_id"] = party_id
-            if step.deadline != current.deadline and step.deadline is not None:
-                data["deadline"] = step.deadline.isoformat()
-            self._db.write_history(
+            reopened = None
+            if outcome is RecheckOutcome.FAILED:
+                reopened = self._insert(
+                    conn,
+                    estate_id=current.estate_id,
+                    criteria=list(current.criteria),
+                    source="manual",
+                    device_id=None,
+                    signal=None,
+                    location=current.location,
+                    description=current.description,
+                    reporter=actor,
+                    value=None,
+                    since=now,
+                    now=now,
+                    reason=f"re-check of hazard #{hazard_id} failed: {reason}",
+                    reopened_from=hazard_id,
+                )
+                if current.party_id is not None:
+                    reopened = self._transition(
+                        conn,
+                        reopened.id,
+                        HazardAction.DISPATCH,
+                        actor=actor,
+                        now=now,
+                        reason=f"back to the party that rectified hazard #{hazard_id}",
+                        responsible=current.responsible,
+                        party_id=current.party_id,
+                    )
+            checked = self._transition(
                 conn,
-                _INSERT_HAZARD_TRANSITION,
-                {
-                    "hazard_id": hazard_id,
-                    "at": now,
-                    "action": action.value,
-                    "from_state": current.state.value,
-                    "to_state": step.state.value,
-                    "actor": actor,
-                    "reason": reason,
-                    "data": data,
-                },
+                hazard_id,
+                HazardAction.RECHECK,
+                actor=actor,
+                now=now,
+                reason=reason,
+                outcome=outcome,
+                data={"reopened_as": reopened.id} if reopened else None,
             )
-            return hazard_from_row(row)
+            return checked, reopened
+
+    def _transition(
+        self,
+        conn: Connection,
+        hazard_id: int,
+        action: HazardAction,
+        *,
+        actor: str,
+        now: datetime,
+        reason: str = "",
+        deadline: datetime | None = None,
+        default_deadline_s: float | None = None,
+        responsible: str | None = None,
+        evidence: str = "",
+        recheck_after_s: float | None = None,
+        party_id: int | None = None,
+        data: dict[str, Any] | None = None,
+        outcome: RecheckOutcome | None = None,
+    ) -> HazardRecord:
+        current = self._get(conn, hazard_id)
+        step = step_hazard(
+            current.state,
+            action,
+            now=now,
+            deadline=current.deadline,
+            new_deadline=deadline,
+            default_deadline=timedelta(seconds=default_deadline_s) if default_deadline_s else None,
+            responsible=responsible,
+            reason=reason,
+            party_id=party_id,
+            recheck_due=current.recheck_due,
+            outcome=outcome,
+        )
+        values: dict[str, Any] = {"state": step.state.value, "updated_at": now, "deadline": step.deadline}
+        if responsible:
+            values["responsible"] = responsible
+        if party_id is not None:
+            values["party_id"] = party_id
+        if step.state is HazardState.CLOSED and current.is_open:
+            values["closed_at"] = now
+            values["close_kind"] = {
+                HazardAction.VERIFY: "verified",
+                HazardAction.AUTO_CLOSE: "auto",
+            }.get(action, "closed")
+            if recheck_after_s and action is HazardAction.VERIFY:
+                values["recheck_due"] = now + timedelta(seconds=recheck_after_s)
+        if action is HazardAction.ESCALATE:
+            values["escalations"] = current.escalations + 1
+            values["last_escalated_at"] = now
+        if action is HazardAction.RECHECK:
+            values["recheck_due"] = None
+        row = conn.execute(_UPDATE_HAZARD, {"match_id": hazard_id, **values}).mappings().one()
+        self._db.announce_change(conn)
+        data = dict(data or {})
+        if outcome is not None:
+            data["outcome"] = outcome.value
+        if evidence:
+            data["evidence"] = evidence
+        if responsible:
+            data["responsible"] = responsible
+        if party_id is not None:
+            data["party_id"] = party_id
+        if step.deadline != current.deadline and step.deadline is not None:
+            data["deadline"] = step.deadline.isoformat()
+        self._db.write_history(
+            conn,
+            _INSERT_HAZARD_TRANSITION,
+            {
+                "hazard_id": hazard_id,
+                "at": now,
+                "action": action.value,
+                "from_state": current.state.value,
+                "to_state": step.state.value,
+                "actor": actor,
+                "reason": reason,
+                "data": data,
+            },
+        )
+        return hazard_from_row(row)
 
     def _get(self, conn: Connection, hazard_id: int) -> HazardRecord:
         row = conn.execute(_HAZARD_BY_ID, {"match_id": hazard_id}).mappings().first()
@@ -342,12 +454,14 @@ class HazardRepository:
             rows = conn.execute(select(hazards).where(hazards.c.closed_at.is_(None))).mappings()
             return [hazard_from_row(r) for r in rows]
 
-    def to_escalate(self, now: datetime) -> list[HazardRecord]:
+    def to_escalate(self, now: datetime, red_criteria: Sequence[str] = ()) -> list[HazardRecord]:
+        """Open hazards not yet fixed that may be due for an escalation: past their deadline, or of a red
+        criterion (which escalate from the moment they are reported, deadline or not)."""
         query = select(hazards).where(
             hazards.c.closed_at.is_(None),
-            hazards.c.deadline.is_not(None),
-            hazards.c.deadline < now,
             hazards.c.state.in_(["reported", "dispatched", "rectifying"]),
+            (hazards.c.deadline.is_not(None) & (hazards.c.deadline < now))
+            | hazards.c.criterion.in_(list(red_criteria)),
         )
         with self._db.tx() as conn:
             return [hazard_from_row(r) for r in conn.execute(query).mappings()]
@@ -356,5 +470,24 @@ class HazardRepository:
         query = select(hazards).where(hazards.c.recheck_due.is_not(None), hazards.c.recheck_due <= now)
         with self._db.tx() as conn:
             return [hazard_from_row(r) for r in conn.execute(query).mappings()]
+
+    def announce_rechecks(self, now: datetime) -> list[HazardRecord]:
+        """Mark the re-checks that came due and were not announced yet as announced, and return them: each is
+        announced once (a to-do entry, a message to its party), by whichever gateway gets there first."""
+        due = hazards.c.recheck_due
+        query = select(hazards.c.id).where(
+            due.is_not(None), due <= now, hazards.c.recheck_announced_at.is_(None)
+        )
+        with self._db.tx() as conn:
+            ids = list(conn.execute(query).scalars())
+            if not ids:
+                return []
+            rows = conn.execute(
+                update(hazards)
+                .where(hazards.c.id.in_(ids), hazards.c.recheck_announced_at.is_(None))
+                .values(recheck_announced_at=now)
+                .returning(*hazards.c)
+            ).mappings()
+            return [hazard_from_row(r) for r in rows]
 
     # -- complaints and fires --------------------------------------------------------------------------

@@ -42,6 +42,9 @@ class HazardRecord:
     recheck_due: datetime | None
     #: The party it was dispatched to (gateway/store/parties.py); None before dispatch or for old records.
     party_id: int | None = None
+    #: The hazard whose failed re-check opened this one.
+    reopened_from: int | None = None
+    recheck_announced_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:

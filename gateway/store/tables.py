@@ -79,6 +79,10 @@ hazards = Table(
     Column("recheck_due", UtcDateTime),
     #: The party (gateway/store/parties.py) it was dispatched to; ``responsible`` names it in words.
     Column("party_id", Integer),
+    #: The hazard whose re-check (复查) failed and opened this one (the same problem, found back).
+    Column("reopened_from", Integer),
+    #: When the gateway announced the re-check as due (to the to-do lists and the party), once.
+    Column("recheck_announced_at", UtcDateTime),
     Index(
         "one_open_hazard_per_device_signal",
         "device_id",

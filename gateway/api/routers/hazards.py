@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, status
 
 from gateway.api.convert import hazard_out
 from gateway.api.deps import Engine, Principal, Scope, actor_of
+from gateway.api.routers.photos import photo_fields
 from gateway.api.schemas import FileHazardIn, HazardDetail, HazardOut, HazardTransitionIn, TransitionOut
 from gateway.auth.principal import HAZARD_ACTION_PERMISSIONS, Permission
 from gateway.store.database import NotFound
@@ -83,6 +84,7 @@ async def transition(
         responsible=body.responsible,
         evidence=body.evidence,
         party_id=body.party_id,
+        outcome=body.outcome,
     )
     return _detail(engine, hazard_id)
 
@@ -92,5 +94,9 @@ def _detail(engine: Engine, hazard_id: int) -> HazardDetail:
     out = hazard_out(hazard, engine.policy, engine.clock())
     history = [TransitionOut.model_validate(t) for t in engine.store.hazards.history(hazard_id)]
     return HazardDetail(
-        **out.model_dump(), history=history, allowed_actions=allowed_hazard_actions(hazard.state)
+        **out.model_dump(),
+        history=history,
+        allowed_actions=allowed_hazard_actions(hazard.state),
+        reopened_as=next((t.data["reopened_as"] for t in history if "reopened_as" in t.data), None),
+        **photo_fields(engine, hazard),
     )
