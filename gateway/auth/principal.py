@@ -73,6 +73,7 @@ class Permission(StrEnum):
     MANAGE_PARTIES = "manage_parties"  # responsible parties (责任单位) hazards are dispatched to: add, change
     READ_NOTIFICATIONS = "read_notifications"  # the log of messages pushed to people (channels scrubbed)
     HAND_OVER_SHIFT = "hand_over_shift"  # hand a control-room shift over (交班), sign for taking one (接班)
+    UNLOCK_ACCOUNTS = "unlock_accounts"  # end the sign-in lock-out of an account in the caller's area
     ADMIN = "admin"  # manage users and API tokens; from the account's admin flag, not from its role
 
 
@@ -99,6 +100,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_PARTIES,
             Permission.READ_NOTIFICATIONS,
             Permission.HAND_OVER_SHIFT,
+            Permission.UNLOCK_ACCOUNTS,
         }
     ),
     Role.PROPERTY: frozenset(
@@ -311,6 +313,18 @@ class Principal:
     def actor(self) -> str:
         """The name recorded as who did something: the display name, or the username when there is none."""
         return self.display_name or self.username
+
+
+def may_unlock(caller: Principal, target: AccountScope, target_admin: bool, registry: Registry) -> bool:
+    """Whether ``caller`` (who has ``unlock_accounts`` or is an admin) may end the sign-in lock of an account
+    with scope ``target``: an admin or a city-wide caller any account; an office an account that works in
+    its area (one of its estates is the office's), unless that account is an admin or sees every estate."""
+    if caller.admin or caller.account_scope.kind is ScopeKind.ALL:
+        return True
+    if target_admin or target.kind is ScopeKind.ALL:
+        return False
+    mine = caller.scope(registry).estate_ids or frozenset()
+    return bool(mine & (target.estates(registry).estate_ids or frozenset()))
 
 
 def open_principal() -> Principal:

@@ -4,6 +4,9 @@ A browser signs in with a username and password (``POST /api/auth/login``) and g
 script sends ``Authorization: Bearer <token>``. Both are opaque random secrets looked up by their SHA-256 in
 the store, so revoking one takes effect on the next request and no signing key exists that could leak.
 
+Sign-ins are throttled per account name and per client address (``throttle.py``). A stream that outlives
+the request that opened it (the live feed) asks ``SessionWatch`` every 2 s whether its session still holds.
+
 Time comes from the wall clock, not from the gateway's clock: the demo runs the rule layer on a simulated
 clock at 60x, and a 12-hour session must not end after 12 real minutes. Tests inject their own clock.
 """
@@ -12,13 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+
 from gateway.auth import passwords
 from gateway.auth.principal import Principal, Unauthenticated
-from gateway.auth.store import AuthStore, TokenRecord
+from gateway.auth.store import AuthStore, TokenRecord, account_scope, sessions, tokens, users
+from gateway.auth.throttle import LoginThrottle, Subject, Throttled
 from gateway.config import AuthSection
 from gateway.models import utc_now
 
@@ -40,6 +47,10 @@ class AuthCounters:
     login_failures: int = 0
     #: Requests with a session or token that is unknown, expired or revoked.
     rejected_credentials: int = 0
+    #: Sign-ins refused with 429 because the account name or the client address is locked.
+    throttled: int = 0
+    #: Live feeds closed because their session or token ended.
+    streams_ended: int = 0
 
 
 class AuthService:
@@ -52,8 +63,10 @@ class AuthService:
         cookie_secure: bool = False,
         clock: Callable[[], datetime] = utc_now,
         hash_concurrency: int = 2,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self.store = store
+        self.throttle = throttle or LoginThrottle(store.engine)
         self.session_ttl = session_ttl
         self.token_ttl = token_ttl
         self.cookie_secure = cookie_secure
@@ -93,12 +106,19 @@ class AuthService:
             return principal
         raise Unauthenticated(NO_CREDENTIALS)
 
-    async def login(self, username: str, password: str) -> tuple[Principal, str]:
+    async def login(self, username: str, password: str, address: str = "") -> tuple[Principal, str]:
         """Check the password off the event loop and open a session: ``(principal, session secret)``.
 
-        Every failure, whatever its cause (unknown user, disabled account, token-only account, wrong
-        password), raises the same ``Unauthenticated(LOGIN_FAILED)`` after the same work, and is counted.
+        ``Throttled`` (429) while the name or the client ``address`` is locked, and for the failure that
+        locks it; the right password changes nothing about that. Every other failure, whatever its cause
+        (unknown user, disabled account, token-only account, wrong password), raises the same
+        ``Unauthenticated(LOGIN_FAILED)`` after the same work, and is counted.
         """
+        try:
+            self.throttle.admit(username, address, self.clock())
+        except Throttled:
+            self.counters.throttled += 1
+            raise
         found = self.store.password_hash(username)
         password_hash = found[1] if found is not None else ""
         async with self._hashing:
@@ -108,14 +128,50 @@ class AuthService:
             self.counters.login_failures += 1
             if found is not None:
                 self.store.record_failure(found[0], now)
-            log.warning("sign-in refused for username %r", username[:64])
+            log.warning("sign-in refused for username %r from %s", username[:64], address or "?")
+            self.throttle.failed(username, address, now)
             raise Unauthenticated(LOGIN_FAILED)
+        self.throttle.succeeded(username, address, now)
         user_id = found[0]
         if passwords.needs_rehash(password_hash):
             async with self._hashing:
                 self.store.replace_hash(user_id, await asyncio.to_thread(passwords.HASHER.hash, password))
         self.counters.logins += 1
         return self.store.create_session(user_id, now, self.session_ttl)
+
+    def unlock(self, username: str, *, actor: str) -> datetime | None:
+        """End the sign-in lock of an account name (audited); until when it was locked, or None."""
+        return self.throttle.unlock(Subject.ACCOUNT, username, actor=actor, now=self.clock())
+
+    def ended(self, principal: Principal) -> tuple[str, str] | None:
+        """Why the session or token behind ``principal`` no longer holds, as (code, sentence): ``disabled``,
+        ``role_changed``, ``ended`` (signed out, revoked) or ``expired``; None while it holds. One read by
+        primary key. The code lets the UI say it in the user's language."""
+        if not principal.authenticated or principal.credential_id is None:
+            return None
+        table = sessions if principal.via == "session" else tokens
+        what = "session" if principal.via == "session" else "API token"
+        query = (
+            select(table.c.revoked_at, table.c.expires_at, users)
+            .select_from(table.join(users, table.c.user_id == users.c.id))
+            .where(table.c.id == principal.credential_id)
+        )
+        with self.store.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        # The most telling reason first: disabling an account or changing its role also revokes its sessions.
+        if row is not None and row["disabled"]:
+            return "disabled", "the account was disabled"
+        if row is not None and (row["role"], bool(row["admin"]), account_scope(row)) != (
+            principal.role.value,
+            principal.admin,
+            principal.account_scope,
+        ):
+            return "role_changed", "the account's role or scope changed; sign in again"
+        if row is None or row["revoked_at"] is not None:
+            return "ended", f"the {what} was ended (signed out or revoked); sign in again"
+        if row["expires_at"] <= self.clock():
+            return "expired", f"the {what} expired; sign in again"
+        return None
 
     def logout(self, principal: Principal) -> None:
         """End the session the request came with. An API token is not ended by a logout: it is revoked
@@ -133,3 +189,23 @@ class AuthService:
 
     def revoke_token(self, token_id: int) -> TokenRecord:
         return self.store.revoke_token(token_id, self.clock())
+
+
+class SessionWatch:
+    """For a stream: whether its caller's session or token still holds, asked of the store at most every
+    ``every`` seconds (a stream calls ``ended`` as often as it likes)."""
+
+    def __init__(self, auth: AuthService | None, principal: Principal, every: float = 2.0) -> None:
+        self.auth = auth
+        self.principal = principal
+        self.every = every
+        self._checked = time.monotonic()
+
+    def ended(self) -> tuple[str, str] | None:
+        if self.auth is None or time.monotonic() - self._checked < self.every:
+            return None
+        self._checked = time.monotonic()
+        reason = self.auth.ended(self.principal)
+        if reason is not None:
+            self.auth.counters.streams_ended += 1
+        return reason

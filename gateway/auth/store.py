@@ -147,7 +147,7 @@ def _user(row: RowMapping) -> UserRecord:
         username=row["username"],
         display_name=row["display_name"],
         role=Role(row["role"]),
-        scope=_scope(row),
+        scope=account_scope(row),
         admin=bool(row["admin"]),
         disabled=bool(row["disabled"]),
         has_password=bool(row["password_hash"]),
@@ -159,7 +159,8 @@ def _user(row: RowMapping) -> UserRecord:
     )
 
 
-def _scope(row: RowMapping) -> AccountScope:
+def account_scope(row: RowMapping) -> AccountScope:
+    """The scope of an ``auth_users`` row."""
     return AccountScope(
         kind=ScopeKind(row["scope_kind"]),
         district=row["district"],
@@ -174,7 +175,7 @@ def _principal(row: RowMapping, *, via: str, credential_id: int, expires_at: dat
         display_name=row["display_name"],
         role=Role(row["role"]),
         admin=bool(row["admin"]),
-        account_scope=_scope(row),
+        account_scope=account_scope(row),
         user_id=row["id"],
         via=via,
         credential_id=credential_id,
@@ -240,16 +241,12 @@ class AuthStore:
         """Add an account. ``password`` None makes an account that signs in with API tokens only."""
         username = _check_username(username)
         role, scope = _role_and_scope(role, district, street, company)
-        password_hash = passwords.hash_password(password) if password is not None else ""
+        password_hash = passwords.hash_password(password, username) if password is not None else ""
         values = {
             "username": username,
             "display_name": display_name.strip(),
             "password_hash": password_hash,
-            "role": role.value,
-            "scope_kind": scope.kind.value,
-            "district": scope.district,
-            "street": scope.street,
-            "company": scope.company,
+            **_role_values(role, scope),
             "admin": admin,
             "disabled": False,
             "created_at": now,
@@ -294,7 +291,7 @@ class AuthStore:
                 admin=admin,
             )
         role, scope = _role_and_scope(role, district, street, company)
-        password_hash = passwords.hash_password(password) if password is not None else ""
+        password_hash = passwords.hash_password(password, username) if password is not None else ""
         with self._tx() as conn:
             conn.execute(
                 update(users)
@@ -303,11 +300,7 @@ class AuthStore:
                     display_name=display_name.strip(),
                     password_hash=password_hash,
                     password_changed_at=now if password_hash else None,
-                    role=role.value,
-                    scope_kind=scope.kind.value,
-                    district=scope.district,
-                    street=scope.street,
-                    company=scope.company,
+                    **_role_values(role, scope),
                     admin=admin,
                     disabled=False,
                     failed_logins=0,
@@ -338,7 +331,7 @@ class AuthStore:
     def set_password(self, username: str, password: str, now: datetime) -> None:
         """A new password; every session of the account ends (its API tokens stay valid)."""
         user = self.user(username)
-        password_hash = passwords.hash_password(password)
+        password_hash = passwords.hash_password(password, username)
         with self._tx() as conn:
             conn.execute(
                 update(users)
@@ -346,6 +339,25 @@ class AuthStore:
                 .values(password_hash=password_hash, password_changed_at=now, failed_logins=0)
             )
             self._revoke_sessions(conn, user.id, now)
+
+    def set_role(
+        self,
+        username: str,
+        role: Role | str,
+        now: datetime,
+        *,
+        district: str | None = None,
+        street: str | None = None,
+        company: str | None = None,
+    ) -> UserRecord:
+        """Give an account another role and scope; its sessions end (and with them its live feeds), so that
+        its person signs in again to the new rights. Its API tokens act with the new ones at once."""
+        user = self.user(username)
+        role, scope = _role_and_scope(role, district, street, company)
+        with self._tx() as conn:
+            conn.execute(update(users).where(users.c.id == user.id).values(**_role_values(role, scope)))
+            self._revoke_sessions(conn, user.id, now)
+        return self.user(username)
 
     def set_disabled(self, username: str, disabled: bool, now: datetime) -> UserRecord:
         """Disable (or enable again) an account. Disabling ends its sessions and revokes its API tokens at
@@ -534,6 +546,17 @@ def _check_username(username: str) -> str:
     if not name or len(name) > 64 or any(c.isspace() for c in name):
         raise AccountError("a username is 1 to 64 characters without spaces")
     return name
+
+
+def _role_values(role: Role, scope: AccountScope) -> dict[str, str | None]:
+    """The ``auth_users`` columns of a role and its scope."""
+    return {
+        "role": role.value,
+        "scope_kind": scope.kind.value,
+        "district": scope.district,
+        "street": scope.street,
+        "company": scope.company,
+    }
 
 
 def _role_and_scope(

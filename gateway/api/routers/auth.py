@@ -1,9 +1,13 @@
 """Signing in and out, who am I, and API tokens (admins).
 
 - ``POST /api/auth/login`` checks the password and sets the ``firegw_session`` cookie (HttpOnly, so page
-  scripts cannot read it; SameSite=Lax, so another site cannot post with it); the answer is the same body
-  as ``GET /api/auth/me``: role, permissions (for the UI's buttons), scope and when the session ends.
-- ``POST /api/auth/logout`` ends the session.
+  scripts cannot read it; SameSite=Strict, so no request from another site carries it); the answer is the
+  same body as ``GET /api/auth/me``: role, permissions (for the UI's buttons), scope and when the session
+  ends. Sign-ins are throttled per account name and per client address (429 with ``Retry-After``,
+  ``gateway/auth/throttle.py``).
+- ``POST /api/auth/logout`` ends the session (and the live feeds it opened, within 2 s).
+- ``POST /api/auth/users/{username}/unlock``: an office (for accounts working in its area), the brigade or
+  an admin ends a sign-in lock-out; audited.
 - ``/api/auth/tokens``: admins list, create and revoke API tokens; a new token's secret is in the answer to
   its creation and nowhere else.
 
@@ -14,16 +18,16 @@ and the UI takes the 404 to mean "no sign-in needed".
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import Field
 
-from gateway.api.deps import Auth, Principal, require
+from gateway.api.deps import Auth, Principal, Services, require
 from gateway.api.schemas import In, Out
 from gateway.auth import principal as accounts
-from gateway.auth.principal import Permission
-from gateway.auth.service import SESSION_COOKIE
+from gateway.auth.principal import Permission, may_unlock
+from gateway.auth.service import SESSION_COOKIE, AuthService
 from gateway.auth.store import AccountError, TokenRecord
 from gateway.casework.model import EngineError
 from gateway.store.database import NotFound
@@ -74,6 +78,12 @@ class TokenOut(Out):
     last_used_at: datetime | None
 
 
+class UnlockOut(Out):
+    username: str
+    was_locked_until: datetime | None = Field(description="until when sign-in was locked; null: it was not")
+    unlocked_by: str
+
+
 class NewTokenOut(TokenOut):
     token: str = Field(description="the secret: shown only in this answer, stored only as a hash")
 
@@ -94,17 +104,21 @@ def _token_out(record: TokenRecord) -> TokenOut:
     return TokenOut.model_validate(record)
 
 
-@router.post("/login", summary="Sign in: sets the firegw_session cookie and says who you are")
-async def login(body: LoginIn, response: Response, auth: Auth) -> MeOut:
-    principal, secret = await auth.login(body.username, body.password)
+def _cookie(auth: AuthService) -> dict[str, Any]:
+    """How the session cookie is set and deleted: HttpOnly, SameSite=Strict, Secure behind TLS."""
+    return {"path": "/", "httponly": True, "samesite": "strict", "secure": auth.cookie_secure}
+
+
+@router.post(
+    "/login",
+    summary="Sign in: sets the firegw_session cookie and says who you are",
+    responses={429: {"description": "the account name or the client address is locked for a while"}},
+)
+async def login(body: LoginIn, request: Request, response: Response, auth: Auth) -> MeOut:
+    address = request.client.host if request.client is not None else ""
+    principal, secret = await auth.login(body.username, body.password, address)
     response.set_cookie(
-        SESSION_COOKIE,
-        secret,
-        max_age=int(auth.session_ttl.total_seconds()),
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=auth.cookie_secure,
+        SESSION_COOKIE, secret, max_age=int(auth.session_ttl.total_seconds()), **_cookie(auth)
     )
     return me_out(principal)
 
@@ -113,8 +127,28 @@ async def login(body: LoginIn, response: Response, auth: Auth) -> MeOut:
 async def logout(auth: Auth, principal: Principal) -> Response:
     auth.logout(principal)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=auth.cookie_secure)
+    response.delete_cookie(SESSION_COOKIE, **_cookie(auth))
     return response
+
+
+@router.post(
+    "/users/{username}/unlock",
+    summary="End a sign-in lock-out: offices for accounts in their area, the brigade and admins for any",
+)
+async def unlock(username: str, auth: Auth, principal: Principal, services: Services) -> UnlockOut:
+    if not principal.admin:
+        principal.check(Permission.UNLOCK_ACCOUNTS, "unlock accounts")
+    try:
+        target = auth.store.user(username)
+    except AccountError:
+        target = None
+    if target is None or not may_unlock(principal, target.scope, target.admin, services.registry):
+        raise NotFound(
+            f"no account {username!r} that you may unlock (an office unlocks the accounts working in its "
+            "area; the brigade and admins unlock any)"
+        )
+    was = auth.unlock(target.username, actor=principal.actor)
+    return UnlockOut(username=target.username, was_locked_until=was, unlocked_by=principal.actor)
 
 
 @router.get("/me", summary="Who you are: role, permissions, scope, when the session ends")
