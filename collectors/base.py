@@ -26,7 +26,7 @@ class RejectReason(StrEnum):
     MALFORMED = "malformed"  # not parseable at all (bad JSON, bad UTF-8)
     SCHEMA = "schema"  # parseable but a field is missing or of the wrong type
     OUT_OF_RANGE = "out_of_range"  # a value outside its physical range (battery 250 %, pressure -3 MPa)
-    OVERSIZED = "oversized"  # payload larger than the configured limit
+    TOO_LARGE = "too_large"  # payload larger than the configured limit (checked before decoding)
     UNKNOWN_EVENT = "unknown_event"  # an event/status code this decoder (or its vendor table) does not know
     UNKNOWN_DEVICE = "unknown_device"  # decoded fine, but the device is not in the registry
     NO_DECODER = "no_decoder"  # a message on a topic no subscription maps to a decoder

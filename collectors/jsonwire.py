@@ -116,10 +116,10 @@ _fast_loads = orjson.loads
 
 
 def parse_object(payload: bytes, max_bytes: int) -> dict[str, Any]:
-    """Parse one UTF-8 JSON object, or raise ``DecodeError`` (``oversized``, ``malformed`` or ``schema``)."""
+    """Parse one UTF-8 JSON object, or raise ``DecodeError`` (``too_large``, ``malformed`` or ``schema``)."""
     if len(payload) > max_bytes:
         raise DecodeError(
-            RejectReason.OVERSIZED,
+            RejectReason.TOO_LARGE,
             f"payload is {len(payload)} bytes, larger than the limit of {max_bytes} bytes",
         )
     try:

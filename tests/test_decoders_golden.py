@@ -298,7 +298,7 @@ _HUGE = b'{"id": "' + b"x" * (1 << 20) + b'"}'
         pytest.param(b"[]", RejectReason.SCHEMA, id="empty-array"),
         pytest.param(b'[{"id": "SD-1"}]', RejectReason.SCHEMA, id="array-of-object"),
         pytest.param(b"{}", RejectReason.SCHEMA, id="empty-object"),
-        pytest.param(_HUGE, RejectReason.OVERSIZED, id="1MiB"),
+        pytest.param(_HUGE, RejectReason.TOO_LARGE, id="1MiB"),
     ],
 )
 def test_contract_bad_payloads(name: str, payload: bytes, reason: RejectReason) -> None:

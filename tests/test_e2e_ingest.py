@@ -118,7 +118,7 @@ async def test_bad_input_is_rejected_counted_and_kept_without_losing_valid_neigh
         "malformed": 1,
         "out_of_range": 1,
         "unknown_device": 1,
-        "oversized": 1,
+        "too_large": 1,
         "unknown_event": 1,
     }
     kept = gateway_deadletters(tmp_path)

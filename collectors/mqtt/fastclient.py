@@ -100,7 +100,9 @@ def split_packets(
     the packet id added to ``qos2_received`` and the message not delivered again while its id is there;
     a PUBREL removes the id and is answered with PUBCOMP. Any other packet (and QoS 2 without
     ``qos2_received``) goes to ``others`` with its position in ``deliveries``, so that the caller can hand
-    it to paho in stream order. The tail of an incomplete packet is left for the next read.
+    it to paho in stream order. The tail of an incomplete packet is left for the next read. A stream that is
+    not MQTT (a remaining length of more than 4 bytes, a PUBLISH whose topic does not fit in it) raises
+    ``ValueError``, whatever the bytes (tests/test_decoders_fuzz.py).
     """
     n = len(buf)
     pos = 0
@@ -129,7 +131,11 @@ def split_packets(
             return pos
         qos = (first >> 1) & 3
         if first & 0xF0 == _PUBLISH and (qos < 2 or fast_qos2):
-            topic_end = i + 2 + ((buf[i] << 8) | buf[i + 1])
+            # The topic's length (and the packet id, QoS 1 and 2) must fit in the packet: a stream that says
+            # otherwise is not MQTT (QoS 3 neither), and its connection is dropped by the caller.
+            topic_end = i + 2 + ((buf[i] << 8) | buf[i + 1]) if length >= 2 else end + 1
+            if topic_end + (qos and 2) > end or qos == 3:
+                raise ValueError("malformed MQTT PUBLISH (topic or packet id past the packet, or QoS 3)")
             topic = buf[i + 2 : topic_end].decode("utf-8", "replace")
             if qos == 1:
                 acks.append(b"\x40\x02" + buf[topic_end : topic_end + 2])

@@ -297,7 +297,7 @@ class MqttCollector:
             if len(payload) > max_bytes:
                 stats.rejects += 1
                 self.ingest.reject(
-                    RejectReason.OVERSIZED,
+                    RejectReason.TOO_LARGE,
                     f"payload of {len(payload)} bytes exceeds max_payload_bytes={max_bytes}",
                     source=SOURCE,
                     raw=payload[:max_bytes],

@@ -40,6 +40,11 @@ T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
+#: Measurements an event may carry besides its own attributes (a GB/T 45839 detector in fault keeps
+#: reporting battery and signal in its status-3 messages, a native-JSON event has them too): they are the
+#: device's latest values as much as a reading's, so the device state takes them from either.
+CARRIED_METRICS = frozenset({"battery_pct", "signal_dbm", "pressure_mpa", "temperature_c"})
+
 
 class RulesHook(Protocol):
     """Where the rule layer plugs in: called once per batch with the resolved records and the clock time."""
@@ -239,6 +244,8 @@ class Pipeline:
                 stats.readings += 1
             else:
                 state.last_event = record.type.value
+                for key in CARRIED_METRICS.intersection(record.attributes):
+                    state.metrics[key] = record.attributes[key]
                 point = event_point(record, tags)
                 points.append(point)
                 stats.events += 1
@@ -384,7 +391,8 @@ class _GapLog:
             self._minute_start, self._lines = now, 0
         if self._lines < _GAP_LOG_LINES:
             self._lines += 1
-            numbers = str(last + 1) if missing == 1 else f"{last + 1}..{(seq - 1) % SEQ_WRAP}"
+            first = (last + 1) % SEQ_WRAP
+            numbers = str(first) if missing == 1 else f"{first}..{(seq - 1) % SEQ_WRAP}"
             log.warning(
                 "device %s: %d message(s) missing (seq %s; the last one before was %d, this one is %d)",
                 device_id,

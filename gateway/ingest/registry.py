@@ -6,33 +6,48 @@ Formats:
 - CSV for bulk import of real estates with thousands of devices: one row per device, with the estate and
   building columns repeated (``firegw registry import devices.csv`` turns it into TOML).
 
-Every problem is reported with where it is (file, row, field), all at once, so a 5,000-row import is fixed in
-one pass rather than one error per run.
+Every problem is reported with where it is (file, line or entry, field) and what is allowed, all at once, so a
+5,000-row import is fixed in one pass rather than one error per run (the checks: ``registry_checks``; the
+CSV: ``registry_csv``). A file is at most ``MAX_BYTES`` and ``MAX_DEVICES`` devices.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
 
-from gateway.models import Building, Device, DeviceKind, Estate, MeasuringPoint, ModbusAddress
+from gateway.ingest.registry_checks import (
+    CheckedBuilding,
+    CheckedDevice,
+    CheckedEstate,
+    RegistryError,
+    duplicates,
+    validation_problems,
+)
+from gateway.ingest.registry_csv import MAX_BYTES, MAX_ROWS, read_device_csv
+from gateway.models import Building, Device, DeviceKind, Estate
 
+__all__ = [
+    "MAX_BYTES",
+    "MAX_DEVICES",
+    "Registry",
+    "RegistryError",
+    "load_registry",
+    "reference_problems",
+    "registry_from_mapping",
+    "registry_to_toml",
+]
 
-class RegistryError(ValueError):
-    """The registry file is invalid; ``problems`` lists every problem found, each with its location."""
+M = TypeVar("M", bound=BaseModel)
 
-    def __init__(self, source: str, problems: list[str]) -> None:
-        shown = "\n  ".join(problems[:50])
-        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        super().__init__(f"{source}: {len(problems)} problem(s) in the device registry:\n  {shown}{more}")
-        self.problems = problems
+#: The most devices one registry holds (the same bound as the CSV's rows).
+MAX_DEVICES = MAX_ROWS
 
 
 class Registry(BaseModel):
@@ -51,41 +66,13 @@ class Registry(BaseModel):
 
     @model_validator(mode="after")
     def _check_references(self) -> Registry:
-        problems: list[str] = []
-        estates = {e.id: e for e in self.estates}
-        if len(estates) != len(self.estates):
-            problems += [f"estate {i!r} defined twice" for i in _duplicates(e.id for e in self.estates)]
-        buildings = {b.id: b for b in self.buildings}
-        if len(buildings) != len(self.buildings):
-            problems += [f"building {i!r} defined twice" for i in _duplicates(b.id for b in self.buildings)]
-        for b in self.buildings:
-            if b.estate_id not in estates:
-                problems.append(f"building {b.id!r}: unknown estate_id {b.estate_id!r}")
-        by_id: dict[str, Device] = {}
-        by_imei: dict[str, Device] = {}
-        for d in self.devices:
-            if d.id in by_id:
-                problems.append(f"device {d.id!r} defined twice")
-            by_id[d.id] = d
-            if d.imei:
-                if d.imei in by_imei:
-                    problems.append(
-                        f"device {d.id!r}: imei {d.imei!r} already used by {by_imei[d.imei].id!r}"
-                    )
-                by_imei[d.imei] = d
-            if d.estate_id not in estates:
-                problems.append(f"device {d.id!r}: unknown estate_id {d.estate_id!r}")
-            if d.building_id and d.building_id not in buildings:
-                problems.append(f"device {d.id!r}: unknown building_id {d.building_id!r}")
-            elif d.building_id and buildings[d.building_id].estate_id != d.estate_id:
-                problems.append(
-                    f"device {d.id!r}: building {d.building_id!r} belongs to estate "
-                    f"{buildings[d.building_id].estate_id!r}, not {d.estate_id!r}"
-                )
+        problems = reference_problems(self.estates, self.buildings, self.devices)
         if problems:
             raise ValueError("; ".join(problems))
-        self._by_id, self._by_imei = by_id, by_imei
-        self._estates, self._buildings = estates, buildings
+        self._by_id = {d.id: d for d in self.devices}
+        self._by_imei = {d.imei: d for d in self.devices if d.imei}
+        self._estates = {e.id: e for e in self.estates}
+        self._buildings = {b.id: b for b in self.buildings}
         return self
 
     def resolve(self, wire_id: str) -> Device | None:
@@ -108,200 +95,111 @@ class Registry(BaseModel):
         return [d for d in self.devices if d.modbus is not None]
 
 
-def _duplicates(ids: Iterable[str]) -> list[str]:
-    seen: set[str] = set()
-    dup: list[str] = []
-    for i in ids:
-        if i in seen:
-            dup.append(i)
-        seen.add(i)
-    return dup
+def reference_problems(
+    estates: Sequence[Estate], buildings: Sequence[Building], devices: Sequence[Device]
+) -> list[str]:
+    """What is wrong between entries: an id defined twice, an IMEI used twice, a reference to nothing."""
+    problems = [f"estate {key!r} defined twice" for key, _, _ in duplicates((e.id, 0) for e in estates)]
+    problems += [f"building {key!r} defined twice" for key, _, _ in duplicates((b.id, 0) for b in buildings)]
+    estate_ids = {e.id for e in estates}
+    building_estate = {b.id: b.estate_id for b in buildings}
+    problems += [
+        f"building {b.id!r}: unknown estate_id {b.estate_id!r}"
+        for b in buildings
+        if b.estate_id not in estate_ids
+    ]
+    problems += [f"device {key!r} defined twice" for key, _, _ in duplicates((d.id, d.id) for d in devices)]
+    problems += [
+        f"device {device!r}: imei {key!r} already used by {first!r}"
+        for key, device, first in duplicates((d.imei, d.id) for d in devices if d.imei)
+    ]
+    for d in devices:
+        if d.estate_id not in estate_ids:
+            problems.append(f"device {d.id!r}: unknown estate_id {d.estate_id!r}")
+        if d.building_id and d.building_id not in building_estate:
+            problems.append(f"device {d.id!r}: unknown building_id {d.building_id!r}")
+        elif d.building_id and building_estate[d.building_id] != d.estate_id:
+            problems.append(
+                f"device {d.id!r}: building {d.building_id!r} belongs to estate "
+                f"{building_estate[d.building_id]!r}, not {d.estate_id!r}"
+            )
+    return problems
 
 
 def load_registry(path: str | Path) -> Registry:
     """Load a registry from ``.toml``, ``.yaml``/``.yml``, ``.json`` or ``.csv``."""
     path = Path(path)
+    source = str(path)
     if not path.exists():
-        raise RegistryError(str(path), ["file not found; create one (see examples/registry.toml)"])
+        raise RegistryError(source, ["file not found; create one (see examples/registry.toml)"])
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return registry_from_csv(path)
-    text = path.read_text(encoding="utf-8")
+        estates, buildings, devices = read_device_csv(path)
+        return Registry(estates=tuple(estates), buildings=tuple(buildings), devices=tuple(devices))
+    if suffix not in (".toml", ".yaml", ".yml", ".json"):
+        raise RegistryError(source, [f"unknown file type {suffix!r}; use .toml, .yaml, .json or .csv"])
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise RegistryError(source, [f"larger than {MAX_BYTES >> 20} MiB; split the registry"])
+        text = path.read_text(encoding="utf-8")
         if suffix == ".toml":
             data: Any = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
         elif suffix == ".json":
             data = json.loads(text)
         else:
-            raise RegistryError(str(path), [f"unknown file type {suffix!r}; use .toml, .yaml, .json or .csv"])
+            data = yaml.safe_load(text)
+    except OSError as exc:
+        raise RegistryError(source, [f"cannot be read ({exc.strerror or exc})"]) from None
+    except UnicodeDecodeError as exc:
+        raise RegistryError(
+            source, [f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"]
+        ) from None
     except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise RegistryError(str(path), [f"cannot parse: {exc}"]) from exc
-    return registry_from_mapping(data, source=str(path))
+        raise RegistryError(source, [f"cannot parse: {exc}"]) from None
+    return registry_from_mapping(data, source=source)
 
 
 def registry_from_mapping(data: Any, *, source: str = "<registry>") -> Registry:
+    """A registry from parsed TOML/YAML/JSON: each entry checked on its own, then the references between
+    the valid ones, so that every problem of the file is named in one run."""
     if not isinstance(data, dict):
         raise RegistryError(source, ["top level must be a table with estates, buildings and devices"])
-    try:
-        return Registry.model_validate(data)
-    except ValidationError as exc:
-        raise RegistryError(source, _format_validation(exc)) from exc
-
-
-def _format_validation(exc: ValidationError) -> list[str]:
-    problems = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"])
-        problems.append(f"{where}: {err['msg']}" if where else err["msg"])
-    return problems
-
-
-#: CSV columns; only ``device_id``, ``kind`` and ``estate_id`` are required.
-CSV_COLUMNS = (
-    "device_id",
-    "kind",
-    "estate_id",
-    "estate_name",
-    "district",
-    "street",
-    "property_company",
-    "building_id",
-    "building_name",
-    "floor",
-    "location",
-    "wire_format",
-    "imei",
-    "vendor",
-    "modbus_host",
-    "modbus_port",
-    "modbus_unit",
-    "register_map",
-    "poll_interval_s",
-    "thresholds",
-    "point",
-    "reading",
-)
-
-
-class _CsvRow(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    device_id: str = Field(min_length=1)
-    kind: DeviceKind
-    estate_id: str = Field(min_length=1)
-    estate_name: str = ""
-    district: str = ""
-    street: str = ""
-    property_company: str = ""
-    building_id: str = ""
-    building_name: str = ""
-    floor: int | None = None
-    location: str = ""
-    wire_format: str = ""
-    imei: str | None = None
-    vendor: str = ""
-    modbus_host: str = ""
-    modbus_port: int = 502
-    modbus_unit: int | None = None
-    register_map: str = "hydrant_default"
-    poll_interval_s: float = 60.0
-    thresholds: str = ""  # "pressure_min_mpa=0.1;pressure_max_mpa=0.5"
-    #: Hydrant sensors: where the sensor sits and whether it reads static or flowing pressure.
-    point: MeasuringPoint = MeasuringPoint.UNKNOWN
-    reading: Literal["static", "flowing"] = "static"
-
-
-def registry_from_csv(path: Path) -> Registry:
-    """Import a device CSV. Estates and buildings are taken from the columns of their first row."""
-    problems: list[str] = []
-    estates: dict[str, Estate] = {}
-    buildings: dict[str, Building] = {}
-    devices: list[Device] = []
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        unknown = [c for c in (reader.fieldnames or []) if c not in CSV_COLUMNS]
-        if unknown:
-            return _raise(str(path), [f"unknown column(s) {unknown}; allowed: {', '.join(CSV_COLUMNS)}"])
-        for line_no, raw in enumerate(reader, start=2):
-            cleaned = {k: v for k, v in raw.items() if v not in (None, "")}
-            try:
-                row = _CsvRow.model_validate(cleaned)
-                thresholds = _parse_thresholds(row.thresholds)
-            except (ValidationError, ValueError) as exc:
-                msgs = _format_validation(exc) if isinstance(exc, ValidationError) else [str(exc)]
-                problems += [f"line {line_no}: {m}" for m in msgs]
-                continue
-            estates.setdefault(
-                row.estate_id,
-                Estate(
-                    id=row.estate_id,
-                    name=row.estate_name or row.estate_id,
-                    district=row.district,
-                    street=row.street,
-                    property_company=row.property_company,
-                ),
-            )
-            if row.building_id:
-                buildings.setdefault(
-                    row.building_id,
-                    Building(id=row.building_id, estate_id=row.estate_id, name=row.building_name),
-                )
-            modbus = None
-            if row.modbus_host:
-                if row.modbus_unit is None:
-                    problems.append(f"line {line_no}: modbus_host given without modbus_unit")
-                    continue
-                modbus = ModbusAddress(
-                    host=row.modbus_host,
-                    port=row.modbus_port,
-                    unit=row.modbus_unit,
-                    register_map=row.register_map,
-                    poll_interval_s=row.poll_interval_s,
-                )
-            devices.append(
-                Device(
-                    id=row.device_id,
-                    kind=row.kind,
-                    estate_id=row.estate_id,
-                    building_id=row.building_id,
-                    location=row.location,
-                    floor=row.floor,
-                    wire_format=row.wire_format,
-                    imei=row.imei,
-                    vendor=row.vendor,
-                    modbus=modbus,
-                    thresholds=thresholds,
-                    point=row.point,
-                    reading=row.reading,
-                )
-            )
+    tables = ("estates", "buildings", "devices")
+    problems = [
+        f"{key}: unknown table; a registry has {', '.join(tables)}" for key in data if key not in tables
+    ]
+    devices = data.get("devices")
+    if isinstance(devices, list) and len(devices) > MAX_DEVICES:
+        raise RegistryError(source, [f"{len(devices):,} devices; a registry holds at most {MAX_DEVICES:,}"])
+    estates = _entries(data, "estates", CheckedEstate, Estate, problems)
+    buildings = _entries(data, "buildings", CheckedBuilding, Building, problems)
+    devices = _entries(data, "devices", CheckedDevice, Device, problems)
+    problems += reference_problems(estates, buildings, devices)
     if problems:
-        return _raise(str(path), problems)
-    try:
-        return Registry(
-            estates=tuple(estates.values()), buildings=tuple(buildings.values()), devices=tuple(devices)
-        )
-    except ValidationError as exc:
-        return _raise(str(path), _format_validation(exc))
+        raise RegistryError(source, problems)
+    return Registry(estates=tuple(estates), buildings=tuple(buildings), devices=tuple(devices))
 
 
-def _raise(source: str, problems: list[str]) -> Registry:
-    raise RegistryError(source, problems)
-
-
-def _parse_thresholds(text: str) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(";"))):
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise ValueError(f"thresholds: {part!r} is not key=value")
+def _entries(
+    data: dict[str, Any], table: str, checked: type[BaseModel], model: type[M], problems: list[str]
+) -> list[M]:
+    """The valid entries of one table as ``model``; every problem of the others (validated as ``checked``,
+    the model with the registry's checks), with where it is (``devices.3 'HY-1'``), added to ``problems``."""
+    items = data.get(table, [])
+    if not isinstance(items, list | tuple):
+        problems.append(f"{table}: must be a list of tables ([[{table}]])")
+        return []
+    valid = []
+    for i, item in enumerate(items):
         try:
-            out[key.strip()] = float(value)
-        except ValueError:
-            raise ValueError(f"thresholds: {key.strip()!r} must be a number, got {value.strip()!r}") from None
-    return out
+            checked.model_validate(item)
+        except ValidationError as exc:
+            named = item.get("id") if isinstance(item, dict) else None
+            where = f"{table}.{i}" + (f" {named!r}" if isinstance(named, str) else "")
+            problems += validation_problems(exc, at=where)
+            continue
+        valid.append(model.model_validate(item))
+    return valid
 
 
 def registry_to_toml(registry: Registry) -> str:

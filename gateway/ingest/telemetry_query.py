@@ -31,11 +31,22 @@ class StoredPoint:
     measurement: str
     time: datetime
     fields: dict[str, Any]
+    #: The event type of a ``device_event`` point, the signal of a ``device_signal`` point (their tags).
+    event: str = ""
+    signal: str = ""
+
+
+#: One measurement, or several read as one series (a field that readings and events both carry).
+Sources = str | tuple[str, ...]
+
+
+def _names(sources: Sources) -> tuple[str, ...]:
+    return (sources,) if isinstance(sources, str) else sources
 
 
 class TelemetryReader(Protocol):
     async def series(
-        self, device_id: str, measurement: str, field: str, start: datetime, end: datetime, buckets: int
+        self, device_id: str, sources: Sources, field: str, start: datetime, end: datetime, buckets: int
     ) -> list[tuple[datetime, float]]: ...
 
     async def recent(self, device_id: str, limit: int) -> list[StoredPoint]: ...
@@ -71,15 +82,18 @@ class SqliteReader:
         return db
 
     def _series(
-        self, device_id: str, measurement: str, field: str, start: datetime, end: datetime, buckets: int
+        self, device_id: str, sources: Sources, field: str, start: datetime, end: datetime, buckets: int
     ) -> list[tuple[datetime, float]]:
         start_ns, end_ns = _ns(start), _ns(end)
+        names = _names(sources)
+        marks = ", ".join("?" for _ in names)
         with self._connect() as db:
             rows = db.execute(
                 "SELECT time_ns, json_extract(fields, ?) FROM points "
-                "WHERE json_extract(tags, '$.device') = ? AND measurement = ? AND time_ns BETWEEN ? AND ? "
+                f"WHERE json_extract(tags, '$.device') = ? AND measurement IN ({marks}) "
+                "AND time_ns BETWEEN ? AND ? "
                 "ORDER BY time_ns",
-                (f"$.{field}", device_id, measurement, start_ns, end_ns),
+                (f"$.{field}", device_id, *names, start_ns, end_ns),
             ).fetchall()
         values = [
             (int(t), float(v)) for t, v in rows if isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -89,18 +103,22 @@ class SqliteReader:
     def _recent(self, device_id: str, limit: int) -> list[StoredPoint]:
         with self._connect() as db:
             rows = db.execute(
-                "SELECT measurement, time_ns, fields FROM points WHERE json_extract(tags, '$.device') = ? "
-                "ORDER BY time_ns DESC LIMIT ?",
+                "SELECT measurement, time_ns, fields, json_extract(tags, '$.event'), "
+                "json_extract(tags, '$.signal') FROM points "
+                "WHERE json_extract(tags, '$.device') = ? ORDER BY time_ns DESC LIMIT ?",
                 (device_id, limit),
             ).fetchall()
-        return [StoredPoint(m, datetime.fromtimestamp(t / 1e9, UTC), json.loads(f)) for m, t, f in rows]
+        return [
+            StoredPoint(m, datetime.fromtimestamp(t / 1e9, UTC), json.loads(f), e or "", s or "")
+            for m, t, f, e, s in rows
+        ]
 
     async def series(
-        self, device_id: str, measurement: str, field: str, start: datetime, end: datetime, buckets: int
+        self, device_id: str, sources: Sources, field: str, start: datetime, end: datetime, buckets: int
     ) -> list[tuple[datetime, float]]:
         if not self.path.exists():
             return []
-        return await asyncio.to_thread(self._series, device_id, measurement, field, start, end, buckets)
+        return await asyncio.to_thread(self._series, device_id, sources, field, start, end, buckets)
 
     async def recent(self, device_id: str, limit: int) -> list[StoredPoint]:
         if not self.path.exists():
@@ -144,18 +162,25 @@ class InfluxQLReader:
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
     async def series(
-        self, device_id: str, measurement: str, field: str, start: datetime, end: datetime, buckets: int
+        self, device_id: str, sources: Sources, field: str, start: datetime, end: datetime, buckets: int
     ) -> list[tuple[datetime, float]]:
         width_s = max(1, int((end - start).total_seconds() // max(1, buckets)))
+        measurements = ", ".join(f'"{name}"' for name in _names(sources))
         q = (
-            f'SELECT mean("{field}") AS v FROM "{measurement}" WHERE "device" = {self._quote(device_id)} '
+            f'SELECT mean("{field}") AS v, count("{field}") AS n FROM {measurements} '
+            f'WHERE "device" = {self._quote(device_id)} '
             f"AND time >= {_ns(start)} AND time <= {_ns(end)} GROUP BY time({width_s}s) fill(none)"
         )
-        rows = await self._query(q)
+        # Several measurements come back as a series each: one mean per bucket, weighted by their counts.
+        sums: dict[int, tuple[float, float]] = {}
+        for r in await self._query(q):
+            if r.get("v") is not None:
+                total, count = sums.get(r["time"], (0.0, 0.0))
+                n = float(r.get("n") or 1)
+                sums[r["time"]] = (total + float(r["v"]) * n, count + n)
         return [
-            (datetime.fromtimestamp(r["time"] / 1e9, UTC), float(r["v"]))
-            for r in rows
-            if r.get("v") is not None
+            (datetime.fromtimestamp(t / 1e9, UTC), total / count)
+            for t, (total, count) in sorted(sums.items())
         ]
 
     async def recent(self, device_id: str, limit: int) -> list[StoredPoint]:
@@ -170,6 +195,7 @@ class InfluxQLReader:
             "district",
             "street",
             "event",
+            "signal",
             "time",
             "_measurement",
         }
@@ -178,6 +204,8 @@ class InfluxQLReader:
                 r["_measurement"],
                 datetime.fromtimestamp(r["time"] / 1e9, UTC),
                 {k: v for k, v in r.items() if k not in tag_keys and v is not None},
+                r.get("event") or "",
+                r.get("signal") or "",
             )
             for r in rows
         ]
