@@ -1,10 +1,12 @@
 """Generate a realistic, reproducible fleet of estates and devices as a ``Registry``.
 
 Demos, benchmarks and tests need thousands of devices that look like a real city's: Chinese estate names,
-districts and streets, property companies, buildings ``3号楼`` with floors and flats, hydrants indoors (pump
-room / top floor, the least favourable point) and outdoors on the mains, cameras on fire lanes, stairwells
-and lift lobbies. The same ``seed`` gives the same registry byte for byte (``registry_to_toml``), so a
-scenario file only needs the parameters, not a 10,000-device registry.
+the real central districts and street offices (街道) of 郑州市 (the seed documents are from its 二七区),
+each estate placed near its street's centre in GCJ-02 (the frame of AMap and of the district outline the UI
+ships, ``gateway/web/static/maps/``), property companies, buildings ``3号楼`` with floors and flats, hydrants
+indoors (pump room / top floor, the least favourable point) and outdoors on the mains, cameras on fire
+lanes, stairwells and lift lobbies. The same ``seed`` gives the same registry byte for byte
+(``registry_to_toml``), so a scenario file only needs the parameters, not a 10,000-device registry.
 
 Modbus addressing: Modbus hydrants are numbered across the whole fleet and packed onto Modbus TCP gateways
 of ``units_per_gateway`` (at most 247, the RS-485 address space) units each. Gateway ``g`` is at
@@ -22,26 +24,49 @@ from collections.abc import Sequence
 from gateway.ingest.registry import Registry
 from gateway.models import Building, Device, DeviceKind, Estate, ModbusAddress
 
-CITY = "临江市"
-#: Fictional city centre; estates are scattered within ~15 km.
-CITY_LAT, CITY_LON = 30.58, 114.27
+CITY = "郑州市"
 
 _PREFIXES = (
     "阳光", "锦绣", "翠湖", "金色", "滨江", "紫荆", "丽景", "和平", "幸福", "春晓",
     "碧水", "星河", "桂园", "枫林", "海棠", "梧桐", "御景", "东方", "明珠", "长虹",
     "青山", "白云", "绿洲", "书香", "康乐", "福星", "嘉禾", "安居", "银杏", "月湖",
-    "南湖", "花溪", "龙泉", "凤凰", "华侨", "晨曦", "香樟", "新城", "万福", "临江",
+    "南湖", "花溪", "龙泉", "凤凰", "华侨", "晨曦", "香樟", "新城", "万福", "嵩山",
 )  # fmt: skip
 _SUFFIXES = ("花园", "家园", "小区", "新村", "苑", "公寓", "雅苑", "华庭", "名邸", "嘉园", "佳苑", "里")
-_DISTRICTS = {
-    "江北区": ("江滨街道", "北湖街道", "长丰街道", "五里墩街道"),
-    "城南区": ("南苑街道", "白沙街道", "中和街道"),
-    "高新区": ("光谷街道", "创业街道", "科技园街道"),
-    "滨湖区": ("湖畔街道", "渔港街道", "新港街道", "荷塘街道"),
-    "老城区": ("鼓楼街道", "西门街道", "文昌街道"),
+#: Five central districts of 郑州市 and some of their streets, each street with a point (longitude,
+#: latitude; GCJ-02) near its centre, chosen at least 0.8 km inside its district's outline in the shipped
+#: map, so that an estate scattered around it (``_SPREAD_*``, at most 0.65 km) lies in its own district
+#: (tests/test_overview_map.py checks that). The number of districts and of streets per district (4, 3, 3, 4,
+#: 3) is the one the generator always had, so a seed draws the same sequence as before.
+_DISTRICTS: dict[str, dict[str, tuple[float, float]]] = {
+    "二七区": {
+        "淮河路街道": (113.652, 34.727),
+        "解放路街道": (113.6575, 34.7515),
+        "铭功路街道": (113.656, 34.752),
+        "一马路街道": (113.6565, 34.7475),
+    },
+    "中原区": {
+        "林山寨街道": (113.612, 34.758),
+        "建设路街道": (113.622, 34.7645),
+        "棉纺路街道": (113.598, 34.77),
+    },
+    "金水区": {
+        "经八路街道": (113.683, 34.776),
+        "花园路街道": (113.681, 34.79),
+        "文化路街道": (113.665, 34.8),
+    },
+    "管城回族区": {
+        "北下街街道": (113.6785, 34.7485),
+        "城东路街道": (113.688, 34.747),
+        "紫荆山南路街道": (113.69, 34.735),
+        "南关街道": (113.6765, 34.7425),
+    },
+    "惠济区": {"新城街道": (113.635, 34.858), "长兴路街道": (113.62, 34.87), "迎宾路街道": (113.6, 34.88)},
 }
+#: How far an estate may lie from its street's point, in degrees (about 0.45 km each way).
+_SPREAD_LAT, _SPREAD_LON = 0.004, 0.005
 _COMPANIES = (
-    "临江安居物业服务有限公司",
+    "郑州安居物业服务有限公司",
     "恒安物业管理有限公司",
     "宏泰物业服务有限公司",
     "嘉和物业管理有限公司",
@@ -112,16 +137,19 @@ def generate_fleet(
         cycle, idx = divmod(e, len(names))
         name = names[idx] + (f"{_phase(cycle + 1)}期" if cycle else "")
         district = districts[rng.randrange(len(districts))]
-        streets = _DISTRICTS[district]
+        streets = list(_DISTRICTS[district])
+        street = streets[rng.randrange(len(streets))]
+        company = _COMPANIES[rng.randrange(len(_COMPANIES))]
+        lon, lat = _DISTRICTS[district][street]
         estate_list.append(
             Estate(
                 id=eid,
                 name=name,
                 district=district,
-                street=streets[rng.randrange(len(streets))],
-                property_company=_COMPANIES[rng.randrange(len(_COMPANIES))],
-                latitude=round(CITY_LAT + rng.uniform(-0.12, 0.12), 5),
-                longitude=round(CITY_LON + rng.uniform(-0.14, 0.14), 5),
+                street=street,
+                property_company=company,
+                latitude=round(lat + rng.uniform(-_SPREAD_LAT, _SPREAD_LAT), 5),
+                longitude=round(lon + rng.uniform(-_SPREAD_LON, _SPREAD_LON), 5),
             )
         )
 

@@ -113,10 +113,10 @@ def test_panel_queries_with_one_value_per_variable_are_valid(filled: Filled, nam
 @pytest.mark.services
 def test_a_district_narrows_the_estates(filled: Filled) -> None:
     data, window, variables = open_board(filled, "city-overview")
-    variables["district"].selected = ["城南区"]
+    variables["district"].selected = ["中原区"]
     estate_query = dict(variable_queries(data))["estate"]
     narrowed = tag_values(filled.query(interpolate(estate_query, variables, window, "1m")))
-    assert narrowed == sorted(e.id for e in filled.registry.estates if e.district == "城南区")
+    assert narrowed == sorted(e.id for e in filled.registry.estates if e.district == "中原区")
 
 
 # -- what the engine did (its store is the record; docs/rules.md) --------------------------------------------

@@ -34,9 +34,9 @@ from simulators.fleet import generate_fleet
 #: username: (role, scope) — every account sees E001.
 ROLES: dict[str, tuple[str, dict[str, str]]] = {
     "brigade": ("brigade", {}),
-    "office": ("office", {"district": "滨湖区"}),
+    "office": ("office", {"district": "管城回族区"}),
     "property": ("property", {"company": "城建物业服务有限公司"}),
-    "grid": ("grid", {"district": "滨湖区"}),
+    "grid": ("grid", {"district": "管城回族区"}),
     "viewer": ("viewer", {}),
 }
 
