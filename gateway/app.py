@@ -402,10 +402,13 @@ class Gateway:
                 uploads_dir=self.config.gateway.data_dir / "uploads",
                 auth=self.auth,
                 health=self.health,
+                control_room_phone=self.config.notify.control_room_phone,
+                limits=self.config.limits,
             )
         )
         self.api_app = app
         app.state.reports = self.config.reports  # placard hotline and font (gateway/api/routers/reports.py)
+        app.state.ui = self.config.ui  # the map and its base map (gateway/api/routers/overview.py)
         app.state.public_url = self.config.api.public_url  # the placard's QR code (docs/reports.md)
         api = self.config.api
         server = _EmbeddedServer(

@@ -10,7 +10,7 @@ firegw deadletters --config gateway.toml [--reason R] [--device D]
 firegw policy [FILE] [--show-criteria]   validate a grading policy and show what it decides
 firegw grades --config gateway.toml      the latest grade of every estate, with reasons
 firegw assessment add|list|void --config gateway.toml --estate E001 ...   assessments (排查登记), evidence
-firegw users create-admin|add|list|disable|enable|set-password --config gateway.toml ...   accounts
+firegw users create-admin|add|list|disable|enable|set-password|set-role|unlock|lockouts ...  accounts
 firegw tokens create|list|revoke --config gateway.toml ...   API tokens (Authorization: Bearer)
 firegw window add|list|end --config gateway.toml ...   maintenance and test windows (屏蔽 with a time limit)
 firegw placard ESTATE --config gateway.toml [-o placard.png]   the estate's grade placard (公示牌)
@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
@@ -32,9 +33,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gateway.casework.model import EngineError
 from gateway.config import ConfigError, GatewayConfig, load_config
-from gateway.ingest.registry import RegistryError, load_registry, registry_to_toml
-from rules.policy import PolicyError
+from gateway.ingest.registry import Registry, RegistryError, load_registry, registry_to_toml
+from rules.policy import Policy, PolicyError, load_policy
+from simulators.scenarios.model import ScenarioError
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -62,9 +65,33 @@ def _run_async(coro: Coroutine[Any, Any, int]) -> int:
 
 def _broker(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT with a port from 1 to 65535, got {value!r}")
     return host, int(port)
+
+
+def _number(kind: type[int] | type[float], low: float, high: float | None = None) -> Any:
+    """An argparse type: a number of ``kind`` from ``low`` (to ``high``), refused with the range."""
+    span = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
+    noun = "a whole number" if kind is int else "a number"
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun} {span}, got {text!r}") from None
+        if value != value or value < low or (high is not None and value > high):  # NaN fails too
+            raise argparse.ArgumentTypeError(f"expected {noun} {span}, got {text!r}")
+        return value
+
+    return parse
+
+
+COUNT = _number(int, 0)
+SHARE = _number(float, 0, 1)
+PORT = _number(int, 0, 65535)
+#: Seconds, speeds: above zero (0.001 s is the shortest that means anything here).
+POSITIVE = _number(float, 0.001)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -119,10 +146,48 @@ def settle_heap() -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """The configuration, then the registry, the grading policy and each device's thresholds under that
+    policy: every problem of all of them in one run (``error:`` lines, exit status 2), or what would run."""
     config = load_config(args.config)
-    registry = load_registry(config.gateway.registry)
+    problems: list[str] = []
+    registry: Registry | None = None
+    policy: Policy | None = None
+    try:
+        registry = load_registry(config.gateway.registry)
+    except RegistryError as exc:
+        problems.append(str(exc))
+    if config.rules.enabled:
+        try:
+            policy = load_policy(config.rules.policy)
+        except PolicyError as exc:
+            problems.append(str(exc))
+    if registry is not None and policy is not None:
+        problems += _threshold_problems(registry, policy)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        return 2
+    assert registry is not None
     _print_plan(config, len(registry.estates), len(registry.devices), len(registry.modbus_devices()))
     return 0
+
+
+def _threshold_problems(registry: Registry, policy: Policy) -> list[str]:
+    """Each device whose thresholds the policy cannot resolve (a limit of its own against the policy's)."""
+    from rules.thresholds import ThresholdError
+
+    resolved: set[tuple[object, ...]] = set()  # devices alike in kind, point and limits: resolved once
+    problems = []
+    for d in registry.devices:
+        key = (d.kind, d.point, d.reading, tuple(sorted(d.thresholds.items())))
+        if key in resolved:
+            continue
+        try:
+            policy.thresholds_for(d.kind, d.thresholds, f"device {d.id!r}", point=d.point, reading=d.reading)
+            resolved.add(key)
+        except ThresholdError as exc:
+            problems.append(f"thresholds of {exc}")
+    return problems
 
 
 def _print_plan(config: GatewayConfig, estates: int, devices: int, modbus: int) -> None:
@@ -143,6 +208,7 @@ def _print_plan(config: GatewayConfig, estates: int, devices: int, modbus: int) 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     _setup_logging("WARNING" if not args.verbose else "INFO")
+    args.data_dir.mkdir(parents=True, exist_ok=True)  # before the broker starts: a bad folder is one line
     from gateway.demo import DemoOptions, run_demo
 
     options = DemoOptions(
@@ -296,8 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run everything embedded: broker, simulators, gateway, SQLite")
     p.add_argument("--scenario", default=None, help="scenario file (default: the built-in demo)")
-    p.add_argument("--speed", type=float, default=None, help="simulated seconds per real second")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many real seconds")
+    p.add_argument("--speed", type=POSITIVE, default=None, help="simulated seconds per real second")
+    p.add_argument("--duration", type=POSITIVE, default=None, help="stop after this many real seconds")
     p.add_argument(
         "--broker", type=_broker, default=None, help="use this MQTT broker instead of the embedded one"
     )
@@ -305,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--influx-db", default="firegw", help="InfluxDB database (with --influx-url)")
     p.add_argument("--data-dir", type=Path, default=Path("var/demo"), help="where the demo keeps its data")
     p.add_argument("--quiet", action="store_true", help="no live summary; print one line at the end")
-    p.add_argument("--api-port", type=int, default=8080, help="HTTP API and web UI port (0: any free port)")
+    p.add_argument("--api-port", type=PORT, default=8080, help="HTTP API and web UI port (0: any free port)")
     p.add_argument("--verbose", action="store_true")
     p.set_defaults(func=cmd_demo)
 
@@ -321,8 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="run a scenario's simulated devices against an MQTT broker")
     p.add_argument("--scenario", required=True)
     p.add_argument("--broker", type=_broker, required=True, help="HOST:PORT")
-    p.add_argument("--speed", type=float, default=None)
-    p.add_argument("--modbus-port", type=int, default=None, help="serve simulated Modbus hydrants here")
+    p.add_argument("--speed", type=POSITIVE, default=None)
+    p.add_argument("--modbus-port", type=PORT, default=None, help="serve simulated Modbus hydrants here")
     p.add_argument("--verbose", action="store_true")
     p.set_defaults(func=cmd_simulate)
 
@@ -333,11 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", default="-")
     r.set_defaults(func=cmd_registry_import)
     r = rsub.add_parser("generate", help="generate a synthetic registry (for tests and benchmarks)")
-    r.add_argument("--estates", type=int, default=10)
-    r.add_argument("--smoke", type=int, default=40, help="smoke detectors per estate")
-    r.add_argument("--hydrants", type=int, default=6, help="hydrant sensors per estate")
-    r.add_argument("--cameras", type=int, default=2, help="cameras per estate")
-    r.add_argument("--modbus-share", type=float, default=0.5, help="share of hydrants polled over Modbus")
+    r.add_argument("--estates", type=COUNT, default=10)
+    r.add_argument("--smoke", type=COUNT, default=40, help="smoke detectors per estate")
+    r.add_argument("--hydrants", type=COUNT, default=6, help="hydrant sensors per estate")
+    r.add_argument("--cameras", type=COUNT, default=2, help="cameras per estate")
+    r.add_argument("--modbus-share", type=SHARE, default=0.5, help="share of hydrants polled over Modbus")
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("-o", "--output", required=True)
     r.set_defaults(func=cmd_registry_generate)
@@ -346,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, type=Path)
     p.add_argument("--reason", default=None)
     p.add_argument("--device", default=None)
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=_number(int, 1), default=20)
     p.set_defaults(func=cmd_deadletters)
 
     p = sub.add_parser("policy", help="check a grading policy file and show what it decides")
@@ -384,17 +450,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What a command refuses with a sentence (printed after ``error:``, exit status 2).
+REFUSALS = (ConfigError, RegistryError, PolicyError, ScenarioError, EngineError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. A refusal, or a file that cannot be read or written, is a sentence on stderr with
+    exit status 2; anything else that escapes a command is one line with exit status 1 (set
+    ``FIREGW_TRACEBACK=1`` to see where it came from). No input makes ``firegw`` print a traceback."""
     args = build_parser().parse_args(argv)
     try:
         result: int = args.func(args)
         return result
-    except (ConfigError, RegistryError, PolicyError) as exc:
+    except REFUSALS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if os.environ.get("FIREGW_TRACEBACK"):
+            raise
+        print(
+            f"error: firegw {args.command} failed: {type(exc).__name__}: {exc} "
+            "(a bug: please report it; FIREGW_TRACEBACK=1 shows where)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -153,6 +153,20 @@ class ReportsSection(Section):
     font: str = ""
 
 
+class UiSection(Section):
+    """The control-room web UI (docs/control-room-ui.md). Nothing it shows is loaded from outside the gateway:
+    the map is a district outline shipped with it (an online base map such as AMap is not built; the doc says
+    why and how it would be)."""
+
+    #: The district outline the map draws: a GeoJSON FeatureCollection, one feature per district with
+    #: ``properties.name`` spelled as the registry's ``district``, longitude/latitude in GCJ-02 (the frame of
+    #: the registry's estate coordinates). Empty: the bundled outline of 郑州市
+    #: (gateway/web/static/maps/SOURCE.md, which also says how to build one for another city).
+    map: Path | None = None
+    #: The city's name, shown above the map on the duty overview.
+    city: str = "郑州市"
+
+
 class AuthSection(Section):
     """Accounts and roles for the HTTP API and the web UI (docs/rules.md, "Accounts and roles").
 
@@ -247,6 +261,22 @@ class PhotosSection(Section):
     rectified_needs_after_photo: bool = True
 
 
+class LimitsSection(Section):
+    """Bounds on what people send the HTTP API (docs/security.md, "Input bounds"); photos have their own
+    (``[photos]``). Every text field of a request body has a length bound of its own (gateway/api/schemas.py).
+    """
+
+    #: The largest request body (413 above it). A JSON body is a few KiB; photo uploads may carry
+    #: ``[photos] max_bytes`` (and a form around it) instead.
+    body_bytes: int = Field(default=1 << 20, ge=16 << 10, le=64 << 20)
+    #: What one account may record in any 24 hours (429 with Retry-After above it), counted from the store:
+    #: hazards filed by hand, complaints, and evidence records (assessments, patrols, drills...). A grid
+    #: worker's busiest patrol day is a few dozen; a script gone wrong is stopped here.
+    hazards_per_day: int = Field(default=200, ge=1)
+    complaints_per_day: int = Field(default=500, ge=1)
+    evidence_per_day: int = Field(default=200, ge=1)
+
+
 class HaSection(Section):
     """Active/standby gateways on one PostgreSQL hazard store (gateway/ha, README "Running more than one
     gateway"): of all gateways configured with the same ``partition``, exactly one is active (holds the
@@ -292,6 +322,8 @@ class GatewayConfig(Section):
     ha: HaSection = HaSection()
     notify: NotifySection = NotifySection()
     photos: PhotosSection = PhotosSection()
+    limits: LimitsSection = LimitsSection()
+    ui: UiSection = UiSection()
 
     @model_validator(mode="after")
     def _known_decoders(self) -> GatewayConfig:
@@ -341,6 +373,9 @@ class GatewayConfig(Section):
         reports = self.reports
         if reports.font and not Path(reports.font).is_absolute():
             reports = reports.model_copy(update={"font": str(base / reports.font)})
+        ui = self.ui
+        if ui.map is not None and not ui.map.is_absolute():
+            ui = ui.model_copy(update={"map": base / ui.map})
         storage = self.storage
         if isinstance(storage, SqliteStorage) and not storage.path.is_absolute():
             storage = storage.model_copy(update={"path": data_dir / storage.path})
@@ -350,6 +385,7 @@ class GatewayConfig(Section):
                 "storage": storage,
                 "rules": rules,
                 "reports": reports,
+                "ui": ui,
             }
         )
 
@@ -394,6 +430,10 @@ def load_config(path: str | Path) -> GatewayConfig:
         raise ConfigError(str(path), ["file not found; start from examples/gateway.toml"])
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot be read ({exc.strerror or exc})"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), [f"not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from exc
     return parse_config(data, source=str(path), base=path.resolve().parent)

@@ -73,6 +73,7 @@ async def run_demo(options: DemoOptions) -> int:
             "modbus": {"request_timeout_s": 0.5},
             "rules": {"tick_interval_s": 0.5},
             "api": {"port": options.api_port},
+            "notify": {"control_room_phone": DEMO_CONTROL_ROOM_PHONE},
         }
     )
     # One simulated clock for the devices and the gateway: hold times and offline windows run at demo speed.
@@ -139,6 +140,8 @@ async def run_demo(options: DemoOptions) -> int:
 
 #: Who records the demo's assessments (排查登记): the street office, as before an estate's first placard.
 DEMO_ASSESSOR = "演示街道办"
+#: The demo control room's phone, named on every alarm (a made-up number in the 0571 area).
+DEMO_CONTROL_ROOM_PHONE = "0571-8765 0119"
 
 
 def assess_demo_estates(gateway: Gateway) -> int:

@@ -25,8 +25,6 @@ twice changes nothing; inactive parties stay inactive (``update --reactivate``).
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +36,7 @@ from gateway.casework.model import EngineError
 from gateway.casework.parties import check_party
 from gateway.cli_refusals import reported
 from gateway.config import load_config
+from gateway.csv_input import CsvRefused, header_problems, read_rows
 from gateway.ingest.registry import Registry, load_registry
 from gateway.models import utc_now
 from gateway.store import HazardStore
@@ -49,6 +48,9 @@ class Refused(Exception):
     """What the command cannot do, in sentences (printed after ``error:``, exit status 2)."""
 
 
+#: The import's bounds: a district's parties many times over.
+MAX_BYTES = 4 << 20
+MAX_ROWS = 10_000
 #: The import's columns, in the order a template lists them; the first ones are required.
 COLUMNS = ("kind", "name", "estate_ids", "contact", "phone", "channels")
 REQUIRED_COLUMNS = COLUMNS[:3]
@@ -358,44 +360,17 @@ class ImportLine:
 
 
 def read_csv(path: Path) -> list[tuple[int, list[str]]]:
-    """The file's rows with the line each starts on (a quoted cell may span lines); blank rows left out."""
+    """The file's rows with the line each starts on (a quoted cell may span lines); blank rows left out.
+    At most ``MAX_BYTES`` and ``MAX_ROWS`` rows after the header (gateway/csv_input.py)."""
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise Refused(f"--file: {path} cannot be read ({exc.strerror or exc})") from None
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise Refused(f"--file: {path} is neither UTF-8 nor GB18030 text; save it as CSV (UTF-8)")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows: list[tuple[int, list[str]]] = []
-    start = 1
-    try:
-        for row in reader:
-            if any(cell.strip() for cell in row):
-                rows.append((start, row))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise Refused(f"--file: line {reader.line_num}: not CSV ({exc})") from None
-    return rows
+        return read_rows(path, max_bytes=MAX_BYTES, max_rows=MAX_ROWS)
+    except CsvRefused as exc:
+        raise Refused(f"--file: {exc}") from None
 
 
 def header_columns(line: int, header: Sequence[str]) -> list[str]:
     columns = [cell.strip().lower() for cell in header]
-    unknown = [c for c in columns if c not in COLUMNS]
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    repeated = sorted({c for c in columns if columns.count(c) > 1})
-    problems = [f"line {line}: unknown column {c!r}" for c in unknown]
-    problems += [f"line {line}: column {c!r} is missing" for c in missing]
-    problems += [f"line {line}: column {c!r} appears more than once" for c in repeated]
-    if problems:
-        problems.append(
-            f"the first line names the columns: {','.join(COLUMNS)} ({', '.join(REQUIRED_COLUMNS)} required)"
-        )
+    problems = header_problems(line, columns, COLUMNS, REQUIRED_COLUMNS)
     _refuse(problems, "nothing imported, the header is wrong")
     return columns
 

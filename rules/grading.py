@@ -28,13 +28,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from gateway.models import DeviceKind
-from rules.policy import NOT_ASSESSED, UNKNOWN, Policy
+from rules.policy import NOT_ASSESSED, UNKNOWN, Policy, Text
 from rules.texts import KIND_NAMES
 
 
@@ -50,6 +50,10 @@ class OpenHazard:
     device_id: str = ""
     device_kind: DeviceKind | None = None
     signal: str = ""
+    #: Where it is (building, floor, room): what a tile names beside the signal.
+    place: str = ""
+    #: ``detail`` in English when it is in another language (a device hazard's generated description).
+    detail_en: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,15 @@ class Reason:
     hazard_ids: tuple[str, ...] = ()
     #: True for the items that decided the colour (listed first).
     decisive: bool = False
+    #: The physical problem behind a hazard's reason, for a one-line "what · where" (a tile): the device and
+    #: its signal, or the hazard's own words (``detail``), and where it is.
+    device: str = ""
+    device_kind: DeviceKind | None = None
+    signal: str = ""
+    detail: str = ""
+    place: str = ""
+    #: ``text`` in English, for the UI's English toggle ("" when the same).
+    text_en: str = ""
 
     def __str__(self) -> str:
         return f"{', '.join(self.codes)}: {self.text}" if self.codes else self.text
@@ -146,6 +159,8 @@ class Grade:
     coverage: float | None = None
     monitoring_faults: int = 0
     out_of_use: bool = False
+    #: ``tolerated`` in English.
+    tolerated_en: tuple[str, ...] = ()
 
     @property
     def summary(self) -> str:
@@ -190,8 +205,22 @@ def grade_estate(inputs: GradeInputs, policy: Policy, now: datetime) -> Grade:
         linked = _linked_conditions(codes, policy, contradicted)
         for code in codes:
             items[code].append(hazard.hazard_id)
-        text = policy.say(policy.texts.since, detail=hazard.detail, since=local_time(hazard.since, policy))
-        reasons.append(Reason(codes + linked, text, (hazard.hazard_id,)))
+        since = local_time(hazard.since, policy)
+        text = policy.say(policy.texts.since, detail=hazard.detail, since=since)
+        text_en = policy.say_en(policy.texts.since, detail=hazard.detail_en or hazard.detail, since=since)
+        reasons.append(
+            Reason(
+                codes + linked,
+                text,
+                (hazard.hazard_id,),
+                device=hazard.device_id,
+                device_kind=hazard.device_kind,
+                signal=hazard.signal,
+                detail=hazard.detail,
+                place=hazard.place,
+                text_en=text_en,
+            )
+        )
 
     evidence = [e for e in inputs.evidence if e.at <= now] if inputs.evidence else []
     # The latest by time; of two at the same time the one entered later (a higher record id) wins.
@@ -214,7 +243,8 @@ def grade_estate(inputs: GradeInputs, policy: Policy, now: datetime) -> Grade:
             codes = (counted.criterion,)
             linked = _linked_conditions(codes, policy, contradicted)
             days = counted.window.days if counted.window is not None else 0
-            reasons.append(Reason(codes + linked, policy.say(counted.text, n=n, days=days)))
+            text, text_en = _both(policy, counted.text, n=n, days=days)
+            reasons.append(Reason(codes + linked, text, text_en=text_en))
 
     conditions, condition_reasons = _conditions(evidence, contradicted, policy, now)
     if last_assessment is None:  # "not assessed" says it once; eight "no evidence" lines would bury it
@@ -240,22 +270,21 @@ def grade_estate(inputs: GradeInputs, policy: Policy, now: datetime) -> Grade:
     if inputs.out_of_use and policy.out_of_use_colour is not None and not red:
         colour, decided_by = policy.out_of_use_colour, "out_of_use"
         rule, rule_en = policy.say(texts.why_out_of_use), policy.say_en(texts.why_out_of_use)
-        floor.append(Reason((), policy.say(texts.out_of_use), decisive=True))
+        floor.append(_floor(policy, texts.out_of_use))
     elif decided_by is None:
         if last_assessment is None or (assessed_until is not None and assessed_until <= now):
             colour, decided_by = NOT_ASSESSED, "not_assessed"
             if last_assessment is None:
-                text = policy.say(texts.not_assessed)
+                floor.append(_floor(policy, texts.not_assessed))
             else:
                 at, until = local_date(last_assessment.at, policy), local_date(assessed_until or now, policy)
-                text = policy.say(texts.assessment_expired, at=at, until=until)
-            floor.append(Reason((), text, decisive=True))
+                floor.append(_floor(policy, texts.assessment_expired, at=at, until=until))
         elif any(c.state in ("due", "missing") for c in conditions):
             colour, decided_by = NOT_ASSESSED, "due"
         elif inputs.stale:
             colour, decided_by = UNKNOWN, "stale"
             last = local_time(inputs.last_heard, policy) if inputs.last_heard else "—"
-            floor.append(Reason((), policy.say(texts.stale, last=last), decisive=True))
+            floor.append(_floor(policy, texts.stale, last=last))
         if colour == NOT_ASSESSED:
             rule, rule_en = policy.say(texts.why_not_assessed), policy.say_en(texts.why_not_assessed)
         elif colour == UNKNOWN:
@@ -273,7 +302,8 @@ def grade_estate(inputs: GradeInputs, policy: Policy, now: datetime) -> Grade:
         yellow_items=yellow,
         missing_green=missing,
         open_hazards=len(inputs.hazards),
-        tolerated=tuple(_tolerated_texts(inputs, policy, tolerated)),
+        tolerated=tuple(_tolerated_texts(inputs, policy, tolerated, policy.language)),
+        tolerated_en=tuple(_tolerated_texts(inputs, policy, tolerated, "en")),
         stale=inputs.stale,
         decided_at=now,
         last_heard=inputs.last_heard,
@@ -312,8 +342,12 @@ def _tolerated_kinds(inputs: GradeInputs, policy: Policy) -> dict[DeviceKind, in
     return out
 
 
-def _tolerated_texts(inputs: GradeInputs, policy: Policy, tolerated: dict[DeviceKind, int]) -> list[str]:
-    names = KIND_NAMES.get(policy.language, KIND_NAMES["en"])
+def _tolerated_texts(
+    inputs: GradeInputs, policy: Policy, tolerated: dict[DeviceKind, int], language: str
+) -> list[str]:
+    """The policy's ``[texts] tolerated`` in ``language``: "烟感探测器 1/20 台故障，在容许范围内"."""
+    names = KIND_NAMES.get(language, KIND_NAMES["en"])
+    say = policy.say if language == policy.language else policy.say_en
     out = []
     for kind, failed in tolerated.items():
         tolerance = policy.tolerance_for(kind)
@@ -324,7 +358,7 @@ def _tolerated_texts(inputs: GradeInputs, policy: Policy, tolerated: dict[Device
         )
         total = inputs.devices.get(kind, failed)
         out.append(
-            policy.say(
+            say(
                 policy.texts.tolerated,
                 kind=names.get(kind, kind.value),
                 failed=failed,
@@ -383,28 +417,31 @@ def _conditions(
                 )
             )
             if code not in contradicted:
-                name = _criterion_name(code, policy)
-                reasons.append(Reason((code,), policy.say(texts.condition_missing, code=code, name=name)))
+                text, text_en = _both(policy, texts.condition_missing, code=code, name=_names(code, policy))
+                reasons.append(Reason((code,), text, text_en=text_en))
             continue
         until = latest.at + condition.valid_for
         if code in latest.not_met:
             state = "not_met"
-            name, at_text = _criterion_name(code, policy), local_date(latest.at, policy)
-            reasons.append(
-                Reason((code,), policy.say(texts.condition_not_met, code=code, name=name, at=at_text))
+            at_text = local_date(latest.at, policy)
+            text, text_en = _both(
+                policy, texts.condition_not_met, code=code, name=_names(code, policy), at=at_text
             )
+            reasons.append(Reason((code,), text, text_en=text_en))
         elif until <= now:
             state = "due"
             if code not in contradicted:  # the contradiction is the stronger fact, and has its own reason
-                text = policy.say(
+                kind = texts.evidence_kind(latest.kind)
+                text, text_en = _both(
+                    policy,
                     texts.condition_due,
                     code=code,
-                    name=_criterion_name(code, policy),
-                    kind=policy.say(texts.evidence_kind(latest.kind)),
+                    name=_names(code, policy),
+                    kind=(policy.say(kind), kind.en),
                     at=local_date(latest.at, policy),
                     until=local_date(until, policy),
                 )
-                reasons.append(Reason((code,), text))
+                reasons.append(Reason((code,), text, text_en=text_en))
         else:
             state = "holds"
         if code in contradicted and state != "not_met":
@@ -438,7 +475,7 @@ def _mark(reason: Reason, decided_by: str | None, policy: Policy, missing: set[s
         decisive = False
     if decisive == reason.decisive:
         return reason
-    return Reason(reason.codes, reason.text, reason.hazard_ids, decisive)
+    return replace(reason, decisive=decisive)
 
 
 def _is_missing(reason: Reason, conditions: tuple[ConditionState, ...]) -> bool:
@@ -451,6 +488,26 @@ def _coverage(inputs: GradeInputs) -> float | None:
     if inputs.monitored <= 0:
         return None
     return max(0.0, (inputs.monitored - inputs.monitoring_faults) / inputs.monitored)
+
+
+def _both(policy: Policy, text: Text, **values: object) -> tuple[str, str]:
+    """A policy text in the policy's language and in English; a value given as a (policy's language,
+    English) pair is filled in with the matching half."""
+    own = {k: v[0] if isinstance(v, tuple) else v for k, v in values.items()}
+    en = {k: v[1] if isinstance(v, tuple) else v for k, v in values.items()}
+    return policy.say(text, **own), policy.say_en(text, **en)
+
+
+def _floor(policy: Policy, text: Text, **values: object) -> Reason:
+    """A decisive reason of the floors (out of use, not assessed, stale), in both languages."""
+    own, en = _both(policy, text, **values)
+    return Reason((), own, decisive=True, text_en=en)
+
+
+def _names(code: str, policy: Policy) -> tuple[str, str]:
+    """A criterion's name in the policy's language and in English."""
+    criterion = policy.criteria.get(code)
+    return (_criterion_name(code, policy), criterion.en if criterion else code)
 
 
 def _criterion_name(code: str, policy: Policy) -> str:

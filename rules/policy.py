@@ -514,6 +514,8 @@ def load_policy(path: str | Path | None = None) -> Policy:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise PolicyError(source, [f"cannot read: {exc.strerror}"]) from exc
+        except UnicodeDecodeError as exc:
+            raise PolicyError(source, [f"not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -19,16 +19,37 @@ from gateway.casework.engine import RuleEngine
 from gateway.ingest.deadletter import DeadLetterStore
 from gateway.ingest.pipeline import Pipeline
 from gateway.ingest.sinks.sqlite import SqliteSink
+from gateway.ingest.telemetry_query import TelemetryReader
 
 
 @contextlib.asynccontextmanager
-async def served(engine: RuleEngine, auth: AuthService, tmp_path: Path) -> AsyncIterator[str]:
-    """The app's base URL while it is served by uvicorn (telemetry and dead letters in ``tmp_path``)."""
-    deadletters = DeadLetterStore(tmp_path / "dl-ui.sqlite")
-    pipeline = Pipeline(
+async def served(
+    engine: RuleEngine,
+    auth: AuthService,
+    tmp_path: Path,
+    *,
+    control_room_phone: str = "",
+    pipeline: Pipeline | None = None,
+    telemetry: TelemetryReader | None = None,
+) -> AsyncIterator[str]:
+    """The app's base URL while it is served by uvicorn (telemetry and dead letters in ``tmp_path``);
+    ``control_room_phone``: the number the alarm bar names (``[notify] control_room_phone``); ``pipeline``
+    and ``telemetry``: a test's own, that stored what the device pages show (its dead letters are closed)."""
+    deadletters = pipeline.deadletters if pipeline else DeadLetterStore(tmp_path / "dl-ui.sqlite")
+    pipeline = pipeline or Pipeline(
         engine.registry, SqliteSink(tmp_path / "t-ui.sqlite"), deadletters, clock=engine.clock
     )
-    app = create_app(ApiServices(engine.registry, pipeline, engine, deadletters, engine.clock, auth=auth))
+    services = ApiServices(
+        engine.registry,
+        pipeline,
+        engine,
+        deadletters,
+        engine.clock,
+        auth=auth,
+        control_room_phone=control_room_phone,
+        telemetry=telemetry,
+    )
+    app = create_app(services)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     )

@@ -1,8 +1,8 @@
 """Photos of each step of a hazard, and the one check every upload goes through (issue 16, "Evidence"):
 gateway/uploads.py, gateway/store/photos.py, gateway/api/routers/photos.py, gateway/web/static/photos.js.
 
-The real app on a SQLite store and a fake clock. Two estates: E001 (滨湖区, 城建物业) that every account
-sees, and E002 (城南区, 绿苑物业) that the property company and the street office of 滨湖区 do not.
+The real app on a SQLite store and a fake clock. Two estates: E001 (管城回族区, 城建物业) that every account
+sees, and E002 (中原区, 绿苑物业) that the property company and the street office of 管城回族区 do not.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ from simulators.fleet import generate_fleet
 #: username: (role, scope). ``property2`` is a second account of the same company (its own quota).
 ACCOUNTS: dict[str, tuple[str, dict[str, Any]]] = {
     "brigade": ("brigade", {}),
-    "office": ("office", {"district": "滨湖区"}),
-    "grid": ("grid", {"district": "滨湖区"}),
+    "office": ("office", {"district": "管城回族区"}),
+    "grid": ("grid", {"district": "管城回族区"}),
     "property": ("property", {"company": "城建物业服务有限公司"}),
     "property2": ("property", {"company": "城建物业服务有限公司"}),
     "viewer": ("viewer", {}),

@@ -83,6 +83,9 @@ def test_modbus_hydrant_drives_its_unit() -> None:
     assert units.calls[0][1] == 9
     assert abs(units.calls[2][2]["pressure_mpa"] - 0.02) < 0.01
     assert set(units.calls[1][2]) == {"pressure_mpa", "battery_pct", "status", "temperature_c"}
+    # Its battery is as full at its first report as when the unit was created (not drained since 1970).
+    assert units.calls[1][2]["battery_pct"] == units.calls[0][3] >= 70
+    assert units.calls[1][2]["status"] & 0b1000 == 0, "no low battery"
     assert units.calls[3] == ("silent", 9, True)
     assert units.calls[-1] == ("exception", 9, None)
     (follow,) = sim.take_followups()

@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from gateway.api.deps import ApiServices, authenticate_api
+from gateway.api.limits import install_limits
 from gateway.api.routers import (
     alarms,
     assessments,
@@ -31,6 +32,7 @@ from gateway.api.routers import (
     meta,
     metrics,
     notifications,
+    overview,
     parties,
     photos,
     placards,
@@ -38,7 +40,9 @@ from gateway.api.routers import (
     todo,
     windows,
 )
+from gateway.api.security import SecurityHeaders
 from gateway.auth.principal import Forbidden, Unauthenticated
+from gateway.auth.throttle import Throttled
 from gateway.casework.model import EngineError
 from gateway.store.database import NotFound
 from gateway.uploads import UploadRefused
@@ -62,6 +66,9 @@ def create_app(services: ApiServices) -> FastAPI:
         dependencies=[Depends(authenticate_api)],
     )
     app.state.services = services
+    install_limits(app, services)  # 413 past the body size (gateway/api/limits.py), inside the headers
+    # CSP, frame-ancestors, nosniff, Referrer-Policy on every response (gateway/api/security.py).
+    app.add_middleware(SecurityHeaders)
     for module in (auth, estates, hazards, complaints, assessments, alarms, devices, meta, metrics, reports):
         app.include_router(module.router)
     app.include_router(windows.router)
@@ -71,6 +78,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.include_router(todo.router)
     app.include_router(notifications.router)  # messages pushed to people (gateway/notify)
     app.include_router(handovers.router)  # the shift handover log (交接班) of each control room
+    app.include_router(overview.router)  # the duty overview (值班总览) and the map's outline
 
     @app.exception_handler(Unauthenticated)
     async def unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
@@ -78,6 +86,14 @@ def create_app(services: ApiServices) -> FastAPI:
             {"error": "unauthenticated", "detail": str(exc)},
             status_code=401,
             headers={"WWW-Authenticate": 'Bearer realm="firegw"'},
+        )
+
+    @app.exception_handler(Throttled)
+    async def throttled(_: Request, exc: Throttled) -> JSONResponse:
+        return JSONResponse(
+            {"error": "too_many_attempts", "detail": str(exc)},
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after)},
         )
 
     @app.exception_handler(Forbidden)

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,11 +20,13 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
+from gateway.api.security import check_origin
 from gateway.auth import principal as accounts
 from gateway.auth.principal import EstateScope, Permission
 from gateway.auth.service import SESSION_COOKIE, AuthService
 from gateway.casework.engine import RuleEngine
 from gateway.casework.model import EngineError
+from gateway.config import LimitsSection
 from gateway.health import IngestHealth
 from gateway.ingest.deadletter import DeadLetterStore
 from gateway.ingest.pipeline import Pipeline
@@ -61,6 +63,10 @@ class ApiServices:
     auth: AuthService | None = None
     #: The gateway's ingest health (``/api/health``, ``/metrics``); None where the API runs without one.
     health: Callable[[], IngestHealth] | None = None
+    #: The control room's own number, named on every alarm on screen (``[notify] control_room_phone``).
+    control_room_phone: str = ""
+    #: Request body size and each account's daily share of the store (``[limits]``, gateway/api/limits.py).
+    limits: LimitsSection = field(default_factory=LimitsSection)
 
     def require_engine(self) -> RuleEngine:
         if self.engine is None:
@@ -119,8 +125,10 @@ def authenticate_api(
     own dependencies and body checks run (so an anonymous request learns nothing, not even a 422)."""
     # The matched route's template, not the URL: it does not change behind a proxy's root path.
     path = getattr(request.scope.get("route"), "path", None) or request.url.path
-    if path.startswith("/api/") and path not in PUBLIC_PATHS:
-        _resolve(request)
+    if path.startswith("/api/"):
+        # A cookie-signed write must come from the UI's own pages (CSRF): after the caller is known, so
+        # that a request without valid credentials is still 401.
+        check_origin(request, None if path in PUBLIC_PATHS else _resolve(request))
 
 
 def _principal(request: Request) -> accounts.Principal:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from annotated_types import MaxLen
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gateway.models import DeviceKind
@@ -19,9 +20,59 @@ from rules.lifecycle import (
     RecheckOutcome,
 )
 
+#: The longest free text a request body may carry in one field (a description, a reason, a note).
+TEXT_MAX = 4000
+#: Fields bounded by name in every request body, shorter than ``TEXT_MAX``: what the store's columns keep
+#: (ids 64, names of people 128, of parties 256, codes 32), and lists by what a person means by one.
+FIELD_MAX = {
+    "estate_id": 64,
+    "building_id": 64,
+    "device_id": 64,
+    "username": 64,
+    "sha256": 64,
+    "kind": 32,
+    "channel": 32,
+    "phone": 32,
+    "serial": 32,
+    "criterion": 8,
+    "reporter": 128,
+    "actor": 128,
+    "by": 128,
+    "declared_by": 128,
+    "recorded_by": 128,
+    "posted_by": 128,
+    "contact": 128,
+    "name": 256,
+    "responsible": 256,
+    "path": 256,
+    "url": 2000,
+    "complaint_ids": 100,
+    "met": 50,
+    "not_met": 50,
+    "attachments": 20,
+    "channels": 20,
+    "estate_ids": 5000,
+}
+
 
 class In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields are refused, and every text field is bounded (422 naming the field
+    and its limit): by its own ``max_length``, else by ``FIELD_MAX`` for its name, else by ``TEXT_MAX``
+    (list items too)."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=TEXT_MAX)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        bounded = False
+        for name, field in cls.model_fields.items():
+            limit = FIELD_MAX.get(name)
+            if limit is not None and not any(isinstance(m, MaxLen) for m in field.metadata):
+                field.metadata.append(MaxLen(limit))
+                bounded = True
+        if bounded:
+            cls.model_rebuild(force=True)
 
 
 #: Who acted is the signed-in account: a name in the body is accepted (older clients send one) but not
@@ -43,8 +94,14 @@ class Text(Out):
 class ReasonOut(Out):
     codes: list[str] = Field(description="criteria this reason holds, e.g. Y10, G4")
     text: str
+    text_en: str = Field(default="", description="the same in English (empty: as ``text``)")
     hazards: list[str] = Field(default_factory=list, description="ids of the hazards behind it")
     decisive: bool = Field(default=False, description="this reason decided the colour (listed first)")
+    device: str = Field(default="", description="a device hazard's device")
+    device_kind: DeviceKind | None = Field(default=None, description="that device's kind")
+    signal: str = Field(default="", description="a device hazard's signal, e.g. hydrant_low_pressure")
+    detail: str = Field(default="", description="the hazard's own description (without its date)")
+    place: str = Field(default="", description="where it is: building, floor, room")
 
 
 class ConditionOut(Out):
@@ -72,12 +129,14 @@ class GradeOut(Out):
     missing_green: list[str]
     open_hazards: int
     tolerated: list[str]
+    tolerated_en: list[str] = Field(default_factory=list, description="the same in English")
     stale: bool = Field(description="every device of the estate is silent: the grade cannot be known")
     rule: str = Field(description="what decided, in the policy's words (its language)")
     rule_en: str = Field(default="", description="the same in English")
     decided_at: datetime
     last_heard: datetime | None
-    policy: str
+    policy: str = Field(description="the policy's id and version, e.g. municipal-3colour@2026.2")
+    policy_name: Text | None = Field(default=None, description="the policy's name, zh and en: 判定依据")
     assessed_at: datetime | None = Field(
         default=None, description="the estate's latest assessment (排查登记)"
     )
@@ -135,13 +194,20 @@ class TransitionOut(Out):
     from_state: str | None
     to_state: str
     actor: str
-    reason: str
+    reason: str = Field(description="as recorded (the audit trail): a person's words, or the gateway's")
     data: dict[str, Any]
+    text: Text | None = Field(
+        default=None,
+        description="the history line to show, in Chinese and English: the reason (the gateway's own "
+        "sentences translated) and what was recorded with it (level, outcome, deadline, party, evidence)",
+    )
+    actor_text: Text | None = Field(default=None, description="who, in words: 系统 for the gateway")
 
 
 class HazardOut(Out):
     id: int
     estate_id: str
+    estate_name: str = Field(default="", description="the estate's name in the registry")
     criterion: str
     criterion_text: Text | None
     criteria: list[str]
@@ -151,6 +217,9 @@ class HazardOut(Out):
     state: HazardState
     location: str
     description: str
+    description_text: Text | None = Field(
+        default=None, description="a device hazard's description in Chinese and English (null: a person's)"
+    )
     photo: str
     reporter: str
     responsible: str
@@ -270,6 +339,11 @@ class FireOut(Out):
 class AlarmOut(Out):
     id: int
     estate: str
+    estate_name: str = Field(default="", description="the estate's name in the registry")
+    building_name: str = Field(default="", description="the building's name, e.g. 1号楼")
+    device_kind: DeviceKind | None = Field(default=None, description="the alarming device's kind")
+    property_company: str = Field(default="", description="the estate's property company")
+    property_phone: str = Field(default="", description="its phone, when the party has one")
     device: str
     building: str
     floor: int | None
@@ -295,6 +369,13 @@ class AlarmOut(Out):
     high_impact: bool | None = Field(default=None, description="closed as a real fire: 较大影响")
 
 
+class AlarmScreenOut(Out):
+    targets_s: dict[str, float] = Field(
+        description="seconds from arrival: ack (acknowledge), on_scene, close (handled); seed 001: 1/3/5 min"
+    )
+    control_room_phone: str = Field(description="the control room's number ([notify] control_room_phone)")
+
+
 class AlarmDetail(AlarmOut):
     history: list[TransitionOut]
 
@@ -318,8 +399,11 @@ class AlarmTransitionIn(In):
 class SignalOut(Out):
     signal: str
     since: datetime | None
-    detail: str
+    detail: str = Field(description="the rule's own words, for engineers (English)")
     value: float | None
+    detail_text: Text | None = Field(
+        default=None, description="what the signal found, as people read it (zh, en); null: its name says it"
+    )
 
 
 class DeviceOut(Out):
@@ -358,6 +442,9 @@ class SignalChangeOut(Out):
     detail: str
     value: float | None
     window_id: int | None = Field(default=None, description="in this maintenance window: filed no hazard")
+    detail_text: Text | None = Field(
+        default=None, description="what the signal found, as people read it (zh, en); null: its name says it"
+    )
 
 
 class RejectedOut(Out):

@@ -13,11 +13,12 @@ from datetime import datetime
 from functools import partial
 
 from gateway.casework.desk import Desk
-from gateway.casework.payloads import alarm_summary
+from gateway.casework.payloads import alarm_summary, property_party
 from gateway.casework.points import alarm_point
 from gateway.casework.redo import Writes
 from gateway.casework.windows import WindowDesk
 from gateway.models import Device, DeviceEvent, EventType
+from gateway.store.parties import PartyRecord
 from gateway.store.records import AlarmRecord
 from rules.lifecycle import AlarmAction, AlarmOutcome, FalseAlarmCause
 
@@ -121,9 +122,17 @@ class AlarmDesk(Desk):
     def changed(self, alarm: AlarmRecord, now: datetime, action: str) -> None:
         self.outbox.announce(partial(self._publish, alarm, now, action))
 
+    def _property_party(self, estate_id: str) -> PartyRecord | None:
+        """The estate's property company, whose phone the alarm names; None when the store cannot say."""
+        try:
+            return property_party(self.store.parties.serving(estate_id), estate_id)
+        except Exception:
+            log.exception("could not read the parties of estate %s for an alarm", estate_id)
+            return None
+
     def _publish(self, alarm: AlarmRecord, now: datetime, action: str) -> None:
         outbox = self.outbox
-        data = alarm_summary(alarm, now)
+        data = alarm_summary(alarm, now, self.grader.registry, self._property_party(alarm.estate_id))
         data["action"] = action
         outbox.event("alarm", alarm.estate_id, now, data)
         tags = self.fleet.tags_of_estate(alarm.estate_id)

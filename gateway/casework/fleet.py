@@ -108,6 +108,11 @@ class DeviceFleet:
         self.estate_version[estate_id] += 1
         self.refresh_status(device_id)
 
+    def status_of(self, device_id: str) -> tuple[bool, bool, bool, bool]:
+        """(offline, failing with a signal other than offline, in a monitoring fault, offline after it was
+        heard) for one device, in O(1): what the per-estate counts add up (the duty overview's figures)."""
+        return self._status.get(device_id, (False, False, False, False))
+
     def device_counts(self, estate_id: str) -> tuple[int, int, int]:
         """(devices, offline, failing with a signal other than offline) for an estate, in O(1)."""
         offline, failing, _, _ = self.estate_status.get(estate_id, (0, 0, 0, 0))

@@ -36,6 +36,7 @@ from gateway.auth.principal import AccountScope, EstateScope, ScopeKind
 from gateway.casework.engine import RuleEngine
 from gateway.ingest.registry import Registry
 from gateway.store.records import HazardRecord
+from rules.grading import Reason
 from rules.lifecycle import AlarmState, is_overdue
 from rules.model import SignalKind
 
@@ -123,6 +124,7 @@ class HazardItem(BaseModel):
     state: str
     source: str
     device_id: str | None
+    signal: str | None = None
     location: str
     description: str
     responsible: str
@@ -167,6 +169,7 @@ class EstateItem(BaseModel):
     label_zh: str
     label_en: str
     why: str = Field(description="what decided the colour, in the policy's words")
+    why_en: str = Field(default="", description="the same in English")
 
 
 class SnapshotCounts(BaseModel):
@@ -243,6 +246,11 @@ def take_snapshot(engine: RuleEngine, estates: EstateScope, now: datetime) -> Ha
     )
 
 
+def _reason_en(reason: Reason) -> str:
+    text = reason.text_en or reason.text
+    return f"{', '.join(reason.codes)}: {text}" if reason.codes else text
+
+
 def _hazards(engine: RuleEngine, estate_ids: list[str], now: datetime) -> list[HazardItem]:
     """Every open hazard of the estates, from the engine's index (what grading and the board count),
     overdue first, then by deadline, then oldest first."""
@@ -312,7 +320,8 @@ def _flagged_estates(engine: RuleEngine, estate_ids: list[str]) -> list[EstateIt
                 level=grade.level,
                 label_zh=colour.zh,
                 label_en=colour.en,
-                why="; ".join(str(r) for r in grade.decisive) or grade.summary,
+                why="; ".join(str(r) for r in grade.decisive) or grade.rule,
+                why_en="; ".join(_reason_en(r) for r in grade.decisive) or grade.rule_en,
             )
         )
     return sorted(items, key=lambda e: (-e.level, e.id))

@@ -18,6 +18,7 @@ from rules.grading import Evidence, OpenHazard
 from rules.lifecycle import is_overdue
 from rules.model import SignalKind
 from rules.policy import Policy
+from rules.texts import stored_description_en
 
 
 class CaseIndex:
@@ -64,6 +65,10 @@ class CaseIndex:
             device_id=hazard.device_id or "",
             device_kind=device.kind if device else None,
             signal=hazard.signal or "",
+            place=hazard.location or (device.location if device else ""),
+            detail_en=stored_description_en(device, hazard.signal, hazard.value)
+            if device is not None and hazard.source == "device" and hazard.signal
+            else "",
         )
         self.open_records[hazard.estate_id][hazard.id] = hazard
         self.estate_version[hazard.estate_id] += 1

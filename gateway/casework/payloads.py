@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from gateway.ingest.registry import Registry
+from gateway.models import Building, Device, Estate
+from gateway.store.parties import PartyKind, PartyRecord
 from gateway.store.records import AlarmRecord, HazardRecord
 from rules.grading import Grade
 from rules.lifecycle import is_overdue
@@ -37,7 +41,18 @@ def grade_payload(grade: Grade, policy: Policy) -> dict[str, Any]:
         "label": label,
         "meaning": meaning,
         "reasons": [
-            {"codes": list(r.codes), "text": r.text, "hazards": list(r.hazard_ids), "decisive": r.decisive}
+            {
+                "codes": list(r.codes),
+                "text": r.text,
+                "hazards": list(r.hazard_ids),
+                "decisive": r.decisive,
+                "device": r.device,
+                "device_kind": r.device_kind.value if r.device_kind else None,
+                "signal": r.signal,
+                "detail": r.detail,
+                "place": r.place,
+                "text_en": r.text_en,
+            }
             for r in grade.reasons
         ],
         "summary": grade.summary,
@@ -46,12 +61,14 @@ def grade_payload(grade: Grade, policy: Policy) -> dict[str, Any]:
         "missing_green": list(grade.missing_green),
         "open_hazards": grade.open_hazards,
         "tolerated": list(grade.tolerated),
+        "tolerated_en": list(grade.tolerated_en),
         "stale": grade.stale,
         "rule": grade.rule,
         "rule_en": grade.rule_en,
         "decided_at": grade.decided_at.isoformat(),
         "last_heard": _iso(grade.last_heard),
         "policy": grade.policy,
+        "policy_name": policy.name.model_dump(),
         "assessed_at": _iso(grade.assessed_at),
         "assessment_valid_until": _iso(grade.assessment_valid_until),
         "conditions": [
@@ -89,16 +106,46 @@ def hazard_summary(hazard: HazardRecord, now: datetime) -> dict[str, Any]:
         "opened_at": hazard.opened_at.isoformat(),
         "closed_at": hazard.closed_at.isoformat() if hazard.closed_at else None,
         "close_kind": hazard.close_kind,
-        "party": hazard.party_id,
+        "party_id": hazard.party_id,
         "escalations": hazard.escalations,
         "reopened_from": hazard.reopened_from,
     }
 
 
-def alarm_summary(alarm: AlarmRecord, now: datetime) -> dict[str, Any]:
+def _registry_entries(
+    registry: Registry | None, alarm: AlarmRecord
+) -> tuple[Estate | None, Building | None, Device | None]:
+    if registry is None:
+        return None, None, None
+    try:
+        estate: Estate | None = registry.estate(alarm.estate_id)
+    except KeyError:  # an estate the registry no longer has: its id only
+        estate = None
+    return estate, registry.building(alarm.building_id), registry.resolve(alarm.device_id)
+
+
+def property_party(parties: Iterable[PartyRecord], estate_id: str) -> PartyRecord | None:
+    """The active property company serving ``estate_id`` (one with a phone first), or None."""
+    serving = [
+        p for p in parties if p.kind is PartyKind.PROPERTY_COMPANY and p.active and p.serves(estate_id)
+    ]
+    return min(serving, key=lambda p: (not p.phone, p.id), default=None)
+
+
+def alarm_summary(
+    alarm: AlarmRecord, now: datetime, registry: Registry | None = None, party: PartyRecord | None = None
+) -> dict[str, Any]:
+    """An alarm, with what the control room reads beside the ids (GB/T 45839: estate, building, device, a
+    phone) when ``registry`` (in memory) and the estate's property company ``party`` are given."""
+    estate, building, device = _registry_entries(registry, alarm)
     return {
         "id": alarm.id,
         "estate": alarm.estate_id,
+        "estate_name": estate.name if estate is not None else "",
+        "building_name": building.name if building is not None else "",
+        "device_kind": device.kind.value if device is not None else None,
+        "property_company": party.name if party else (estate.property_company if estate is not None else ""),
+        "property_phone": party.phone if party else "",
         "device": alarm.device_id,
         "building": alarm.building_id,
         "floor": alarm.floor,

@@ -165,6 +165,8 @@ alarms = Table(
     Column("cause_text", Text),
     Column("fatal", Boolean),
     Column("high_impact", Boolean),
+    #: The duty overview's trend of alarms per hour (gateway/store/trends.py) reads the last hours.
+    Index("alarms_by_arrival", "received_at"),
     Index(
         "one_open_alarm_per_device",
         "device_id",
@@ -225,6 +227,8 @@ signal_changes = Table(
     #: The maintenance window the device was in (gateway/store/windows.py): recorded, no hazard filed.
     Column("window_id", Integer),
     Index("signal_changes_by_device", "device_id", "at"),
+    #: The duty overview's trend of devices offline per hour (gateway/store/trends.py) reads the last hours.
+    Index("signal_changes_by_time", "at"),
     Index(
         "signal_changes_by_window",
         "window_id",

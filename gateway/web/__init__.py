@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from importlib import resources
@@ -26,11 +27,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from gateway.api.deps import ApiServices, Scope, Services
+from gateway.api.deps import ApiServices, Principal, Scope, Services
+from gateway.auth.service import SessionWatch
 from gateway.casework.model import RuleUpdate
-from gateway.ingest.pipeline import LiveEvent
+from gateway.ingest.pipeline import CARRIED_METRICS, LiveEvent
+from gateway.ingest.schema import EVENT_MEASUREMENT
 from gateway.models import DeviceKind
 from gateway.store.database import NotFound
 
@@ -38,7 +41,9 @@ router = APIRouter(tags=["web UI"])
 
 STATIC_DIR = Path(str(resources.files("gateway.web") / "static"))
 
-#: Which stored measurement and fields a device kind's charts show.
+#: Which stored measurement and fields a device kind's charts show. A field that events carry as well
+#: (``CARRIED_METRICS``: a GB/T 45839 detector in fault reports its battery only in status-3 events) is read
+#: from ``device_event`` too, so the chart ends where the device's latest message is.
 CHART_FIELDS: dict[DeviceKind, tuple[str, tuple[str, ...]]] = {
     DeviceKind.HYDRANT: ("hydrant", ("pressure_mpa", "battery_pct")),
     DeviceKind.SMOKE_DETECTOR: ("smoke_detector", ("battery_pct", "signal_dbm")),
@@ -57,6 +62,8 @@ class RecentPoint(BaseModel):
     measurement: str
     time: datetime
     fields: dict[str, Any]
+    event: str = Field(default="", description="a device_event point's event type")
+    signal: str = Field(default="", description="a device_signal point's signal")
 
 
 def live_event_json(item: LiveEvent) -> dict[str, Any]:
@@ -94,7 +101,11 @@ LIVE_RESPONSE: dict[int | str, dict[str, Any]] = {
     response_class=StreamingResponse,
     responses=LIVE_RESPONSE,
 )
-async def live(request: Request, services: Services, scope: Scope) -> StreamingResponse:
+async def live(request: Request, services: Services, scope: Scope, principal: Principal) -> StreamingResponse:
+    # The session is asked again every 2 s: a sign-out, a revoked token, an expiry, a disabled account or a
+    # changed role closes the stream with a last ``event: ended`` (gateway/auth/service.py, SessionWatch).
+    watch = SessionWatch(services.auth, principal)
+
     async def stream() -> AsyncIterator[bytes]:
         feeds: list[Any] = [services.pipeline.live]
         if services.engine is not None:
@@ -106,12 +117,20 @@ async def live(request: Request, services: Services, scope: Scope) -> StreamingR
             yield _sse("hello", {"at": services.clock().isoformat()})
             for index, queue in enumerate(queues):
                 getters[asyncio.ensure_future(queue.get())] = index
+            keep_alive_at = time.monotonic() + 15
             while True:
-                done, _ = await asyncio.wait(getters, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    getters, timeout=watch.every, return_when=asyncio.FIRST_COMPLETED
+                )
+                if (ending := watch.ended()) is not None:
+                    yield _sse("ended", {"code": ending[0], "reason": ending[1]})
+                    return
                 if not done:
-                    yield b": keep-alive\n\n"
-                    if await request.is_disconnected():
-                        return
+                    if time.monotonic() >= keep_alive_at:
+                        keep_alive_at = time.monotonic() + 15
+                        yield b": keep-alive\n\n"
+                        if await request.is_disconnected():
+                            return
                     continue
                 for task in done:
                     index = getters.pop(task)
@@ -156,7 +175,8 @@ async def series(
     if services.telemetry is not None:
         end = services.clock()
         start = end - timedelta(hours=hours)
-        points = await services.telemetry.series(device.id, measurement, field, start, end, buckets)
+        sources = (measurement, EVENT_MEASUREMENT) if field in CARRIED_METRICS else measurement
+        points = await services.telemetry.series(device.id, sources, field, start, end, buckets)
     return SeriesOut(device_id=device.id, measurement=measurement, field=field, points=points)
 
 
@@ -168,7 +188,7 @@ async def recent(
     if services.telemetry is None:
         return []
     return [
-        RecentPoint(measurement=p.measurement, time=p.time, fields=p.fields)
+        RecentPoint(measurement=p.measurement, time=p.time, fields=p.fields, event=p.event, signal=p.signal)
         for p in await services.telemetry.recent(device.id, limit)
     ]
 

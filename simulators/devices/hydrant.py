@@ -73,9 +73,11 @@ class _HydrantState(DeviceSim):
             )
         self._last_ms = ts_ms if self._last_ms is None else max(self._last_ms, ts_ms)
 
-    def sample(self, ts_ms: int) -> tuple[float, int, int, float]:
-        """(pressure MPa, battery %, status bits, temperature °C) as the sensor would read them now."""
-        self._age(ts_ms)
+    def sample(self, ts_ms: int | None) -> tuple[float, int, int, float]:
+        """(pressure MPa, battery %, status bits, temperature °C) as the sensor would read them at ``ts_ms``
+        (None: at its last report, the battery not aged)."""
+        if ts_ms is not None:
+            self._age(ts_ms)
         # Noise grows a little with pressure (pump ripple); a dry pipe still reads a few kPa of noise.
         noise = self.rng.gauss(0.0, 0.002 + 0.01 * self.setpoint)
         pressure = round(max(-0.1, min(4.0, self.setpoint + noise)), 3)
@@ -211,7 +213,9 @@ class HydrantModbusSim(_HydrantState):
     def attach(self, server: ModbusUnits) -> None:
         """Create the unit on the simulator with the sensor's current values."""
         self.server = server
-        pressure, battery, status, temperature = self.sample(self._last_ms or 0)
+        # Not aged to a time: before its first report there is none (aging from 0 ms, 1970, drained every
+        # Modbus hydrant's battery to 0 % at its first report: a flat line on the chart, and low battery).
+        pressure, battery, status, temperature = self.sample(None)
         _ignore_result(
             server.add_unit(
                 self.unit,

@@ -7,11 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from gateway.api.convert import alarm_out
-from gateway.api.deps import Engine, Principal, Scope, actor_of
-from gateway.api.schemas import AlarmDetail, AlarmOut, AlarmTransitionIn, TransitionOut
+from gateway.api.convert import alarms_out, transition_out
+from gateway.api.deps import Engine, Principal, Scope, Services, actor_of
+from gateway.api.schemas import AlarmDetail, AlarmOut, AlarmScreenOut, AlarmTransitionIn
 from gateway.auth.principal import ALARM_ACTION_PERMISSIONS
 from gateway.store.database import NotFound
+from rules.lifecycle import ALARM_TARGETS_S
 
 router = APIRouter(prefix="/api/alarms", tags=["alarms"])
 
@@ -30,7 +31,14 @@ async def list_alarms(
     records = engine.store.alarms.find(
         estate_ids=scope.filter(estate_id), open_only=open, device_id=device_id, since=since, limit=limit
     )
-    return [alarm_out(a, now) for a in records]
+    return alarms_out(records, engine, now)
+
+
+@router.get("/screen", summary="What the alarm bar needs besides the alarms: the targets and the phone")
+async def alarm_screen(services: Services) -> AlarmScreenOut:
+    """The micro fire station targets an alarm's timer and urgency run against (1 minute to acknowledge, 3 to
+    be on scene, 5 to handle), and the control room's own phone (``[notify] control_room_phone``)."""
+    return AlarmScreenOut(targets_s=ALARM_TARGETS_S, control_room_phone=services.control_room_phone)
 
 
 @router.get("/{alarm_id}", summary="One alarm with the time of each step")
@@ -63,6 +71,7 @@ def _detail(engine: Engine, scope: Scope, alarm_id: int) -> AlarmDetail:
     alarm = engine.store.alarms.get(alarm_id)
     if not scope.allows(alarm.estate_id):
         raise NotFound(f"no alarm {alarm_id}")
-    out = alarm_out(alarm, engine.clock())
-    history = [TransitionOut.model_validate(t) for t in engine.store.alarms.history(alarm_id)]
+    (out,) = alarms_out([alarm], engine, engine.clock())
+    tz = engine.policy.timezone
+    history = [transition_out(t, timezone=tz) for t in engine.store.alarms.history(alarm_id)]
     return AlarmDetail(**out.model_dump(), history=history)

@@ -19,6 +19,7 @@ from fastapi import APIRouter, status
 from pydantic import Field
 
 from gateway.api.deps import Engine, Principal, Scope, actor_of
+from gateway.api.limits import SHARE_REFUSAL, Share, daily_share
 from gateway.api.schemas import SIGNED_IN_NAME, In, Out
 from gateway.auth.principal import Permission
 from gateway.store.assessments import AssessmentRecord, EstateStatusRecord
@@ -154,6 +155,8 @@ async def list_assessments(estate_id: str, engine: Engine, scope: Scope) -> list
     "/estates/{estate_id}/assessments",
     status_code=status.HTTP_201_CREATED,
     summary="Record an assessment (排查登记) or evidence: patrol, drill, maintenance report, duty roster",
+    dependencies=[daily_share(Share.EVIDENCE)],  # [limits] evidence_per_day (gateway/api/limits.py)
+    responses=SHARE_REFUSAL,
 )
 async def record_assessment(
     estate_id: str, body: AssessmentIn, engine: Engine, scope: Scope, principal: Principal

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import Field
 
 from gateway.api.deps import Engine, Principal, Scope, actor_of
+from gateway.api.limits import SHARE_REFUSAL, Share, daily_share
 from gateway.api.schemas import SIGNED_IN_NAME, ComplaintIn, ComplaintOut, FireIn, FireOut, In, Out
 from gateway.auth.principal import EstateScope, Permission
 from gateway.casework.engine import RuleEngine
@@ -114,7 +115,13 @@ async def merge_complaints(
     )
 
 
-@router.post("/complaints", status_code=status.HTTP_201_CREATED, summary="Record a fire-hazard complaint")
+@router.post(
+    "/complaints",
+    status_code=status.HTTP_201_CREATED,
+    summary="Record a fire-hazard complaint",
+    dependencies=[daily_share(Share.COMPLAINTS)],  # [limits] complaints_per_day (gateway/api/limits.py)
+    responses=SHARE_REFUSAL,
+)
 async def add_complaint(
     body: ComplaintIn, engine: Engine, scope: Scope, principal: Principal
 ) -> ComplaintOut:

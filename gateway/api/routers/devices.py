@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from gateway.api.convert import device_out, hazard_out
+from gateway.api.convert import device_out, hazard_out, signal_change_out
 from gateway.api.deps import Scope, Services
 from gateway.api.schemas import DeviceDetail, DeviceOut, RejectedOut, SignalChangeOut
 from gateway.models import DeviceKind
@@ -53,10 +53,10 @@ async def get_device(device_id: str, services: Services, scope: Scope) -> Device
     hazards = []
     engine = services.engine
     if engine is not None:
-        history = [SignalChangeOut.model_validate(s) for s in engine.store.signals.history(device.id)]
+        history = [signal_change_out(s, device, services) for s in engine.store.signals.history(device.id)]
         now = services.clock()
         hazards = [
-            hazard_out(h, engine.policy, now)
+            hazard_out(h, engine.policy, now, engine.registry)
             for h in engine.store.hazards.find(device_id=device.id, limit=100)
         ]
     rejected: list[RejectedOut] = []

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import Field
 
 from gateway.api.convert import estate_out
 from gateway.api.deps import Scope, Services
-from gateway.api.schemas import EstateOut, GradeChangeOut
+from gateway.api.schemas import EstateOut, GradeChangeOut, ReasonOut
 from gateway.models import Estate
 from gateway.store.database import NotFound
+from gateway.store.records import GradeChangeRecord
 
 router = APIRouter(prefix="/api/estates", tags=["estates"])
 
@@ -83,6 +86,52 @@ async def get_estate(estate_id: str, services: Services, scope: Scope) -> Estate
     return estate_out(estate, services, services.clock(), _active_alarms(services)[estate_id])
 
 
+class GradeStepOut(GradeChangeOut):
+    """A grade row and what changed since the row before it."""
+
+    colour_changed: bool = Field(description="the colour differs from the row before (or this is the first)")
+    added: list[ReasonOut] = Field(description="decisive reasons this row has and the row before had not")
+    removed: list[ReasonOut] = Field(description="decisive reasons of the row before that this row has not")
+
+
+#: Rows read at most to find ``limit`` changes of colour or decisive reason (most rows may only change
+#: other reasons): four times ``limit`` first, then further back.
+_CHANGES_SCAN = 10_000
+
+
+def _reason_key(reason: dict[str, Any]) -> str:
+    """One physical problem: its criteria and hazards (a hazard's text changes with its readings)."""
+    codes = ",".join(reason.get("codes") or [])
+    hazards = reason.get("hazards") or []
+    return f"{codes}#{','.join(hazards)}" if hazards else f"{codes}#{reason.get('text', '')}"
+
+
+def _decisive(row: GradeChangeRecord | None) -> dict[str, dict[str, Any]]:
+    if row is None:
+        return {}
+    return {_reason_key(r): r for r in row.reasons if r.get("decisive")}
+
+
+def grade_steps(rows: list[GradeChangeRecord], complete: bool) -> list[GradeStepOut]:
+    """Newest-first grade rows with what changed. ``complete``: ``rows`` reach back to the first row ever
+    (otherwise the oldest row only serves as the one before the others)."""
+    steps = []
+    for index, row in enumerate(rows if complete else rows[:-1]):
+        before = rows[index + 1] if index + 1 < len(rows) else None
+        now, then = _decisive(row), _decisive(before)
+        steps.append(
+            GradeStepOut.model_validate(
+                {
+                    **asdict(row),
+                    "colour_changed": before is None or before.colour != row.colour,
+                    "added": [r for key, r in now.items() if key not in then],
+                    "removed": [r for key, r in then.items() if key not in now],
+                }
+            )
+        )
+    return steps
+
+
 @router.get(
     "/{estate_id}/grade-history", summary="Every grade change of the estate, newest first, with reasons"
 )
@@ -92,14 +141,30 @@ async def grade_history(
     scope: Scope,
     since: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
-) -> list[GradeChangeOut]:
+    changes: Annotated[
+        bool,
+        Query(
+            description="only rows where the colour or the decisive reasons changed (not a yellow -> yellow "
+            "row that repeats them while another reason comes or goes); without it, every row"
+        ),
+    ] = False,
+) -> list[GradeStepOut]:
+    """Each row says what changed since the one before it: the colour, and the decisive reasons that
+    appeared (``added``) or went (``removed``). With ``since``, the oldest row returned counts as a first."""
     scope.check(estate_id)
     _estate(services, estate_id)
     engine = services.require_engine()
-    return [
-        GradeChangeOut.model_validate(r)
-        for r in engine.store.grades.history(estate_id, since=since, limit=limit)
-    ]
+    wanted = min(_CHANGES_SCAN, limit * 4) if changes else limit
+    while True:
+        rows = engine.store.grades.history(estate_id, since=since, limit=wanted + 1)
+        complete = len(rows) <= wanted
+        steps = grade_steps(rows, complete)
+        if not changes:
+            return steps
+        steps = [s for s in steps if s.colour_changed or s.added or s.removed]
+        if len(steps) >= limit or complete or wanted >= _CHANGES_SCAN:
+            return steps[:limit]
+        wanted = min(_CHANGES_SCAN, wanted * 4)  # mostly repeats so far: read further back
 
 
 def _estate(services: Services, estate_id: str) -> Estate:

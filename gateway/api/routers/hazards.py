@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from gateway.api.convert import hazard_out
+from gateway.api.convert import hazard_out, transition_out
 from gateway.api.deps import Engine, Principal, Scope, actor_of
+from gateway.api.limits import SHARE_REFUSAL, Share, daily_share
 from gateway.api.routers.photos import photo_fields
-from gateway.api.schemas import FileHazardIn, HazardDetail, HazardOut, HazardTransitionIn, TransitionOut
+from gateway.api.schemas import FileHazardIn, HazardDetail, HazardOut, HazardTransitionIn
 from gateway.auth.principal import HAZARD_ACTION_PERMISSIONS, Permission
 from gateway.store.database import NotFound
 from rules.lifecycle import HazardState, allowed_hazard_actions
@@ -41,10 +42,16 @@ async def list_hazards(
         limit=limit,
         offset=offset,
     )
-    return [hazard_out(h, engine.policy, now) for h in records]
+    return [hazard_out(h, engine.policy, now, engine.registry) for h in records]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="File a hazard found on patrol or inspection")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="File a hazard found on patrol or inspection",
+    dependencies=[daily_share(Share.HAZARDS)],  # [limits] hazards_per_day (gateway/api/limits.py)
+    responses=SHARE_REFUSAL,
+)
 async def file_hazard(body: FileHazardIn, engine: Engine, scope: Scope, principal: Principal) -> HazardDetail:
     scope.check(body.estate_id)
     principal.check(Permission.FILE_HAZARD, "file hazards")
@@ -91,8 +98,9 @@ async def transition(
 
 def _detail(engine: Engine, hazard_id: int) -> HazardDetail:
     hazard = engine.store.hazards.get(hazard_id)
-    out = hazard_out(hazard, engine.policy, engine.clock())
-    history = [TransitionOut.model_validate(t) for t in engine.store.hazards.history(hazard_id)]
+    out = hazard_out(hazard, engine.policy, engine.clock(), engine.registry)
+    signal, tz = hazard.signal or "", engine.policy.timezone
+    history = [transition_out(t, signal, tz) for t in engine.store.hazards.history(hazard_id)]
     return HazardDetail(
         **out.model_dump(),
         history=history,

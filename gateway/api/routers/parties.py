@@ -17,13 +17,14 @@ from fastapi import APIRouter, Query, status
 from pydantic import Field
 
 from gateway.api.deps import Engine, Principal, Scope, actor_of
-from gateway.api.schemas import SIGNED_IN_NAME, In, Out
+from gateway.api.schemas import SIGNED_IN_NAME, In, Out, Text
 from gateway.auth.principal import EstateScope, Permission
 from gateway.casework.engine import RuleEngine
 from gateway.casework.model import EngineError
 from gateway.casework.parties import check_party
 from gateway.store.database import NotFound
 from gateway.store.parties import FIELDS, PartyKind, PartyRecord, version_record
+from rules.history_texts import actor_text, transition_text
 
 router = APIRouter(prefix="/api/parties", tags=["parties"])
 
@@ -189,6 +190,8 @@ class PartyVersionOut(Out):
     actor: str
     action: str = Field(description="create or update")
     reason: str
+    reason_text: Text | None = Field(default=None, description="the reason as people read it, zh and en")
+    actor_text: Text | None = Field(default=None, description="who, in words (设备登记表 for the registry)")
     changed: list[str] = Field(description="the fields that differ from the version before (all on create)")
     party: PartyOut = Field(description="the party as it became, shown as the caller may see it")
 
@@ -214,6 +217,8 @@ async def party_versions(
                 actor=version.actor,
                 action=version.action,
                 reason=version.reason,
+                reason_text=Text(**transition_text(version.action, version.reason, {})),
+                actor_text=Text(**actor_text(version.actor)),
                 changed=changed,
                 party=shown,
             )

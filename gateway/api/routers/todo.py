@@ -21,7 +21,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from gateway.api.convert import alarm_out, hazard_out
+from gateway.api.convert import alarms_out, hazard_out
 from gateway.api.deps import Engine, Principal, Scope
 from gateway.api.schemas import AlarmOut, HazardOut, Out
 from gateway.auth.principal import Permission, Role, ScopeKind
@@ -144,7 +144,7 @@ async def todo(
         zh, en = LABELS[key]
         entry = TodoList(key=key, zh=zh, en=en, count=counts[key])
         if key == "alarms":
-            entry.alarms = [alarm_out(a, now) for a in todo.open_alarms(estate_ids=scope_ids, limit=limit)]
+            entry.alarms = alarms_out(todo.open_alarms(estate_ids=scope_ids, limit=limit), engine, now)
         else:
             if key == "recheck_due":
                 records = todo.hazards(estate_ids=scope_ids, recheck_due_by=now, limit=limit)
@@ -154,6 +154,6 @@ async def todo(
                 )
                 party_ids = parties if key in ("to_start", "to_rectify") else None
                 records = todo.hazards(estate_ids=scope_ids, states=states, party_ids=party_ids, limit=limit)
-            entry.hazards = [hazard_out(h, engine.policy, now) for h in records]
+            entry.hazards = [hazard_out(h, engine.policy, now, engine.registry) for h in records]
         lists.append(entry)
     return TodoOut(total=sum(counts.values()), party_ids=parties, lists=lists)

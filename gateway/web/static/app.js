@@ -58,7 +58,8 @@ function patchTile(estateId, change) {
   if (!estate) return;
   change(estate);
   const tile = document.querySelector(`[data-testid="tile-${CSS.escape(estateId)}"]`);
-  if (tile) tile.outerHTML = tileHtml(estate);
+  if (tile) replaceTile(tile, estate);
+  updateEstate(estate); // its dot on the map (map.js)
   const counts = $("#board-counts");
   if (counts) counts.innerHTML = boardCounts(boardShown());
 }
@@ -76,6 +77,7 @@ function onLive(kind, data) {
     return;
   }
   const h = location.hash;
+  if (h.startsWith("#/overview")) return; // it patches itself (overview.js)
   if (h.startsWith("#/estate/") && decodeURIComponent(h.split("/")[2] || "") !== estateId) return;
   if (h.startsWith("#/alarms") && kind !== "alarm") return;
   rerenderSoon();
@@ -93,11 +95,6 @@ document.addEventListener("click", (ev) => {
   if (button) alarmAction(button.dataset.alarm, button.dataset.action);
 });
 $("#lang-toggle").onclick = () => { lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("firegw.lang", lang); route(); renderAlarmBar(); };
-$("#sound-toggle").onclick = () => {
-  sound.enabled = !sound.enabled;
-  if (sound.enabled && !sound.ctx) sound.ctx = new (window.AudioContext || window.webkitAudioContext)();
-  applyStaticText();
-};
 $("#logout").onclick = async () => { await api("/api/auth/logout", { method: "POST" }).catch(() => null); session.me = null; location.hash = "#/login"; await loadSession(); };
 window.addEventListener("hashchange", route);
 setInterval(tickAlarmBar, 1000);

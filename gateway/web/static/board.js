@@ -19,18 +19,18 @@ async function viewBoard() {
   const streets = [...new Set(estates.filter((e) => !boardFilter.district || e.district === boardFilter.district).map((e) => e.street).filter(Boolean))].sort();
   boardEstates = estates;
   const shown = boardShown();
-  // Worst first: red, yellow, not assessed, unknown, out of use, then green, so what needs attention is on
-  // the first screen.
+  // Worst first: a fire alarm, then red, yellow, not assessed, unknown, out of use, then green, so what needs
+  // attention is on the first screen.
   const rank = { red: 0, yellow: 1, not_assessed: 2, unknown: 3, grey: 4, green: 5 };
-  const ordered = [...shown].sort((a, b) =>
+  const ordered = [...shown].sort((a, b) => (b.active_alarms > 0) - (a.active_alarms > 0) ||
     (rank[a.grade ? a.grade.grade : "unknown"] ?? 3) - (rank[b.grade ? b.grade.grade : "unknown"] ?? 3) || a.id.localeCompare(b.id));
   const option = (v, sel) => `<option value="${esc(v)}" ${v === sel ? "selected" : ""}>${esc(v || t("all"))}</option>`;
   view().innerHTML = `
     <h1>${esc(t("nav.board"))}</h1>
-    <div class="filters">
+    <details class="filters-box" ${phoneLayout() && !boardFilter.district ? "" : "open"}><summary>${esc(t("filters"))}</summary><div class="filters">
       <label>${esc(t("district"))} <select id="f-district">${["", ...districts].map((d) => option(d, boardFilter.district)).join("")}</select></label>
       <label>${esc(t("street"))} <select id="f-street">${["", ...streets].map((s) => option(s, boardFilter.street)).join("")}</select></label>
-    </div>
+    </div></details>
     <div class="summary-counts" id="board-counts">${boardCounts(shown)}</div>
     <div class="tiles" id="tiles">${ordered.slice(0, FIRST_SCREEN).map(tileHtml).join("")}</div>
     <div id="board-map"></div>`;
@@ -48,9 +48,9 @@ async function viewBoard() {
       return;
     }
     requestAnimationFrame(() => setTimeout(() => performance.mark("board-painted"), 0));
-    // The map (an SVG dot per estate) comes after the tiles are on screen.
+    // The map (map.js: ECharts, loaded then) comes after the tiles are on screen.
     const map = $("#board-map");
-    if (map) map.innerHTML = estateMap(shown);
+    if (map) estateMap(map, shown, { heading: t("map") });
   };
   setTimeout(() => more(FIRST_SCREEN), 0);
   $("#f-district").onchange = (e) => { boardFilter = { district: e.target.value, street: "" }; viewBoard(); };
@@ -66,21 +66,59 @@ function boardCounts(shown) {
   const count = (g) => shown.filter((e) => (e.grade ? e.grade.grade : "unknown") === g).length;
   const colours = ["red", "yellow", "green", "not_assessed", "unknown"];
   if (count("grey")) colours.push("grey");
-  return `${colours.map((g) => `<span data-count="${g}">${gradeBadge(g)} ${count(g)}</span>`).join("")}
+  const fires = shown.filter((e) => e.active_alarms > 0).length;
+  return `${fires ? `<span data-count="fire" class="count-fire">${esc(t("tile.fire estates"))} ${fires}</span>` : ""}
+    ${colours.map((g) => `<span data-count="${g}">${gradeBadge(g)} ${count(g)}</span>`).join("")}
     <span>${esc(t("estates"))} ${shown.length}</span>`;
+}
+
+Object.assign(TEXT.zh, { "tile.more": "另有 {n} 项", "tile.fire": "火警 {n}", "tile.fire estates": "火警小区" });
+Object.assign(TEXT.en, { "tile.more": "{n} more", "tile.fire": "FIRE {n}", "tile.fire estates": "Estates with a fire alarm" });
+
+/** Lines of what decided the colour a tile shows; the rest is a count ("另有 N 项") and the estate page. */
+const TILE_LINES = 3;
+
+/** A grade reason as the physical problem, in one line: what is wrong, then where ("消火栓 水压不足 · 2号楼
+ * 30层"), however many criteria it holds; a counted record, a condition or a floor by its sentence. */
+function problemLine(r) {
+  if (r.signal) {
+    const kind = r.device_kind && r.device_kind !== "camera" ? `${deviceKindName(r.device_kind)} ` : "";
+    return [kind + tOr("signal." + r.signal, r.signal), r.place].filter(Boolean).join(" · ");
+  }
+  if (r.detail) return [r.detail, r.place].filter(Boolean).join(" · ");
+  return reasonText(r);
+}
+
+/** The decisive problems first (none on a green tile: nothing there decided it, and a yellow item's words
+ * would read as a problem), then how many more there are. */
+function tileLines(grade) {
+  const reasons = grade ? grade.reasons || [] : [];
+  const decisive = reasons.filter((r) => r.decisive);
+  const lead = grade && grade.grade === "green" ? [] : decisive.length ? decisive : reasons;
+  const lines = [...new Set(lead.map(problemLine))].slice(0, TILE_LINES);
+  const all = new Set(reasons.map(problemLine));
+  return { lines, more: Math.max(0, all.size - lines.length) };
 }
 
 function tileHtml(e) {
   const g = e.grade ? e.grade.grade : "unknown";
-  // What decided the colour; the rest is on the estate page.
-  const all = e.grade ? e.grade.reasons : [];
-  const decisive = all.filter((r) => r.decisive);
-  const reasons = (decisive.length ? decisive : all).slice(0, 3).map(reasonLine);
-  return `<a class="tile g-${esc(g)}" href="#/estate/${encodeURIComponent(e.id)}" data-testid="tile-${esc(e.id)}" data-grade="${esc(g)}">
-    <div class="name">${esc(e.name)} <span class="muted" style="color:inherit;opacity:.8">${esc(e.id)}</span></div>
+  const { lines, more } = tileLines(e.grade);
+  const fire = e.active_alarms > 0;
+  return `<a class="tile g-${esc(g)}${fire ? " fire" : ""}" href="#/estate/${encodeURIComponent(e.id)}" data-testid="tile-${esc(e.id)}" data-grade="${esc(g)}" data-fire="${e.active_alarms}">
+    ${fire ? `<div class="tile-fire" data-tile-fire>${esc(tf("tile.fire", { n: e.active_alarms }))}</div>` : ""}
+    <div class="name">${esc(e.name)} <span class="tile-code">${esc(e.id)}</span></div>
     <div class="grade">${esc(t("grade." + g))} · ${esc([e.district, e.street].filter(Boolean).join(" "))}</div>
-    <div class="reasons">${reasons.map(esc).join("<br>")}</div>
+    <ul class="problems">${lines.map((line) => `<li data-problem>${esc(line)}</li>`).join("")}
+      ${more ? `<li class="more" data-more="${more}">${esc(tf("tile.more", { n: more }))}</li>` : ""}</ul>
     <div class="counts"><span>${esc(t("open hazards"))} ${e.open_hazards}</span><span>${esc(t("offline"))} ${e.devices.offline}</span>
-      ${e.grade && e.grade.coverage != null ? `<span title="${esc(coverageText(e.grade))}">${esc(t("coverage"))} ${esc(pct(e.grade.coverage))}</span>` : ""}
-      ${e.active_alarms ? `<span class="alarmcount">${esc(t("fire alarm"))} ${e.active_alarms}</span>` : ""}</div></a>`;
+      ${e.grade && e.grade.coverage != null ? `<span title="${esc(coverageText(e.grade))}">${esc(t("coverage"))} ${esc(pct(e.grade.coverage))}</span>` : ""}</div></a>`;
+}
+
+/** A live change to one tile, in place; a new fire alarm also moves it to the front, where nobody misses it. */
+function replaceTile(tile, estate) {
+  const wasFire = tile.classList.contains("fire");
+  tile.insertAdjacentHTML("beforebegin", tileHtml(estate));
+  const fresh = tile.previousElementSibling;
+  tile.remove();
+  if (estate.active_alarms > 0 && !wasFire) fresh.parentElement.prepend(fresh);
 }

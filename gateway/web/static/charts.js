@@ -1,7 +1,7 @@
-/* Charts and the map, as inline SVG (no library, nothing fetched). */
+/* Charts as inline SVG (no library, nothing fetched). The map is map.js. */
 "use strict";
 
-// ---- charts and map (inline SVG) -------------------------------------------------------------------------
+// ---- charts (inline SVG) ----------------------------------------------------------------------------------
 
 function lineChart(points, { width = 640, height = 180, min = null, max = null, lines = [] } = {}) {
   if (!points.length) return `<p class="muted">—</p>`;
@@ -14,26 +14,13 @@ function lineChart(points, { width = 640, height = 180, min = null, max = null, 
   const Y = (y) => height - pad - ((y - lo) / span) * (height - 2 * pad);
   const path = points.map((p, i) => `${i ? "L" : "M"}${X(xs[i]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join(" ");
   const guides = lines.map((l) => `<line x1="${pad}" x2="${width - pad}" y1="${Y(l.value)}" y2="${Y(l.value)}" stroke="${l.color}" stroke-dasharray="4 3"/>
-      <text x="${width - pad}" y="${Y(l.value) - 3}" font-size="10" text-anchor="end" fill="${l.color}">${esc(l.label)}</text>`).join("");
+      <text x="${pad + 4}" y="${Y(l.value) - 3}" font-size="10" fill="${l.color}">${esc(l.label)}</text>`).join("");
   return `<svg class="chart" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">
     <text x="4" y="${Y(hi) + 4}" font-size="10">${hi.toFixed(2)}</text><text x="4" y="${Y(lo)}" font-size="10">${lo.toFixed(2)}</text>
     <text x="${pad}" y="${height - 6}" font-size="10">${esc(fmtTime(points[0][0]))}</text>
     <text x="${width - pad}" y="${height - 6}" font-size="10" text-anchor="end">${esc(fmtTime(points[points.length - 1][0]))}</text>
-    ${guides}<path d="${path}" fill="none" stroke="#1565c0" stroke-width="1.6"/></svg>`;
-}
-
-function estateMap(estates) {
-  const placed = estates.filter((e) => e.latitude != null && e.longitude != null);
-  if (!placed.length) return "";
-  const w = 640, h = 360, pad = 20;
-  const lats = placed.map((e) => e.latitude), lons = placed.map((e) => e.longitude);
-  const [la0, la1, lo0, lo1] = [Math.min(...lats), Math.max(...lats), Math.min(...lons), Math.max(...lons)];
-  const X = (lon) => pad + ((lon - lo0) / ((lo1 - lo0) || 1)) * (w - 2 * pad);
-  const Y = (lat) => h - pad - ((lat - la0) / ((la1 - la0) || 1)) * (h - 2 * pad);
-  const dots = placed.map((e) => {
-    const g = e.grade ? e.grade.grade : "unknown";
-    const stroke = g === "not_assessed" ? `stroke="#546e7a" stroke-dasharray="3 2"` : `stroke="#fff"`;
-    return `<a href="#/estate/${encodeURIComponent(e.id)}"><circle cx="${X(e.longitude)}" cy="${Y(e.latitude)}" r="8" class="dot" data-grade="${esc(g)}" fill="var(--${g}, var(--unknown))" ${stroke} stroke-width="2"><title>${esc(e.name)} ${esc(t("grade." + g))}</title></circle></a>`;
-  }).join("");
-  return `<h2>${esc(t("map"))}</h2><svg class="map" width="${w}" height="${h}" data-testid="estate-map">${dots}</svg>`;
+    ${guides}<path d="${path}" fill="none" stroke="#1565c0" stroke-width="1.6"/>
+    ${points.length <= 30 ? points.map((p, i) => `<circle cx="${X(xs[i]).toFixed(1)}" cy="${Y(p[1]).toFixed(1)}" r="2.5" fill="#1565c0"/>`).join("") : ""}
+    <circle cx="${X(xs[xs.length - 1]).toFixed(1)}" cy="${Y(ys[ys.length - 1]).toFixed(1)}" r="4" fill="#1565c0" data-last="${ys[ys.length - 1]}"/>
+    <text x="${(X(xs[xs.length - 1]) + (xs.length > 1 ? -6 : 6)).toFixed(1)}" y="${(Y(ys[ys.length - 1]) - 7).toFixed(1)}" font-size="11" font-weight="700" text-anchor="${xs.length > 1 ? "end" : "start"}" fill="#1565c0">${esc(+ys[ys.length - 1].toFixed(2))}</text></svg>`;
 }

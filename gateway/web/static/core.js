@@ -6,8 +6,10 @@ function applyStaticText() {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   document.title = t("brand");
   document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.querySelectorAll("[data-i18n-title]").forEach((el) => { el.title = t(el.dataset.i18nTitle); });
+  showWhoami();
   $("#lang-toggle").textContent = lang === "zh" ? "EN" : "中文";
-  $("#sound-toggle").textContent = t(sound.enabled ? "sound.on" : "sound.off");
+  renderSoundButton();
 }
 
 /** Pages that live in their own script (gateway/web/static/*.js, loaded after this one by index.html):
@@ -24,7 +26,8 @@ class ApiError extends Error {
 }
 
 async function api(path, options = {}) {
-  const init = { credentials: "same-origin", headers: {}, ...options };
+  // X-Requested-With: the proof a write signed in by the session cookie comes from these pages (CSRF).
+  const init = { credentials: "same-origin", ...options, headers: { "X-Requested-With": "firegw", ...(options.headers || {}) } };
   if (options.json !== undefined) {
     init.body = JSON.stringify(options.json);
     init.headers["Content-Type"] = "application/json";
@@ -42,7 +45,7 @@ async function api(path, options = {}) {
 
 // ---- session ---------------------------------------------------------------------------------------------
 
-const session = { me: null, authEnabled: true, policy: null };
+const session = { me: null, authEnabled: true, policy: null, endedBecause: null };
 
 async function loadSession() {
   try {
@@ -53,8 +56,15 @@ async function loadSession() {
     if (err.status === 404) session.authEnabled = false; // accounts disabled on this gateway
     else if (err.status !== 401) throw err; // 401: not signed in yet
   }
-  $("#whoami").textContent = session.me ? `${session.me.display_name || session.me.username} (${session.me.role})` : "";
+  showWhoami();
   $("#logout").hidden = !session.me;
+}
+
+/** "值班员 王（消防救援大队）": the signed-in name and role, in the reader's language. */
+function showWhoami() {
+  const me = session.me;
+  const role = me ? roleName(me.role) : "";
+  $("#whoami").textContent = me ? `${me.display_name || me.username}${lang === "zh" ? `（${role}）` : ` (${role})`}` : "";
 }
 
 const can = (permission) => !session.authEnabled || !session.me || (session.me.permissions || []).includes(permission);

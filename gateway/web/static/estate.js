@@ -6,7 +6,7 @@ async function viewEstate(id) {
   const q = encodeURIComponent(id);
   const [estate, history, hazards, devices, policy, health] = await Promise.all([
     api(`/api/estates/${q}`),
-    api(`/api/estates/${q}/grade-history?limit=50`),
+    api(`/api/estates/${q}/grade-history?limit=50&changes=${estatePrefs.allHistory ? "false" : "true"}`),
     api(`/api/hazards?open=true&estate_id=${q}`),
     api(`/api/devices?estate_id=${q}`),
     ensurePolicy(),
@@ -22,8 +22,13 @@ async function viewEstate(id) {
   const grade = estate.grade;
   const g = grade ? grade.grade : "unknown";
   const label = grade ? pick(grade.meaning) : "";
-  const rule = grade ? (lang === "zh" ? grade.rule : grade.rule_en || grade.rule) : "";
+  const rule = ruleText(grade);
   const hydrants = devices.filter((d) => d.kind === "hydrant");
+  const batteryDevices = devices.filter((d) => BATTERY_KINDS.includes(d.kind))
+    .sort((a, b) => (batteryOf(a) ?? 101) - (batteryOf(b) ?? 101) || a.id.localeCompare(b.id));
+  // The charts open on what is failing: the hydrant with a pressure signal or an open hazard, the device
+  // with the lowest battery.
+  const shownHydrant = failingFirst(hydrants, hazards)[0];
   const active = windows.filter((w) => w.state === "active");
   const shownWindows = windows.filter((w) => w.state === "active" || w.state === "scheduled");
   const tasks = hazards.filter((h) => h.criterion === "maint");
@@ -36,11 +41,11 @@ async function viewEstate(id) {
   const conditionOnly = (r) => r.codes.length === 1 && !(r.hazards || []).length && greenCodes.has(r.codes[0]);
   const others = reasons.filter((r) => !r.decisive && !conditionOnly(r));
   view().innerHTML = `
-    <h1>${esc(estate.name)} <span class="muted">${esc(estate.id)} · ${esc(estate.district)} ${esc(estate.street)} · ${esc(estate.property_company)}</span></h1>
+    <h1>${esc(estate.name)} <small class="code">${esc(estate.id)}</small> <span class="muted">${esc(estate.district)} ${esc(estate.street)} · ${esc(estate.property_company)}</span></h1>
     <div class="gradebox card" data-testid="estate-grade" data-grade="${esc(g)}">
       <span class="big g-${esc(g)}">${esc(gradeLabel(g, grade))}</span>
-      <div><div>${esc(label)}</div><div class="muted">${esc(t("rule"))}: ${esc(rule)}</div>
-        <div class="muted">${grade && grade.tolerated.length ? esc(t("tolerated") + ": " + grade.tolerated.join("; ")) : ""}</div></div>
+      <div><div>${esc(label)}</div><div class="muted" data-testid="grade-rule">${esc(t("rule"))}: ${grade && grade.policy_name ? `${esc(lang === "zh" ? `《${pick(grade.policy_name)}》` : pick(grade.policy_name))} · ` : ""}${esc(rule)}</div>
+        <div class="muted">${toleratedTexts(grade).length ? esc(t("tolerated") + ": " + toleratedTexts(grade).join("; ")) : ""}</div></div>
       <div class="beside">
         <div data-testid="coverage" class="${grade && grade.coverage != null && grade.coverage < 0.95 ? "warn" : ""}">${esc(coverageText(grade))}</div>
         <div data-testid="assessment">${assessmentText(grade, now)}</div>
@@ -50,47 +55,118 @@ async function viewEstate(id) {
       <a href="/api/estates/${q}/placard.pdf">${esc(t("placard"))} PDF</a>
       <a href="/api/estates/${q}/placard.png">PNG</a>
     </div>
-    <div id="placard-postings" data-testid="placard-postings"></div>
     <h2>${esc(t("reasons"))}</h2>
     <ul class="reasons" data-testid="reasons">${decisive.map((r) => `<li class="decisive"><span class="tag">${esc(t("decisive"))}</span> ${esc(reasonLine(r))}</li>`).join("")}
       ${others.map((r) => `<li>${esc(reasonLine(r))}</li>`).join("")}${decisive.length || others.length ? "" : "<li class='muted'>—</li>"}</ul>
+    <div class="page-head"><h2>${esc(t("open hazards"))} (${items.length})</h2>
+      ${can("file_hazard") ? `<a class="button" href="#/hazards?file=${q}" data-testid="file-hazard-here">${esc(t("hz.file"))}</a>` : ""}</div>${hazardTable(items)}
+    <h2>${esc(t("maintenance tasks"))} (${tasks.length})</h2><div data-testid="maintenance-tasks">${hazardTable(tasks)}</div>
+    <div class="grid2">
+      <div>${hydrants.length ? `<h2>${esc(t("pressure"))}</h2>
+        <label class="chart-pick" for="chart-device">${esc(t("ep.hydrant"))}
+          <select id="chart-device">${hydrants.map((d) => deviceOption(d, shownHydrant, hazards)).join("")}</select></label>
+        <div id="chart-pressure" data-testid="chart-pressure"></div>` : ""}
+        ${batteryDevices.length ? `<h2>${esc(t("battery"))}</h2>
+        <label class="chart-pick" for="battery-device">${esc(t("device"))}
+          <select id="battery-device">${batteryDevices.map((d) => deviceOption(d, batteryDevices[0], hazards)).join("")}</select></label>
+        <div id="chart-battery" data-testid="chart-battery"></div>` : ""}</div>
+      <div><h2>${esc(t("grade history"))}</h2>
+        <label class="inline-check"><input type="checkbox" id="history-all" ${estatePrefs.allHistory ? "checked" : ""}> ${esc(t("ep.history all"))}</label>
+        ${gradeHistoryTable(history)}</div>
+    </div>
     <h2>${esc(t("green conditions"))}</h2>${conditionsTable(grade, policy, now)}
     ${assessmentForm(policy, g === "not_assessed")}
     ${recordsTable(records, policy)}
-    <h2>${esc(t("open hazards"))} (${items.length})</h2>${hazardTable(items)}
-    <h2>${esc(t("maintenance tasks"))} (${tasks.length})</h2><div data-testid="maintenance-tasks">${hazardTable(tasks)}</div>
     <h2>${esc(t("windows"))}</h2>${windowsTable(shownWindows, devices)}
     ${windowForm(estate, devices)}
-    <div class="grid2">
-      <div><h2>${esc(t("pressure"))}</h2>
-        <select id="chart-device">${hydrants.map((d) => `<option value="${esc(d.id)}">${esc(d.id)} ${esc(d.location)}</option>`).join("")}</select>
-        <div id="chart-pressure"></div><h2>${esc(t("battery"))}</h2><div id="chart-battery"></div></div>
-      <div><h2>${esc(t("grade history"))}</h2>
-        <table><tr><th>${esc(t("time"))}</th><th>${esc(t("grade"))}</th><th>${esc(t("reasons"))}</th></tr>
-        ${history.map((h) => `<tr><td>${esc(fmtTime(h.at))}</td><td>${h.previous ? gradeBadge(h.previous) + " → " : ""}${gradeBadge(h.grade)}</td>
-          <td>${h.reasons.map((r) => (r.decisive ? "<b>" : "") + esc(reasonLine(r)) + (r.decisive ? "</b>" : "")).join("<br>")}</td></tr>`).join("")}</table></div>
-    </div>
     <h2>${esc(t("complaints"))} (${complaints.length})</h2>${complaintsTable(complaints)}
     ${statusControl(grade)}
+    <div id="placard-postings" data-testid="placard-postings"></div>
     <h2>${esc(t("devices"))} (${devices.length})</h2>${deviceTable(devices, active)}`;
   wireEstateForms(estate, policy, devices, now);
   placardPostings(estate.id);
-  const draw = async () => {
-    const deviceId = $("#chart-device") && $("#chart-device").value;
-    if (!deviceId) return;
-    const device = hydrants.find((d) => d.id === deviceId);
-    const [p, b] = await Promise.all([
-      api(`/api/devices/${encodeURIComponent(deviceId)}/series?field=pressure_mpa&hours=24`),
-      api(`/api/devices/${encodeURIComponent(deviceId)}/series?field=battery_pct&hours=168`),
-    ]);
-    const limits = (device && device.limits) || {};
-    const guides = [];
-    if (limits.pressure_min_mpa != null) guides.push({ value: limits.pressure_min_mpa, label: `min ${limits.pressure_min_mpa}`, color: "#c62828" });
-    if (limits.pressure_max_mpa != null) guides.push({ value: limits.pressure_max_mpa, label: `max ${limits.pressure_max_mpa}`, color: "#ef6c00" });
-    $("#chart-pressure").innerHTML = lineChart(p.points, { lines: guides });
-    $("#chart-battery").innerHTML = lineChart(b.points, { min: 0, max: 100 });
+  $("#history-all").onchange = (ev) => { estatePrefs.allHistory = ev.target.checked; viewEstate(estate.id); };
+  const pressure = $("#chart-device");
+  if (pressure) {
+    pressure.onchange = () => drawDeviceChart("#chart-pressure", hydrants.find((d) => d.id === pressure.value), "pressure_mpa");
+    pressure.onchange();
+  }
+  const battery = $("#battery-device");
+  if (battery) {
+    battery.onchange = () => drawDeviceChart("#chart-battery", batteryDevices.find((d) => d.id === battery.value), "battery_pct");
+    battery.onchange();
+  }
+}
+
+// ---- charts and grade history ---------------------------------------------------------------------------
+
+Object.assign(TEXT.zh, {
+  "ep.hydrant": "消火栓", "ep.history all": "显示全部记录（含颜色和决定原因未变的）", "ep.added": "新增", "ep.removed": "消除",
+  "ep.same colour": "颜色未变，决定原因变化", "ep.first": "首次评定", "ep.failing": "异常", "ep.no change": "无变化",
+  "ep.what changed": "变化",
+});
+Object.assign(TEXT.en, {
+  "ep.hydrant": "Hydrant", "ep.history all": "Show every row (also those where neither the colour nor the deciding reason changed)",
+  "ep.added": "new", "ep.removed": "gone", "ep.same colour": "same colour, deciding reason changed", "ep.first": "first grade",
+  "ep.failing": "failing", "ep.no change": "no change", "ep.what changed": "What changed",
+});
+
+/** Kept while the page is open: the grade history's "every row" choice. */
+const estatePrefs = { allHistory: false };
+/** Device kinds with a battery (charts: /api/devices/{id}/series?field=battery_pct). */
+const BATTERY_KINDS = ["smoke_detector", "hydrant"];
+const batteryOf = (d) => (typeof d.metrics.battery_pct === "number" ? d.metrics.battery_pct : null);
+/** Signals about the water itself come first: they are what makes a hydrant fail, not its sensor. */
+const PRESSURE_SIGNALS = ["hydrant_low_pressure", "hydrant_high_pressure", "hydrant_leak", "hydrant_pressure_drop"];
+
+/** Devices, the failing ones first: a pressure signal, then an open hazard, another signal, offline. */
+function failingFirst(devices, hazards) {
+  const withHazard = new Set(hazards.map((h) => h.device_id).filter(Boolean));
+  const rank = (d) => {
+    if (d.active_signals.some((s) => PRESSURE_SIGNALS.includes(s.signal))) return 0;
+    if (withHazard.has(d.id)) return 1;
+    if (d.active_signals.length) return 2;
+    return d.online === false ? 3 : 4;
   };
-  if ($("#chart-device")) { $("#chart-device").onchange = draw; draw(); }
+  return [...devices].sort((a, b) => rank(a) - rank(b) || a.id.localeCompare(b.id));
+}
+
+function deviceOption(d, selected, hazards) {
+  const failing = d.active_signals.length || d.online === false || hazards.some((h) => h.device_id === d.id);
+  const battery = batteryOf(d);
+  const text = [d.id, d.location, battery != null ? `${battery}%` : "", failing ? `⚠ ${t("ep.failing")}` : ""].filter(Boolean).join(" · ");
+  return `<option value="${esc(d.id)}" ${selected && d.id === selected.id ? "selected" : ""} data-failing="${failing ? "1" : "0"}">${esc(text)}</option>`;
+}
+
+/** One stored field of a device as a line chart in ``where`` (a hydrant's pressure with its limits). */
+async function drawDeviceChart(where, device, field) {
+  const box = $(where);
+  if (!box || !device) return;
+  const pressure = field === "pressure_mpa";
+  try {
+    const series = await api(`/api/devices/${encodeURIComponent(device.id)}/series?field=${field}&hours=${pressure ? 24 : 168}`);
+    const limits = device.limits || {};
+    const guides = [];
+    if (pressure && limits.pressure_min_mpa != null) guides.push({ value: limits.pressure_min_mpa, label: `${t("chart.min")} ${limits.pressure_min_mpa}`, color: "#c62828" });
+    if (pressure && limits.pressure_max_mpa != null) guides.push({ value: limits.pressure_max_mpa, label: `${t("chart.max")} ${limits.pressure_max_mpa}`, color: "#ef6c00" });
+    box.dataset.points = String(series.points.length);
+    box.dataset.device = device.id;
+    box.innerHTML = lineChart(series.points, pressure ? { lines: guides } : field === "battery_pct" ? { min: 0, max: 100 } : {});
+  } catch (err) { box.innerHTML = `<p class="error">${esc(err.message)}</p>`; }
+}
+
+/** The grade history, each row with what changed: the colour, and the deciding reasons that came or went. */
+function gradeHistoryTable(history) {
+  if (!history.length) return `<p class="muted">—</p>`;
+  const lines = (list, key, cls) => list.map((r) => `<div class="${cls}"><span class="tag">${esc(t(key))}</span> ${esc(reasonLine(r))}</div>`).join("");
+  return `<table data-testid="grade-history"><tr><th>${esc(t("time"))}</th><th>${esc(t("grade"))}</th><th>${esc(t("ep.what changed"))}</th></tr>
+    ${history.map((h) => {
+      const colour = h.colour_changed && h.previous ? `${gradeBadge(h.previous)} → ${gradeBadge(h.grade)}` : gradeBadge(h.grade);
+      const note = !h.previous ? t("ep.first") : h.colour_changed ? "" : h.added.length || h.removed.length ? t("ep.same colour") : t("ep.no change");
+      return `<tr data-history-row data-grade="${esc(h.grade)}" data-previous="${esc(h.previous || "")}">
+        <td>${esc(fmtTime(h.at))}</td><td class="nowrap">${colour}${note ? `<div class="muted">${esc(note)}</div>` : ""}</td>
+        <td>${lines(h.added, "ep.added", "hist-added")}${lines(h.removed, "ep.removed", "hist-removed")}</td></tr>`;
+    }).join("")}</table>`;
 }
 
 // ---- placard postings (公示牌张贴): who posted which placard, when, with a photo; still current? ----------
@@ -222,7 +298,7 @@ function recordsTable(records, policy) {
     ${records.map((r) => `<tr class="${r.voided ? "voided" : ""}" data-record="${r.id}"><td>${r.id}</td><td>${esc(t("ev." + r.kind))}</td><td>${esc(fmtTime(r.at))}</td>
       <td>${esc(r.met.join(" "))}</td><td>${esc(r.not_met.join(" "))}</td><td>${esc(r.recorded_by)}</td>
       <td>${esc(r.note)}${r.voided ? ` <b class="error">${esc(t("voided"))}</b> <span class="muted">${esc(r.voided_by || "")}: ${esc(r.void_reason || "")}</span>` : ""}</td>
-      <td>${canVoid && !r.voided ? `<button type="button" data-void-record="${r.id}">${esc(t("void"))}</button>` : ""}</td></tr>`).join("")}</table>`;
+      <td>${canVoid && !r.voided ? `<button type="button" class="danger" data-destructive data-void-record="${r.id}">${esc(t("void"))}</button>` : ""}</td></tr>`).join("")}</table>`;
 }
 
 function coveredBy(device, windows) {
@@ -254,7 +330,7 @@ function windowForm(estate, devices) {
       <label for="w-device">${esc(t("scope.device"))}</label><select id="w-device" disabled>${devices.map((d) => `<option value="${esc(d.id)}">${esc(d.id)} ${esc(d.location)}</option>`).join("")}</select>
       <label for="w-start">${esc(t("from"))}</label><input id="w-start" type="datetime-local">
       <label for="w-duration">${esc(t("duration"))}</label><select id="w-duration">${durations.map(([m, text]) => `<option value="${m}" ${m === 120 ? "selected" : ""}>${esc(text)}</option>`).join("")}</select>
-      <label for="w-reason">${esc(t("reason"))}</label><input id="w-reason" placeholder="月度测试报警 / 消火栓放水试验">
+      <label for="w-reason">${esc(t("reason"))}</label><input id="w-reason" placeholder="${esc(t("window.reason hint"))}">
       ${session.me ? "" : `<label for="w-by">${esc(t("by"))}</label><input id="w-by" required>`}
       <div class="full"><button class="primary" type="submit">${esc(t("submit"))}</button> <span id="w-result" data-testid="window-result"></span></div>
     </form></details>`;
@@ -272,7 +348,7 @@ function complaintsTable(complaints) {
         ${canVoid ? `<td>${counted ? `<input type="checkbox" data-merge="${c.id}" aria-label="#${c.id}">` : ""}</td>` : ""}
         <td>${c.id}</td><td>${esc(fmtTime(c.received_at))}</td><td>${esc(c.channel)}</td><td>${esc(c.description)}</td><td>${esc(c.reporter)}</td>
         <td>${esc(t("c." + state))}${state === "merged" && c.merged_into != null ? esc(String(c.merged_into)) : ""}</td>
-        ${canVoid ? `<td>${counted ? `<button type="button" data-void-complaint="${c.id}">${esc(t("void"))}</button>` : ""}</td>` : ""}</tr>`;
+        ${canVoid ? `<td>${counted ? `<button type="button" class="danger" data-destructive data-void-complaint="${c.id}">${esc(t("void"))}</button>` : ""}</td>` : ""}</tr>`;
     }).join("")}</table>
     ${canVoid ? `<div class="actions-row"><button type="button" id="merge-complaints">${esc(t("merge selected"))}</button> <span id="c-result" data-testid="complaint-result"></span></div>` : ""}`;
 }
@@ -289,6 +365,15 @@ function ask(question) {
   const answer = window.prompt(question);
   return answer == null ? null : answer.trim();
 }
+
+Object.assign(TEXT.zh, {
+  "ep.void record": "作废排查登记 #{id}：它将不再作为绿色条件的证明，小区等级随之重新判定（记录保留，标为已作废）。\n请填写作废原因（必填）：",
+  "ep.void complaint": "作废投诉 #{id}：它将不再计入投诉次数（Y14/R6），小区等级随之重新判定（记录保留，标为已作废）。\n请填写作废原因（必填）：",
+});
+Object.assign(TEXT.en, {
+  "ep.void record": "Void record #{id}: it stops counting as evidence for the green conditions and the estate is graded again (the record stays, marked void).\nWhy is it void? (required)",
+  "ep.void complaint": "Void complaint #{id}: it stops counting towards Y14/R6 and the estate is graded again (the record stays, marked void).\nWhy is it void? (required)",
+});
 
 function showError(where, err) {
   const el = $(where);
@@ -321,7 +406,7 @@ function wireEstateForms(estate, policy, devices, now) {
   }
   document.querySelectorAll("[data-void-record]").forEach((button) => {
     button.onclick = async () => {
-      const reason = ask(t("void reason"));
+      const reason = ask(tf("ep.void record", { id: button.dataset.voidRecord }));
       if (reason == null) return;
       try {
         await api(`/api/assessments/${button.dataset.voidRecord}/void`, { json: session.me ? { reason } : { reason, by: "control room" } });
@@ -367,7 +452,7 @@ function wireEstateForms(estate, policy, devices, now) {
   });
   document.querySelectorAll("[data-void-complaint]").forEach((button) => {
     button.onclick = async () => {
-      const reason = ask(t("void reason"));
+      const reason = ask(tf("ep.void complaint", { id: button.dataset.voidComplaint }));
       if (reason == null) return;
       try {
         await api(`/api/complaints/${button.dataset.voidComplaint}/void`, { json: session.me ? { reason } : { reason, by: "control room" } });
@@ -405,14 +490,25 @@ function wireEstateForms(estate, policy, devices, now) {
   }
 }
 
-function hazardTable(hazards) {
+/** An estate by its name, with its code small beside it: a link to its page. */
+const estateNameLink = (id, name) =>
+  `<a href="#/estate/${encodeURIComponent(id)}" class="estate-name">${esc(name || id)}</a>${name ? ` <small class="code">${esc(id)}</small>` : ""}`;
+
+/** A hazard's criterion in words: its code and text, or a maintenance task and the signal behind it. */
+const hazardCriterion = (h) => (h.criterion === "maint"
+  ? `<span class="badge g-maint">${esc(t("maint"))}</span> ${esc(h.signal ? t("signal." + h.signal) : "")}`
+  : `<b>${esc(h.criterion)}</b> ${esc(pick(h.criterion_text))}`);
+
+/** Hazards as a table; ``estate``: with the estate's name (lists across estates). On a phone each row is a
+ * card (app.css, table.cards). */
+function hazardTable(hazards, { estate = false } = {}) {
   if (!hazards.length) return `<p class="muted">—</p>`;
-  return `<table data-testid="hazard-table"><tr><th>#</th><th>${esc(t("criterion"))}</th><th>${esc(t("description"))}</th><th>${esc(t("state"))}</th>
-    <th>${esc(t("deadline"))}</th><th>${esc(t("source"))}</th></tr>
-    ${hazards.map((h) => `<tr class="${h.overdue ? "overdue" : ""}" data-hazard="${h.id}"><td><a href="#/hazard/${h.id}">${h.id}</a></td>
-      <td>${h.criterion === "maint" ? `<span class="badge g-maint">${esc(t("maint"))}</span> ${esc(h.signal || "")}` : `<b>${esc(h.criterion)}</b> ${esc(h.criterion_text ? (lang === "zh" ? h.criterion_text.zh : h.criterion_text.en) : "")}`}</td>
-      <td>${esc(h.description)}</td><td>${esc(t("state." + h.state))}</td>
-      <td>${esc(fmtTime(h.deadline))}${h.overdue ? ` <b class="error">${esc(t("overdue"))}</b>` : ""}</td><td>${esc(h.source)}</td></tr>`).join("")}</table>`;
+  return `<table data-testid="hazard-table" class="cards"><thead><tr><th>#</th>${estate ? `<th>${esc(t("estate"))}</th>` : ""}<th>${esc(t("criterion"))}</th>
+    <th>${esc(t("description"))}</th><th>${esc(t("state"))}</th><th>${esc(t("deadline"))}</th><th>${esc(t("source"))}</th></tr></thead>
+    <tbody>${hazards.map((h) => `<tr class="${h.overdue ? "overdue" : ""}" data-hazard="${h.id}"><td class="id"><a href="#/hazard/${h.id}">#${h.id}</a></td>
+      ${estate ? `<td data-testid="hazard-estate">${estateNameLink(h.estate_id, h.estate_name)}</td>` : ""}
+      <td>${hazardCriterion(h)}</td><td>${esc(hazardText(h))}</td><td>${esc(t("state." + h.state))}</td>
+      <td>${esc(fmtTime(h.deadline))}${h.overdue ? ` <b class="error">${esc(t("overdue"))}</b>` : ""}</td><td>${esc(t("source." + h.source))}</td></tr>`).join("")}</tbody></table>`;
 }
 
 function deviceTable(devices, windows = []) {
@@ -421,6 +517,6 @@ function deviceTable(devices, windows = []) {
       const w = coveredBy(d, windows);
       return `<tr data-device-row="${esc(d.id)}" class="${w ? "in-window" : ""}"><td><a href="#/device/${encodeURIComponent(d.id)}">${esc(d.id)}</a> ${w ? windowMark(w) : ""}</td><td>${esc(t("kind." + d.kind))}</td>
       <td>${esc(d.location)}</td><td>${d.online === false ? `<b class="error">✗</b>` : d.online == null ? "—" : "✓"}</td>
-      <td>${d.active_signals.map((s) => esc(s.signal + (s.detail ? " (" + s.detail + ")" : ""))).join("<br>")}${w && d.active_signals.length ? " " + windowMark(w) : ""}</td></tr>`;
+      <td>${d.active_signals.map((s) => esc(t("signal." + s.signal))).join("<br>")}${w && d.active_signals.length ? " " + windowMark(w) : ""}</td></tr>`;
     }).join("")}</table>`;
 }

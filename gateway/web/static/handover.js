@@ -61,7 +61,7 @@ Object.assign(TEXT.en, {
 
 function handoverAge(seconds) {
   const s = Math.max(0, Math.floor(seconds));
-  if (s < 3600) return mmss(s);
+  if (s < 3600) return hms(s);
   if (s < 86400) return tf("ho.age.hm", { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
   return tf("ho.age.dh", { d: Math.floor(s / 86400), h: Math.floor((s % 86400) / 3600) });
 }
@@ -79,22 +79,22 @@ function snapshotHtml(s) {
   const c = s.counts;
   const alarms = s.alarms.map((a) => `<tr data-alarm-row="${a.id}" class="${a.acknowledged ? "" : "overdue"}"><td>#${a.id}</td>
     <td>${esc(handoverPlace(a))}</td><td>${esc(a.device_id)}</td>
-    <td>${a.acknowledged ? esc(t("state." + a.state)) : `<b class="error">${esc(t("state." + a.state))}</b>`}
+    <td>${a.acknowledged ? esc(alarmState(a.state)) : `<b class="error">${esc(alarmState(a.state))}</b>`}
       ${a.test ? `<span class="badge g-window">${esc(t("in window"))}</span>` : ""}</td>
     <td>${esc(fmtTime(a.received_at))}</td><td>${esc(handoverAge(a.age_s))}</td></tr>`);
   const hazards = s.hazards.map((h) => `<tr data-hazard-row="${h.id}" class="${h.overdue ? "overdue" : ""}"><td><a href="#/hazard/${h.id}">#${h.id}</a></td>
-    <td>${esc(h.estate_id)}</td><td><b>${esc(h.criterion)}</b></td><td>${esc(h.description)} <span class="muted">${esc(h.location)}</span></td>
+    <td>${esc(h.estate_id)}</td><td><b>${esc(h.criterion === "maint" ? t("maint") : h.criterion)}</b></td><td>${esc(hazardText(h))} <span class="muted">${esc(h.location)}</span></td>
     <td>${esc(t("state." + h.state))}</td><td>${esc(fmtTime(h.deadline))}${h.overdue ? ` <b class="error" data-overdue="${h.id}">${esc(t("overdue"))}</b>` : ""}</td></tr>`);
   const devices = s.devices.map((d) => `<tr data-device-row="${esc(d.id)}"><td><a href="#/device/${encodeURIComponent(d.id)}">${esc(d.id)}</a></td>
     <td>${esc(d.estate_id)}</td><td>${esc(t("kind." + d.kind))}</td><td>${esc(d.location)}</td>
     <td>${d.offline ? `<b class="error">${esc(t("ho.offline"))}</b> ` : ""}${d.signals.filter((g) => g.signal !== "offline").map((g) =>
-      `${esc(g.signal)}${g.detail ? " (" + esc(g.detail) + ")" : ""}${g.monitoring ? ` <span class="badge g-maint">${esc(t("ho.monitoring"))}</span>` : ""}`).join("<br>")}
+      `${esc(tOr("signal." + g.signal, g.signal))}${g.monitoring ? ` <span class="badge g-maint">${esc(t("ho.monitoring"))}</span>` : ""}`).join("<br>")}
       ${d.window_id != null ? `<span class="badge g-window">${esc(t("in window"))}</span>` : ""}</td></tr>`);
   const windows = s.windows.map((w) => `<tr data-window-row="${w.id}"><td>#${w.id}</td><td>${esc(w.estate_id)}</td>
     <td>${esc(t("scope." + w.scope))} ${esc(w.target_id)}</td><td>${esc(fmtTime(w.starts_at))} – ${esc(fmtTime(w.ends_at))}</td>
     <td>${esc(w.declared_by)}</td><td>${esc(w.reason)}</td></tr>`);
   const estates = s.estates.map((e) => `<tr data-estate-row="${esc(e.id)}"><td><a href="#/estate/${encodeURIComponent(e.id)}">${esc(e.name || e.id)}</a></td>
-    <td><span class="badge g-${esc(e.grade)}">${esc(lang === "zh" ? e.label_zh : e.label_en)}</span></td><td>${esc(e.why)}</td></tr>`);
+    <td><span class="badge g-${esc(e.grade)}">${esc(lang === "zh" ? e.label_zh : e.label_en)}</span></td><td>${esc((lang === "en" && e.why_en) || e.why)}</td></tr>`);
   return `<p class="muted">${esc(t("ho.taken"))} ${esc(fmtTime(s.taken_at))} · <span data-snapshot-counts>${esc(tf("ho.counts", c))}</span></p>
     ${s.truncated.length ? `<p class="error">${esc(tf("ho.truncated", { n: 500 }))}: ${esc(s.truncated.join(", "))}</p>` : ""}
     ${snapshotList("alarms", t("ho.alarms"), c.alarms, ["#", t("location"), t("device"), t("state"), t("time"), t("ho.age")], alarms)}

@@ -10,7 +10,7 @@ const TEXT = {
     "nav.reports": "报表", loading: "加载中…", logout: "退出", "sound.on": "🔔 声音开", "sound.off": "🔕 声音关",
     district: "区县", street: "街道", all: "全部", grade: "等级", reasons: "原因", "open hazards": "未销号隐患",
     offline: "离线设备", alarms: "报警", estates: "小区", map: "地图", devices: "设备", "grade history": "等级变化",
-    acknowledge: "确认", dispatch: "派遣", on_scene: "到场", "close as": "关闭为", real_fire: "真实火警",
+    acknowledge: "确认", dispatch: "出警", on_scene: "到场", "close as": "关闭为", real_fire: "真实火警",
     false_alarm: "误报", test: "测试", fault: "设备故障", elapsed: "已过", "no open alarms": "当前无未处理报警",
     "file hazard": "上报隐患", criterion: "判定条目", location: "位置", description: "描述", photo: "照片",
     reporter: "上报人", submit: "提交", deadline: "整改期限", state: "状态", overdue: "已逾期", source: "来源",
@@ -19,7 +19,7 @@ const TEXT = {
     online: "在线", signals: "当前信号", "clock wrong": "设备时钟有误（按接收时间存储），偏差", seconds: "秒", "last messages": "最近消息", "state history": "状态历史",
     "rejected payloads": "被拒绝的报文", pressure: "水压 (MPa)", battery: "电量 (%)", signal: "信号 (dBm)",
     placard: "公示牌", "monthly report": "月度报表", month: "月份", company: "物业公司", download: "下载",
-    username: "用户名", password: "密码", login: "登录", "login failed": "登录失败", since: "自",
+    username: "用户名", password: "密码", login: "登录", "login failed": "登录失败", "session.ended.disabled": "账号已被停用，实时推送已断开", "session.ended.role_changed": "账号角色或范围已变更，请重新登录", "session.ended.ended": "会话已结束（已退出或被撤销），请重新登录", "session.ended.expired": "会话已过期，请重新登录", since: "自",
     "grade.red": "红色", "grade.yellow": "黄色", "grade.green": "绿色", "grade.grey": "灰色·停租停用", "grade.unknown": "未知",
     "state.reported": "已上报", "state.dispatched": "已分流", "state.rectifying": "整改中", "state.rectified": "已整改",
     "state.closed": "已销号", "state.open": "未确认", "state.acknowledged": "已确认", "state.on_scene": "已到场",
@@ -67,7 +67,7 @@ const TEXT = {
     "rejected payloads": "Rejected payloads", pressure: "Pressure (MPa)", battery: "Battery (%)",
     signal: "Signal (dBm)", placard: "Placard", "monthly report": "Monthly report", month: "Month",
     company: "Property company", download: "Download", username: "Username", password: "Password",
-    login: "Log in", "login failed": "Login failed", since: "since",
+    login: "Log in", "login failed": "Login failed", "session.ended.disabled": "This account was disabled; the live feed stopped", "session.ended.role_changed": "This account's role or scope changed; sign in again", "session.ended.ended": "The session was ended (signed out or revoked); sign in again", "session.ended.expired": "The session expired; sign in again", since: "since",
     "grade.red": "Red", "grade.yellow": "Yellow", "grade.green": "Green", "grade.grey": "Grey (out of use)",
     "grade.unknown": "Unknown", "state.reported": "Reported", "state.dispatched": "Dispatched",
     "state.rectifying": "Rectifying", "state.rectified": "Rectified", "state.closed": "Closed",
@@ -120,7 +120,7 @@ const pct = (share) => (share == null ? "—" : `${(share * 100).toFixed(share >
 /** A grade reason as one line: its codes, then its text (without the code when the text starts with it). */
 function reasonLine(r) {
   const codes = (r.codes || []).join(", ");
-  const text = r.text || "";
+  const text = reasonText(r);
   if (!codes) return text;
   return r.codes.length === 1 && text.startsWith(r.codes[0]) ? text : `${codes}: ${text}`;
 }
@@ -130,3 +130,75 @@ function coverageText(grade) {
   const faults = grade.monitoring_faults || 0;
   return `${t("coverage")} ${pct(grade.coverage)}` + (faults ? (lang === "zh" ? `（${faults} ${t("in maintenance")}）` : ` (${faults} ${t("in maintenance")})`) : "");
 }
+
+// ---- what the server names, in words: signals, events, sources, operators, roles, rejected inputs -----------
+// The server sends identifiers (``hydrant_low_pressure``, ``device``, ``system``); people read these names.
+// Signal names match rules/texts.py SIGNAL_NAMES (the server's sentences say more: value and threshold).
+
+Object.assign(TEXT.zh, {
+  "signal.offline": "离线", "signal.device_fault": "设备故障", "signal.tamper": "探测器被拆除",
+  "signal.low_battery": "低电量未更换", "signal.comm_fault": "通信中断", "signal.hydrant_low_pressure": "水压不足",
+  "signal.hydrant_high_pressure": "水压过高", "signal.hydrant_pressure_drop": "水压骤降",
+  "signal.hydrant_sensor_fault": "水压传感器故障", "signal.hydrant_leak": "漏水",
+  "signal.fire_lane_occupied": "消防车通道被占用", "signal.evacuation_blocked": "疏散通道或楼梯被堵塞",
+  "signal.ebike_in_lift": "电动自行车进入电梯或门厅",
+  "event.heartbeat": "心跳", "event.alarm": "火警报警", "event.alarm_clear": "报警解除", "event.fault": "故障",
+  "event.fault_clear": "故障恢复", "event.low_battery": "低电量", "event.tamper": "被拆除", "event.tamper_clear": "拆除恢复",
+  "event.self_test": "自检", "event.mute": "消音", "event.shielded": "屏蔽", "event.online": "上线", "event.offline": "离线",
+  "event.comm_fault": "通信中断", "event.comm_restored": "通信恢复", "event.fire_lane_occupied": "消防车通道占用",
+  "event.evacuation_blocked": "疏散通道堵塞", "event.ebike_in_lift": "电动车进电梯",
+  "reject.malformed": "报文无法解析", "reject.schema": "报文字段缺失或类型错误", "reject.out_of_range": "数值超出物理范围",
+  "reject.too_large": "报文过大", "reject.unknown_event": "未知事件代码", "reject.unknown_device": "设备未登记",
+  "reject.no_decoder": "主题未配置解码器", "reject.modbus_exception": "Modbus 异常应答", "reject.modbus_timeout": "Modbus 无应答",
+  "reject.modbus_disconnected": "Modbus 网关连接中断", "reject.sink_rejected": "存储拒收",
+  "source.device": "设备自动发现", "source.manual": "人工上报", "source.complaint": "投诉举报", "source.recheck": "回头看",
+  "actor.system": "系统", "actor.device": "设备",
+  "role.brigade": "消防救援大队", "role.office": "街道/社区", "role.property": "物业公司", "role.grid": "网格员", "role.viewer": "只读",
+  "close.verified": "验收销号", "close.auto": "设备恢复自动销号", "close.closed": "直接关闭",
+  "live.title": "实时推送连接状态", "chart.min": "下限", "chart.max": "上限",
+  "window.reason hint": "月度测试报警 / 消火栓放水试验",
+});
+Object.assign(TEXT.en, {
+  "signal.offline": "offline", "signal.device_fault": "device fault", "signal.tamper": "detector removed",
+  "signal.low_battery": "low battery not replaced", "signal.comm_fault": "no communication",
+  "signal.hydrant_low_pressure": "low water pressure", "signal.hydrant_high_pressure": "water pressure too high",
+  "signal.hydrant_pressure_drop": "sudden pressure drop", "signal.hydrant_sensor_fault": "pressure sensor fault",
+  "signal.hydrant_leak": "leak", "signal.fire_lane_occupied": "fire lane occupied",
+  "signal.evacuation_blocked": "evacuation route or stairs blocked", "signal.ebike_in_lift": "e-bike taken into the lift or lobby",
+  "event.heartbeat": "heartbeat", "event.alarm": "fire alarm", "event.alarm_clear": "alarm cleared", "event.fault": "fault",
+  "event.fault_clear": "fault cleared", "event.low_battery": "low battery", "event.tamper": "removed", "event.tamper_clear": "put back",
+  "event.self_test": "self-test", "event.mute": "muted", "event.shielded": "shielded", "event.online": "online", "event.offline": "offline",
+  "event.comm_fault": "no communication", "event.comm_restored": "communication restored", "event.fire_lane_occupied": "fire lane occupied",
+  "event.evacuation_blocked": "evacuation route blocked", "event.ebike_in_lift": "e-bike in the lift",
+  "reject.malformed": "unreadable payload", "reject.schema": "a field missing or of the wrong type", "reject.out_of_range": "a value out of its physical range",
+  "reject.too_large": "payload too large", "reject.unknown_event": "unknown event code", "reject.unknown_device": "device not in the registry",
+  "reject.no_decoder": "no decoder for the topic", "reject.modbus_exception": "Modbus exception", "reject.modbus_timeout": "Modbus unit not answering",
+  "reject.modbus_disconnected": "Modbus gateway disconnected", "reject.sink_rejected": "refused by the store",
+  "source.device": "device", "source.manual": "filed by a person", "source.complaint": "complaint", "source.recheck": "re-check",
+  "actor.system": "system", "actor.device": "device",
+  "role.brigade": "fire brigade", "role.office": "street office", "role.property": "property company", "role.grid": "grid worker", "role.viewer": "read only",
+  "close.verified": "verified and closed", "close.auto": "closed automatically (device recovered)", "close.closed": "closed",
+  "live.title": "live feed", "chart.min": "min", "chart.max": "max",
+  "window.reason hint": "monthly alarm test / hydrant flow test",
+});
+
+/** The key's text, or ``fallback`` when the catalogue has no such key (a value this version does not know). */
+const tOr = (key, fallback) => (TEXT[lang][key] !== undefined || TEXT.en[key] !== undefined ? t(key) : fallback);
+/** Who did it: 系统 for the gateway's own steps, a person's name as it is. */
+const actorName = (actor) => tOr("actor." + actor, actor);
+const roleName = (role) => tOr("role." + role, role);
+/** A grade reason's text in the reader's language (the server sends both). */
+const reasonText = (r) => (lang === "en" && r.text_en) || r.text || "";
+/** What decided the colour, in the reader's language. */
+const ruleText = (grade) => (grade ? (lang === "zh" ? grade.rule : grade.rule_en || grade.rule) : "");
+/** Failed devices within the policy's tolerance, in the reader's language. */
+const toleratedTexts = (grade) => (grade ? (lang === "en" && (grade.tolerated_en || []).length ? grade.tolerated_en : grade.tolerated || []) : []);
+/** A hazard's description: a device hazard's in the reader's language (its signal's name where the server
+ * sent no English), a person's words as written. */
+function hazardText(h) {
+  if (h.description_text) return pick(h.description_text);
+  if (lang === "en" && h.source === "device" && h.signal) return `${h.device_id || ""}: ${tOr("signal." + h.signal, h.signal)}`;
+  return h.description || "";
+}
+/** A history line (hazard or alarm transition): the server's sentence in the reader's language. */
+const historyText = (s) => (s.text ? pick(s.text) : s.reason || "");

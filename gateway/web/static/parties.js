@@ -160,8 +160,8 @@ const versionChanged = (v) => (v.action === "create" ? "—" : v.changed.map((f)
 function versionTable(versions, estates) {
   return `<table data-testid="party-versions"><tr><th>${esc(t("pt.v.at"))}</th><th>${esc(t("pt.v.actor"))}</th><th>${esc(t("pt.v.action"))}</th>
     <th>${esc(t("pt.v.changed"))}</th><th>${esc(t("pt.v.reason"))}</th><th>${esc(t("pt.v.became"))}</th></tr>
-    ${versions.slice().reverse().map((v) => { const p = v.party; return `<tr data-version-action="${esc(v.action)}"><td>${esc(fmtTime(v.at))}</td><td>${esc(v.actor)}</td>
-      <td>${esc(t("pt.v." + v.action))}</td><td>${versionChanged(v)}</td><td>${esc(v.reason)}</td>
+    ${versions.slice().reverse().map((v) => { const p = v.party; return `<tr data-version-action="${esc(v.action)}"><td>${esc(fmtTime(v.at))}</td><td>${esc(pick(v.actor_text) || v.actor)}</td>
+      <td>${esc(t("pt.v." + v.action))}</td><td>${versionChanged(v)}</td><td>${esc(pick(v.reason_text) || v.reason)}</td>
       <td>${esc(partyKind(p.kind))} · ${esc(p.name)} · ${esc([p.contact, p.phone].filter(Boolean).join(" ")) || "—"} · ${partyEstates(p, estates) || "—"} · ${partyState(p)}</td></tr>`; }).join("")}</table>`;
 }
 

@@ -3,7 +3,7 @@
  * One request, GET /api/reports/quarterly (JSON, the caller's scope), drawn as: the rankings per street and
  * per district (the order they are ranked in is the report's own words), each company's figures, and links
  * to the same report as PDF and XLSX. A rate is a bar with its number; "—" where there is no rate.
- * Runs in app.js's scope (api, esc, t, tf, $, view, pick, EXTRA_VIEWS, TEXT, CLOSE_TEXT).
+ * Runs in app.js's scope (api, esc, t, tf, tOr, $, view, pick, EXTRA_VIEWS, TEXT; alarm causes: cause.*).
  */
 "use strict";
 
@@ -104,9 +104,8 @@ function rankingTable(group) {
 }
 
 function causesText(causes) {
-  const names = (CLOSE_TEXT[lang] || CLOSE_TEXT.zh).causes;
   const text = Object.entries(causes).sort((a, b) => b[1] - a[1])
-    .map(([cause, n]) => `${names[cause] || t("q.cause." + cause)} ${n}`).join(lang === "zh" ? "，" : ", ");
+    .map(([cause, n]) => `${tOr("cause." + cause, t("q.cause." + cause))} ${n}`).join(lang === "zh" ? "，" : ", ");
   return text || t("q.none");
 }
 
@@ -115,8 +114,8 @@ function figuresHtml(f, previous) {
   const kinds = f.facilities.by_kind.map((k) => `<tr data-kind="${esc(k.kind)}"><td>${esc(pick(k))}</td><td>${rateBar(k.intact_rate)}</td>
     <td class="muted">${esc(tf("q.hours", { monitored: hoursText(k.monitored_hours), failed: hoursText(k.failed_hours), unmonitored: hoursText(k.unmonitored_hours) }))}</td></tr>`).join("");
   const steps = f.alarms.steps.map((s) => `<tr data-step="${esc(s.step)}"><td>${esc(pick(s))} ≤ ${s.target_s / 60} ${esc(t("minutes"))}</td>
-    <td>${s.eligible}</td><td>${rateBar(s.share_within)}</td><td>${s.p50_s == null ? "—" : Math.round(s.p50_s) + " s"}</td>
-    <td>${s.p90_s == null ? "—" : Math.round(s.p90_s) + " s"}</td></tr>`).join("");
+    <td>${s.eligible}</td><td>${rateBar(s.share_within)}</td><td>${s.p50_s == null ? "—" : `${Math.round(s.p50_s)} ${esc(t("seconds"))}`}</td>
+    <td>${s.p90_s == null ? "—" : `${Math.round(s.p90_s)} ${esc(t("seconds"))}`}</td></tr>`).join("");
   const a = f.alarms;
   return `<p><b>${esc(t("q.rect"))}</b> ${rateBar(r.rate)} <span class="muted">${esc(t("q.change"))} ${esc(pointsText(previous && r.rate != null && previous.rectification.rate != null ? r.rate - previous.rectification.rate : null))}</span></p>
     <p data-detail="rectification">${esc(tf("q.rect detail", { on_time: r.on_time, due: r.due, late: r.late, not_rectified: r.not_rectified, awaiting: r.awaiting_verification }))}</p>
