@@ -198,14 +198,16 @@ function viewLogin() {
     <label for="l-user">${esc(t("username"))}</label><input id="l-user" autocomplete="username" required>
     <label for="l-pass">${esc(t("password"))}</label><input id="l-pass" type="password" autocomplete="current-password" required>
     <div class="full"><button class="primary" type="submit">${esc(t("login"))}</button> <span id="l-result"></span></div></form>`;
+  // Why the last session ended (the live feed said so): shown until the next sign-in, whatever re-renders
+  // this form meanwhile (a request answered 401 does too).
   if (session.endedBecause) {
     $("#l-result").innerHTML = `<span class="error" data-testid="session-ended">${esc(t("session.ended." + session.endedBecause))}</span>`;
-    session.endedBecause = null;
   }
   $("#login-form").onsubmit = async (ev) => {
     ev.preventDefault();
     try {
       await api("/api/auth/login", { json: { username: $("#l-user").value, password: $("#l-pass").value } });
+      session.endedBecause = null;
       await loadSession();
       connectLive();
       refreshAlarms();
