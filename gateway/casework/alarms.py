@@ -9,8 +9,10 @@ which counts toward the grade at once.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from gateway.casework.desk import Desk
 from gateway.casework.payloads import alarm_summary, property_party
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: The device events that open or clear an alarm.
 ALARM_EVENTS = (EventType.ALARM, EventType.ALARM_CLEAR)
+#: How long an alarm keeps using the property company (name, phone) it read for its estate.
+PARTY_CACHE_S = 60.0
 
 
 class AlarmDesk(Desk):
@@ -33,6 +37,13 @@ class AlarmDesk(Desk):
 
     #: The maintenance windows (the engine sets them): an alarm inside one is raised pre-marked as a test.
     windows: WindowDesk | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Estate id → its property company, and when they were read (monotonic): ``_property_party``.
+        self._parties: dict[str, PartyRecord | None] = {}
+        self._parties_read: float | None = None
+        self._parties_changes = 0
 
     def device_event(self, device: Device, event: DeviceEvent, received: datetime, now: datetime) -> None:
         """Write a smoke alarm or the detector's clear. ``received`` is when it arrived and is what the store
@@ -123,12 +134,31 @@ class AlarmDesk(Desk):
         self.outbox.announce(partial(self._publish, alarm, now, action))
 
     def _property_party(self, estate_id: str) -> PartyRecord | None:
-        """The estate's property company, whose phone the alarm names; None when the store cannot say."""
-        try:
-            return property_party(self.store.parties.serving(estate_id), estate_id)
-        except Exception:
-            log.exception("could not read the parties of estate %s for an alarm", estate_id)
-            return None
+        """The estate's property company, whose phone the alarm names; None when the store cannot say.
+
+        From an index of every estate's property company, read from the store at most every
+        ``PARTY_CACHE_S`` and whenever this process changed a party: every alarm change is published on the
+        event loop, and reading the parties there (every party of the city, filtered) cost more than the rest
+        of the alarm. A phone another gateway changed shows in alarms within that time."""
+        clock = time.monotonic()
+        changes = self.store.parties.changes
+        if (
+            self._parties_read is None
+            or clock - self._parties_read >= PARTY_CACHE_S
+            or changes != self._parties_changes
+        ):
+            try:
+                everyone = self.store.parties.all()
+            except Exception:
+                log.exception("could not read the parties for an alarm of estate %s", estate_id)
+                return self._parties.get(estate_id)
+            serving: dict[str, list[PartyRecord]] = {}
+            for party in everyone:
+                for served in party.estate_ids:
+                    serving.setdefault(served, []).append(party)
+            self._parties = {e: property_party(ps, e) for e, ps in serving.items()}
+            self._parties_read, self._parties_changes = clock, changes
+        return self._parties.get(estate_id)
 
     def _publish(self, alarm: AlarmRecord, now: datetime, action: str) -> None:
         outbox = self.outbox

@@ -133,6 +133,9 @@ class PartyRepository:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        #: Counts the parties this process created or changed: a reader that keeps parties in memory (the
+        #: alarm desk's index) reads them again when it moved.
+        self.changes = 0
 
     def create(
         self,
@@ -164,6 +167,7 @@ class PartyRepository:
                 {"party_id": party_id, "at": now, "actor": actor, "action": "create", "reason": reason,
                  "data": values},
             )  # fmt: skip
+            self.changes += 1
             return self._get(conn, party_id)
 
     def update(
@@ -183,6 +187,7 @@ class PartyRepository:
                 {"party_id": party_id, "at": now, "actor": actor, "action": "update", "reason": reason,
                  "data": _data(after)},
             )  # fmt: skip
+            self.changes += 1
             return after
 
     def _get(self, conn: Any, party_id: int) -> PartyRecord:
