@@ -20,6 +20,8 @@ have chromium || missing+=(chromium)
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
 # A CJK font for the Chinese text of PNG placards (Pillow) and embedded in PDF reports (reportlab).
 [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)
+# The openssl tool: tests/test_mqtt_tls.py makes a CA and the TLS broker's certificate with it.
+have openssl || missing+=(openssl)
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

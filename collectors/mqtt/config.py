@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -64,3 +65,8 @@ class MqttConfig(BaseModel):
     backoff_initial_s: float = Field(default=0.5, gt=0)
     backoff_max_s: float = Field(default=30.0, gt=0)
     subscriptions: tuple[MqttSubscription, ...] = DEFAULT_SUBSCRIPTIONS
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """With ``tls``: the broker's certificate checked against ``ca_file`` (the system's CAs without
+        one) and its host name; the same for every connection the gateway makes to the broker."""
+        return ssl.create_default_context(cafile=self.ca_file) if self.tls else None

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -115,9 +114,6 @@ class MqttCollector:
 
     def _client(self) -> FastClient:
         cfg = self.config
-        tls_context = None
-        if cfg.tls:
-            tls_context = ssl.create_default_context(cafile=cfg.ca_file)
         return FastClient(
             cfg.host,
             port=cfg.port,
@@ -126,7 +122,7 @@ class MqttCollector:
             identifier=cfg.client_id,
             clean_session=cfg.clean_session,
             keepalive=cfg.keepalive_s,
-            tls_context=tls_context,
+            tls_context=cfg.tls_context(),
             # paho keeps at most this many QoS>0 messages unacknowledged towards us; a larger window
             # lets the broker stream faster.
             max_inflight_messages=1000,

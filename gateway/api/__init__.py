@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 
 from gateway.api.deps import ApiServices, authenticate_api
 from gateway.api.limits import install_limits
+from gateway.api.openapi_errors import install_error_docs
 from gateway.api.routers import (
     alarms,
     assessments,
@@ -66,6 +67,7 @@ def create_app(services: ApiServices) -> FastAPI:
         dependencies=[Depends(authenticate_api)],
     )
     app.state.services = services
+    install_error_docs(app)  # every operation's refusals, with the error body, in /openapi.json
     install_limits(app, services)  # 413 past the body size (gateway/api/limits.py), inside the headers
     # CSP, frame-ancestors, nosniff, Referrer-Policy on every response (gateway/api/security.py).
     app.add_middleware(SecurityHeaders)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from annotated_types import MaxLen
+from annotated_types import Ge, Le, MaxLen
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gateway.models import DeviceKind
@@ -19,6 +19,12 @@ from rules.lifecycle import (
     HazardState,
     RecheckOutcome,
 )
+
+#: The largest whole number a path, a query or a body takes: the largest the UI's JavaScript holds exactly,
+#: well inside the store's 64-bit integers (a larger one would fail in the database: a 500, not a 422).
+MAX_INT = 2**53 - 1
+#: The id of a stored row (a hazard, an alarm, a complaint, a party, ...) wherever a request names one.
+RowId = Annotated[int, Ge(1), Le(MAX_INT)]
 
 #: The longest free text a request body may carry in one field (a description, a reason, a note).
 TEXT_MAX = 4000

@@ -76,6 +76,7 @@ class MqttPublisher:
                     password=cfg.password.get_secret_value() if cfg.password else None,
                     identifier=self.client_id,
                     keepalive=cfg.keepalive_s,
+                    tls_context=cfg.tls_context(),
                     max_inflight_messages=self.BATCH,
                 ) as client:
                     client.pending_calls_threshold = self.BATCH + 1  # aiomqtt warns above this many

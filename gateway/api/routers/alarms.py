@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from gateway.api.convert import alarms_out, transition_out
 from gateway.api.deps import Engine, Principal, Scope, Services, actor_of
-from gateway.api.schemas import AlarmDetail, AlarmOut, AlarmScreenOut, AlarmTransitionIn
+from gateway.api.schemas import AlarmDetail, AlarmOut, AlarmScreenOut, AlarmTransitionIn, RowId
 from gateway.auth.principal import ALARM_ACTION_PERMISSIONS
 from gateway.store.database import NotFound
 from rules.lifecycle import ALARM_TARGETS_S
@@ -42,13 +42,13 @@ async def alarm_screen(services: Services) -> AlarmScreenOut:
 
 
 @router.get("/{alarm_id}", summary="One alarm with the time of each step")
-async def get_alarm(alarm_id: int, engine: Engine, scope: Scope) -> AlarmDetail:
+async def get_alarm(alarm_id: RowId, engine: Engine, scope: Scope) -> AlarmDetail:
     return _detail(engine, scope, alarm_id)
 
 
 @router.post("/{alarm_id}/transitions", summary="acknowledge, dispatch, on_scene, or close with an outcome")
 async def transition(
-    alarm_id: int, body: AlarmTransitionIn, engine: Engine, scope: Scope, principal: Principal
+    alarm_id: RowId, body: AlarmTransitionIn, engine: Engine, scope: Scope, principal: Principal
 ) -> AlarmDetail:
     _detail(engine, scope, alarm_id)
     principal.check(ALARM_ACTION_PERMISSIONS[body.action], f"{body.action.value!r} alarms")

@@ -20,7 +20,7 @@ from pydantic import Field
 
 from gateway.api.deps import Engine, Principal, Scope, actor_of
 from gateway.api.limits import SHARE_REFUSAL, Share, daily_share
-from gateway.api.schemas import SIGNED_IN_NAME, In, Out
+from gateway.api.schemas import SIGNED_IN_NAME, In, Out, RowId
 from gateway.auth.principal import Permission
 from gateway.store.assessments import AssessmentRecord, EstateStatusRecord
 from gateway.store.database import NotFound
@@ -181,7 +181,7 @@ async def record_assessment(
 
 @router.post("/assessments/{assessment_id}/void", summary="Void a record entered in error (it stays, marked)")
 async def void_assessment(
-    assessment_id: int, body: VoidIn, engine: Engine, scope: Scope, principal: Principal
+    assessment_id: RowId, body: VoidIn, engine: Engine, scope: Scope, principal: Principal
 ) -> AssessmentOut:
     record = engine.store.assessments.get(assessment_id)
     if not scope.allows(record.estate_id):

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import Field
 
 from gateway.api.deps import Auth, Principal, Services, require
-from gateway.api.schemas import In, Out
+from gateway.api.schemas import In, Out, RowId
 from gateway.auth import principal as accounts
 from gateway.auth.principal import Permission, may_unlock
 from gateway.auth.service import SESSION_COOKIE, AuthService
@@ -179,7 +179,7 @@ async def create_token(body: TokenIn, auth: Auth, admin: Admin) -> NewTokenOut:
 
 
 @router.delete("/tokens/{token_id}", summary="Revoke an API token (admins); answers the revoked token")
-async def revoke_token(token_id: int, auth: Auth, admin: Admin) -> TokenOut:
+async def revoke_token(token_id: RowId, auth: Auth, admin: Admin) -> TokenOut:
     del admin
     try:
         return _token_out(auth.revoke_token(token_id))

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from gateway.api.deps import Engine, Principal, Scope, actor_of
 from gateway.api.limits import SHARE_REFUSAL, Share, daily_share
-from gateway.api.schemas import SIGNED_IN_NAME, ComplaintIn, ComplaintOut, FireIn, FireOut, In, Out
+from gateway.api.schemas import SIGNED_IN_NAME, ComplaintIn, ComplaintOut, FireIn, FireOut, In, Out, RowId
 from gateway.auth.principal import EstateScope, Permission
 from gateway.casework.engine import RuleEngine
 from gateway.store.database import NotFound
@@ -26,8 +26,8 @@ class ComplaintVoidIn(In):
 
 
 class ComplaintMergeIn(In):
-    complaint_ids: list[int] = Field(description="the duplicates, merged into ``into``")
-    into: int = Field(description="the complaint the incident counts as")
+    complaint_ids: list[RowId] = Field(description="the duplicates, merged into ``into``")
+    into: RowId = Field(description="the complaint the incident counts as")
     reason: str = Field(default="", description="why they are one incident")
     by: str | None = Field(default=None, min_length=1, description=SIGNED_IN_NAME)
 
@@ -88,7 +88,7 @@ def _changes(engine: RuleEngine, ids: list[int]) -> list[ComplaintChangeOut]:
     "/complaints/{complaint_id}/void", summary="Void a complaint filed in error (it stays, not counted)"
 )
 async def void_complaint(
-    complaint_id: int, body: ComplaintVoidIn, engine: Engine, scope: Scope, principal: Principal
+    complaint_id: RowId, body: ComplaintVoidIn, engine: Engine, scope: Scope, principal: Principal
 ) -> ComplaintDetail:
     _in_scope(engine, scope, {"complaint_id": [complaint_id]})
     principal.check(Permission.VOID_COMPLAINT, "void complaints")

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import Field
 
 from gateway.api.deps import Engine, Principal, Scope, actor_of
-from gateway.api.schemas import SIGNED_IN_NAME, In, Out
+from gateway.api.schemas import SIGNED_IN_NAME, In, Out, RowId
 from gateway.auth.principal import EstateScope, Forbidden, Permission
 from gateway.auth.principal import Principal as Caller
 from gateway.casework.engine import RuleEngine
@@ -170,7 +170,7 @@ async def list_handovers(
     engine: Engine,
     chosen: ChosenRoom,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_id: Annotated[int | None, Query(description="the next page: handovers before this id")] = None,
+    before_id: Annotated[RowId | None, Query(description="the next page: handovers before this id")] = None,
     full: Annotated[bool, Query(description="include each snapshot (for an export)")] = False,
 ) -> list[HandoverOut]:
     records = engine.store.handovers.find(chosen.key, limit=limit, before_id=before_id)
@@ -178,7 +178,7 @@ async def list_handovers(
 
 
 @router.get("/{handover_id}", summary="One handover with its snapshot")
-async def get_handover(handover_id: int, engine: Engine, scope: Scope, principal: Principal) -> HandoverOut:
+async def get_handover(handover_id: RowId, engine: Engine, scope: Scope, principal: Principal) -> HandoverOut:
     return handover_out(_readable(handover_id, engine, scope, principal))
 
 
@@ -218,7 +218,7 @@ async def hand_over(body: NoteIn, engine: Engine, principal: Principal) -> Hando
     "/{handover_id}/sign", summary="Sign for taking the shift over (接班): another account of its room"
 )
 async def sign(
-    handover_id: int, body: NoteIn, engine: Engine, scope: Scope, principal: Principal
+    handover_id: RowId, body: NoteIn, engine: Engine, scope: Scope, principal: Principal
 ) -> HandoverOut:
     record = _readable(handover_id, engine, scope, principal)
     principal.check(Permission.HAND_OVER_SHIFT, "sign for a control-room shift")

@@ -10,7 +10,7 @@ from gateway.api.convert import hazard_out, transition_out
 from gateway.api.deps import Engine, Principal, Scope, actor_of
 from gateway.api.limits import SHARE_REFUSAL, Share, daily_share
 from gateway.api.routers.photos import photo_fields
-from gateway.api.schemas import FileHazardIn, HazardDetail, HazardOut, HazardTransitionIn
+from gateway.api.schemas import MAX_INT, FileHazardIn, HazardDetail, HazardOut, HazardTransitionIn, RowId
 from gateway.auth.principal import HAZARD_ACTION_PERMISSIONS, Permission
 from gateway.store.database import NotFound
 from rules.lifecycle import HazardState, allowed_hazard_actions
@@ -29,7 +29,7 @@ async def list_hazards(
     device_id: str | None = None,
     overdue: Annotated[bool, Query(description="only hazards past their deadline and not fixed")] = False,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> list[HazardOut]:
     now = engine.clock()
     records = engine.store.hazards.find(
@@ -67,7 +67,7 @@ async def file_hazard(body: FileHazardIn, engine: Engine, scope: Scope, principa
 
 
 @router.get("/{hazard_id}", summary="One hazard with its full transition history")
-async def get_hazard(hazard_id: int, engine: Engine, scope: Scope) -> HazardDetail:
+async def get_hazard(hazard_id: RowId, engine: Engine, scope: Scope) -> HazardDetail:
     hazard = engine.store.hazards.get(hazard_id)
     if not scope.allows(hazard.estate_id):
         raise NotFound(f"no hazard {hazard_id}")
@@ -76,7 +76,7 @@ async def get_hazard(hazard_id: int, engine: Engine, scope: Scope) -> HazardDeta
 
 @router.post("/{hazard_id}/transitions", summary="Step the hazard: dispatch, start, rectified, verify, ...")
 async def transition(
-    hazard_id: int, body: HazardTransitionIn, engine: Engine, scope: Scope, principal: Principal
+    hazard_id: RowId, body: HazardTransitionIn, engine: Engine, scope: Scope, principal: Principal
 ) -> HazardDetail:
     hazard = engine.store.hazards.get(hazard_id)
     if not scope.allows(hazard.estate_id):

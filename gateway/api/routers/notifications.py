@@ -13,7 +13,7 @@ from typing import Literal
 from fastapi import APIRouter, Query
 
 from gateway.api.deps import Engine, Principal, Scope
-from gateway.api.schemas import Out
+from gateway.api.schemas import Out, RowId
 from gateway.auth.principal import Permission
 
 router = APIRouter(tags=["notifications"])
@@ -41,7 +41,7 @@ def list_notifications(
     principal: Principal,
     scope: Scope,
     subject: Literal["alarm", "hazard"] | None = None,
-    subject_id: int | None = None,
+    subject_id: RowId | None = None,
     state: Literal["queued", "sent", "failed", "dropped", "abandoned"] | None = None,
     limit: int = Query(default=200, ge=1, le=2000),
 ) -> list[NotificationOut]:

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import Field
 
 from gateway.api.deps import Engine, Principal, Scope, actor_of
-from gateway.api.schemas import SIGNED_IN_NAME, In, Out, Text
+from gateway.api.schemas import SIGNED_IN_NAME, In, Out, RowId, Text
 from gateway.auth.principal import EstateScope, Permission
 from gateway.casework.engine import RuleEngine
 from gateway.casework.model import EngineError
@@ -160,7 +160,7 @@ async def create_party(body: PartyIn, engine: Engine, scope: Scope, principal: P
 
 @router.patch("/{party_id}", summary="Change a party (office and brigade accounts); a version is kept")
 async def update_party(
-    party_id: int, body: PartyPatch, engine: Engine, scope: Scope, principal: Principal
+    party_id: RowId, body: PartyPatch, engine: Engine, scope: Scope, principal: Principal
 ) -> PartyOut:
     current = _visible_party(engine, scope, party_id)
     principal.check(Permission.MANAGE_PARTIES, "manage parties")
@@ -198,7 +198,7 @@ class PartyVersionOut(Out):
 
 @router.get("/{party_id}/versions", summary="Every version of a party, oldest first (who, when, why, what)")
 async def party_versions(
-    party_id: int, engine: Engine, scope: Scope, principal: Principal
+    party_id: RowId, engine: Engine, scope: Scope, principal: Principal
 ) -> list[PartyVersionOut]:
     current = _visible_party(engine, scope, party_id)
     show = principal.can(Permission.MANAGE_PARTIES)

@@ -26,7 +26,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from gateway.api.deps import Engine, Principal, Scope, Services, actor_of
-from gateway.api.schemas import HazardPhotoOut
+from gateway.api.schemas import HazardPhotoOut, RowId
 from gateway.auth.principal import PHOTO_STEP_PERMISSIONS, Permission
 from gateway.casework.engine import RuleEngine
 from gateway.casework.model import EngineError
@@ -119,7 +119,7 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
     responses=_REFUSALS,
 )
 async def add_photo(
-    hazard_id: int, request: Request, services: Services, engine: Engine, scope: Scope, principal: Principal
+    hazard_id: RowId, request: Request, services: Services, engine: Engine, scope: Scope, principal: Principal
 ) -> HazardPhotoOut:
     hazard = _hazard_in_scope(engine, scope, hazard_id)
     if not any(principal.can(p) for p in PHOTO_STEP_PERMISSIONS.values()):
@@ -155,7 +155,7 @@ async def add_photo(
 
 
 @router.get("/api/hazards/{hazard_id}/photos", summary="The hazard's photos, oldest first")
-async def list_photos(hazard_id: int, engine: Engine, scope: Scope) -> list[HazardPhotoOut]:
+async def list_photos(hazard_id: RowId, engine: Engine, scope: Scope) -> list[HazardPhotoOut]:
     hazard = _hazard_in_scope(engine, scope, hazard_id)
     return [HazardPhotoOut.model_validate(p) for p in engine.store.photos.for_hazard(hazard)]
 

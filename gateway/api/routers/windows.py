@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import AwareDatetime, Field
 
 from gateway.api.deps import Engine, Principal, Scope, actor_of
-from gateway.api.schemas import SIGNED_IN_NAME, In, Out, Text
+from gateway.api.schemas import SIGNED_IN_NAME, In, Out, RowId, Text
 from gateway.auth.principal import Permission
 from gateway.store.database import NotFound
 from gateway.store.windows import WindowRecord
@@ -118,7 +118,7 @@ async def declare_window(body: WindowIn, engine: Engine, scope: Scope, principal
 
 @router.post("/{window_id}/end", summary="End a window early: devices still failing get their hazards")
 async def end_window(
-    window_id: int, body: WindowEndIn, engine: Engine, scope: Scope, principal: Principal
+    window_id: RowId, body: WindowEndIn, engine: Engine, scope: Scope, principal: Principal
 ) -> WindowOut:
     current = engine.store.windows.get(window_id)
     if not scope.allows(current.estate_id):

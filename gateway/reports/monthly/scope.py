@@ -16,12 +16,23 @@ from rules.policy import Policy
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
+#: The years a report may be asked for: the gateway's records start after 2000, and beyond these the
+#: calendar arithmetic (the next month, the previous quarter, a time zone's offset) leaves ``datetime``.
+YEARS = range(2000, 3000)
+
+
+def check_year(field: str, period: str, year: int) -> None:
+    if year not in YEARS:
+        raise ReportError(f"{field}: {period!r} is outside the years {YEARS.start} to {YEARS.stop - 1}")
+
+
 def month_bounds(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """The first instant of the month and of the next one, in ``tz``."""
     match = MONTH.match(month)
     if match is None:
         raise ReportError(f"month: expected YYYY-MM (e.g. 2026-11), got {month!r}")
     year, mon = int(match.group(1)), int(match.group(2))
+    check_year("month", month, year)
     start = datetime(year, mon, 1, tzinfo=tz)
     end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=tz)
     return start, end

@@ -8,6 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from gateway.reports.monthly.model import ReportError
+from gateway.reports.monthly.scope import check_year
 
 QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
 QUARTER_PATTERN = QUARTER.pattern
@@ -17,6 +18,7 @@ def _parse(quarter: str) -> tuple[int, int]:
     match = QUARTER.match(quarter)
     if match is None:
         raise ReportError(f"quarter: expected YYYYQn with n from 1 to 4 (e.g. 2026Q4), got {quarter!r}")
+    check_year("quarter", quarter, int(match.group(1)))
     return int(match.group(1)), int(match.group(2))
 
 
