@@ -334,7 +334,9 @@ async def test_hazard_lists_name_estates_and_every_input_has_a_label(world: Worl
             "() => document.querySelectorAll('#view details').forEach((d) => { d.open = true; })"
         )
         assert await page.evaluate(UNLABELLED) == [], where
-    # The hazard page names its estate, with the code small beside it.
+    # The hazard page names its estate, with the code small beside it. (A fresh load: after a hash change
+    # alone, the device page's slower fetches could finish after the hazard page was drawn, and draw over it.)
+    await page.goto("about:blank")
     await page.goto(world.base + f"/#/hazard/{world.ids['rectified']}")
     head = page.locator('[data-testid="hazard-estate"]')
     await expect(head.locator(".estate-name")).to_have_text(names["E001"])
