@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench bench-cpu bench-rules bench-failover bench-notify services clean
+.PHONY: demo test lint typecheck pytest bench bench-cpu bench-rules bench-failover bench-notify screenshots services clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ bench-failover: $(STAMP) services  ## active/standby: takeover time and loss ove
 
 bench-notify: $(STAMP) services  ## alarm -> webhook delivery time under 5,000 msg/s of telemetry (issue 16)
 	$(BIN)/python bench/notify_bench.py $(ARGS)
+
+screenshots: $(STAMP) services  ## the README's screenshots (docs/screenshots/*.png): the control room in a telling state
+	$(BIN)/python scripts/screenshots.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import uvicorn
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, ViewportSize, expect
 
 from gateway.api import ApiServices, create_app
 from gateway.auth.service import AuthService
@@ -67,9 +67,18 @@ async def served(
         deadletters.close()
 
 
-async def signed_in(browser: Browser, base: str, username: str, password: str, errors: list[str]) -> Page:
+async def signed_in(
+    browser: Browser,
+    base: str,
+    username: str,
+    password: str,
+    errors: list[str],
+    viewport: ViewportSize | None = None,
+    timezone_id: str | None = None,
+) -> Page:
     """A new page (own cookies, zh-CN) signed in through the login form; script errors go to ``errors``."""
-    page = await (await browser.new_context(locale="zh-CN")).new_page()
+    context = await browser.new_context(locale="zh-CN", viewport=viewport, timezone_id=timezone_id)
+    page = await context.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     await page.goto(base + "/")
     await page.locator("#l-user").fill(username)

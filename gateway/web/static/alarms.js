@@ -336,7 +336,7 @@ function unlockSound() {
   const Context = window.AudioContext || window.webkitAudioContext;
   if (!Context) return;
   if (!sound.ctx) {
-    sound.ctx = new Context();
+    sound.ctx = earlyAudio || new Context(); // made by core.js while the page loaded
     sound.ctx.onstatechange = renderSoundButton;
   }
   if (sound.ctx.state !== "running") sound.ctx.resume().catch(() => {}).finally(renderSoundButton);

@@ -1,8 +1,8 @@
 /* firegw control room: a single page on the gateway's HTTP API and its Server-Sent Events feed.
  *
  * No framework and no build step, so it can be read file by file and served from a closed network: classic
- * scripts sharing one global scope, listed in order by index.html (i18n.js, core.js, alarms.js, charts.js,
- * board.js, estate.js, hazards.js, pages.js, then the pages that register themselves, then this one).
+ * scripts sharing one global scope, listed in order by index.html (core.js in the head, then i18n.js, alarms.js,
+ * charts.js, board.js, estate.js, hazards.js, pages.js, then the pages that register themselves, then this one).
  * Every action goes through the API (and its permission checks); the page only decides what to show.
  * Views are functions of the URL hash: #/ board, #/estate/ID, #/alarms, #/hazards, #/hazard/ID,
  * #/device/ID, #/reports, #/todo, #/login, and those in EXTRA_VIEWS. This file routes and starts.
@@ -37,7 +37,8 @@ async function route() {
 
 // Live updates. The board patches the one tile an event concerns (no refetch: a wall of control-room
 // screens must not turn every alarm into a request storm); other pages refetch, at most every 2 s, and only
-// when the event concerns what they show. The board is also refetched once a minute for device counts.
+// when the event concerns what they show. The board is also asked again once a minute for device counts, and
+// patched the same way (board.js refreshBoard).
 let pending = null;
 /** Set while someone types in a form of the page: a live re-render would throw away what they typed. */
 let formsDirty = false;
@@ -88,7 +89,7 @@ listeners.alarm.push((d) => onLive("alarm", d));
 listeners.hazard.push(() => refreshTodoSoon());
 listeners.alarm.push(() => refreshTodoSoon());
 setInterval(refreshTodo, 30000);
-setInterval(() => { if (onBoard() && !pending) viewBoard(); }, 60000);
+setInterval(() => { if (onBoard() && !pending) refreshBoard(); }, 60000);
 
 document.addEventListener("click", (ev) => {
   const button = ev.target.closest("[data-alarm]");

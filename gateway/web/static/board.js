@@ -6,14 +6,11 @@
 const view = () => $("#view");
 let boardFilter = { district: "", street: "" };
 
-// The board is the first page most people open: ask for it while the page is still starting.
-let boardPrefetch = ["", "#/", "#"].includes(location.hash) ? api("/api/estates").catch(() => null) : null;
-
 async function viewBoard() {
   performance.mark("board-fetch");
-  let estates = boardPrefetch ? await boardPrefetch : null;
-  boardPrefetch = null;
-  if (!estates) estates = await api("/api/estates");
+  const hash = location.hash;
+  const estates = await api("/api/estates"); // on a first load, asked while the page started (core.js)
+  if (location.hash !== hash) return; // the page moved on while the estates were asked
   performance.mark("board-fetched");
   const districts = [...new Set(estates.map((e) => e.district).filter(Boolean))].sort();
   const streets = [...new Set(estates.filter((e) => !boardFilter.district || e.district === boardFilter.district).map((e) => e.street).filter(Boolean))].sort();
@@ -35,9 +32,8 @@ async function viewBoard() {
     <div class="tiles" id="tiles">${ordered.slice(0, FIRST_SCREEN).map(tileHtml).join("")}</div>
     <div id="board-map"></div>`;
   performance.mark("board-rendered");
-  // The frame after this one is the first with the first screen of tiles painted (worst estates first).
-  requestAnimationFrame(() => setTimeout(() => performance.mark("board-first-painted"), 0));
-  // The rest of a large city follows in chunks, so the first screen is not waiting for 2,000 tiles.
+  // The first screen of tiles (worst estates first) is painted from this; the rest of a large city follows in
+  // chunks once it is, so the first screen is not waiting for 2,000 tiles, nor for the map.
   const token = (boardToken += 1);
   const more = (from) => {
     const el = $("#tiles");
@@ -47,14 +43,28 @@ async function viewBoard() {
       setTimeout(() => more(from + 400), 0);
       return;
     }
-    requestAnimationFrame(() => setTimeout(() => performance.mark("board-painted"), 0));
-    // The map (map.js: ECharts, loaded then) comes after the tiles are on screen.
-    const map = $("#board-map");
-    if (map) estateMap(map, shown, { heading: t("map") });
+    afterPaint(() => {
+      performance.mark("board-painted");
+      // The map (map.js: ECharts, 1 MB of script, loaded then) comes after every tile is painted.
+      const map = $("#board-map");
+      if (map && token === boardToken) estateMap(map, shown, { heading: t("map") });
+    });
   };
-  setTimeout(() => more(FIRST_SCREEN), 0);
+  afterPaint(() => more(FIRST_SCREEN));
   $("#f-district").onchange = (e) => { boardFilter = { district: e.target.value, street: "" }; viewBoard(); };
   $("#f-street").onchange = (e) => { boardFilter.street = e.target.value; viewBoard(); };
+}
+
+/** Once a minute (a device going offline has no live event of its own): the estates asked again, and only the
+ * tiles whose estate changed drawn again (app.js patchTile); an estate added or removed draws the board anew. */
+async function refreshBoard() {
+  const estates = await api("/api/estates").catch(() => null);
+  if (!estates || !onBoard()) return;
+  const shown = new Map(boardEstates.map((e) => [e.id, e]));
+  if (estates.length !== shown.size || estates.some((e) => !shown.has(e.id))) { viewBoard(); return; }
+  for (const e of estates) {
+    if (JSON.stringify(e) !== JSON.stringify(shown.get(e.id))) patchTile(e.id, (old) => Object.assign(old, e));
+  }
 }
 
 let boardEstates = [];

@@ -26,6 +26,11 @@ class ApiError extends Error {
 }
 
 async function api(path, options = {}) {
+  const early = !options.method && options.json === undefined && takeEarly(path);
+  if (early) {
+    const { body, err } = await early;
+    if (!err) return body; // else asked again like any request (a sign-in may have come in between)
+  }
   // X-Requested-With: the proof a write signed in by the session cookie comes from these pages (CSRF).
   const init = { credentials: "same-origin", ...options, headers: { "X-Requested-With": "firegw", ...(options.headers || {}) } };
   if (options.json !== undefined) {
@@ -43,13 +48,56 @@ async function api(path, options = {}) {
   return body;
 }
 
+// ---- the first view's data, asked while the page's other scripts load ------------------------------------
+
+/** What the first view of a route asks for (board.js, overview.js), by the route's first part (#/ -> "",
+ * #/overview -> "overview"): asked as this script runs, answered when the view asks (``api`` takes it, once,
+ * within 10 s). The session (GET /api/auth/me) is asked earlier still, by a preload in index.html. */
+const FIRST_ASKS = {
+  "": ["/api/estates"],
+  overview: ["/api/overview", "/api/estates", "/api/overview/trends?hours=24", "/api/map"],
+};
+const earlyAsks = new Map();
+for (const path of FIRST_ASKS[location.hash.slice(2).split(/[/?]/)[0]] || []) {
+  earlyAsks.set(path, api(path, { quiet401: true }).then((body) => ({ body }), (err) => ({ err })));
+  setTimeout(() => earlyAsks.delete(path), 10000);
+}
+function takeEarly(path) {
+  const asked = earlyAsks.get(path);
+  earlyAsks.delete(path);
+  return asked;
+}
+
 // ---- session ---------------------------------------------------------------------------------------------
 
 const session = { me: null, authEnabled: true, policy: null, endedBecause: null };
 
+/** Who is signed in, asked as soon as this script runs (index.html preloads the answer, so the request is on
+ * its way before any script): the first view waits for it. Taken by the first ``loadSession``. */
+let sessionAsked = api("/api/auth/me", { quiet401: true }).then((me) => ({ me }), (err) => ({ err }));
+
+/** The alarm sound's audio context (alarms.js unlockSound), made now, while the page waits for its other files:
+ * making one takes 50-150 ms of the main thread, which the first paint would otherwise wait for. */
+const earlyAudio = (() => { try { return window.AudioContext ? new AudioContext() : null; } catch (err) { return null; } })();
+
+/** ``fn`` once the browser has painted what the page just drew (the frame after this one), or within half a
+ * second where it paints no frame (a hidden tab): what can wait (the map) does not delay the first paint. */
+function afterPaint(fn) {
+  let done = false;
+  const go = () => { if (!done) { done = true; fn(); } };
+  requestAnimationFrame(() => setTimeout(go, 0));
+  setTimeout(go, 500);
+}
+
 async function loadSession() {
+  const asked = sessionAsked;
+  sessionAsked = null;
   try {
-    session.me = await api("/api/auth/me", { quiet401: true });
+    if (asked) {
+      const { me, err } = await asked;
+      if (err) throw err;
+      session.me = me;
+    } else session.me = await api("/api/auth/me", { quiet401: true });
     session.authEnabled = true;
   } catch (err) {
     session.me = null;

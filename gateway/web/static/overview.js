@@ -74,8 +74,11 @@ EXTRA_VIEWS.overview = async () => {
     ov.resized.observe($("#view"));
   }
   $("#ov-wall").onclick = toggleWall;
-  estateMap($("#ov-map"), estates, { dark: true, scale: ovScale() });
-  drawTrends(trends, token);
+  afterPaint(() => { // the figures first; then the map and the trends (ECharts, 1 MB of script, loaded then)
+    if (token !== ov.token || !onOverview()) return;
+    estateMap($("#ov-map"), estates, { dark: true, scale: ovScale() });
+    drawTrends(trends, token);
+  });
 };
 
 // ---- drawn once --------------------------------------------------------------------------------------------
