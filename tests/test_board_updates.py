@@ -10,6 +10,7 @@ of an engine (tests/served_app.py). bench/ui_bench.py measures the times; this c
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 from assessed import assess
 from clock import FakeClock
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, async_playwright, expect
 from served_app import served, signed_in
 
 from gateway.auth.service import AuthService
@@ -47,6 +48,12 @@ WATCH_TILES = """() => {
     });
   }).observe(document.getElementById("tiles"), { childList: true });
 }"""
+#: Resolves once the browser has drawn ten frames.
+TEN_FRAMES = """() => new Promise((ok) => {
+  let n = 10;
+  const f = () => (--n ? requestAnimationFrame(f) : ok());
+  f();
+})"""
 #: The tiles of the first look still in the page, by data-testid.
 STILL_THERE = "() => window.kept.filter((n) => n.isConnected).map((n) => n.dataset.testid)"
 
@@ -139,4 +146,32 @@ async def test_live_events_and_the_minute_refresh_redraw_only_their_tiles(world:
     replaced = await page.evaluate("() => window.replaced")
     assert set(replaced) == {"tile-E004", "tile-E006", "tile-E007"}, replaced
     assert len(await page.evaluate(STILL_THERE)) == len(ids) - 3
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_a_page_left_before_its_answers_came_does_not_draw_over_the_next(world: Any) -> None:
+    """The router's guard (core.js api, app.js route): the estate page's reads are held back in the browser
+    until the operator has moved on to the alarm list; answered then, they must not replace it."""
+    _, base, browser = world
+    page = await board(browser, base)
+    held: list[Route] = []
+    arrived = asyncio.Event()
+
+    async def hold(route: Route) -> None:
+        held.append(route)
+        arrived.set()
+
+    await page.route("**/api/estates/E003", hold)
+    await page.evaluate("() => { location.hash = '#/estate/E003'; }")
+    await asyncio.wait_for(arrived.wait(), 10)
+    await page.evaluate("() => { location.hash = '#/alarms'; }")
+    await expect(page.locator("#view h1")).to_have_text("报警")
+    async with page.expect_response("**/api/estates/E003") as answered:
+        await held[0].continue_()
+    assert (await answered.value).ok
+    # Whatever the estate page would draw comes within a frame or two of its last answer: give it ten.
+    await page.evaluate(TEN_FRAMES)
+    await page.wait_for_load_state("networkidle")
+    await expect(page.locator("#view h1")).to_have_text("报警")
+    assert await page.locator('#view [data-testid="grade-rule"]').count() == 0
     assert page.errors == []  # type: ignore[attr-defined]

@@ -120,7 +120,7 @@ const urgencyOrder = (a, b) => (a.test - b.test) || ((a.state !== "open") - (b.s
 
 async function loadAlarmScreen() {
   try {
-    const s = await api("/api/alarms/screen");
+    const s = await api("/api/alarms/screen", { background: true });
     Object.assign(alarmScreen.targets, s.targets_s);
     alarmScreen.phone = s.control_room_phone || "";
     alarmScreen.loaded = true;
@@ -134,7 +134,7 @@ const alarmsShown = () => [...alarms.values()].map((a) => [a.id, a.state, a.esta
 async function refreshAlarms() {
   const before = alarmsShown();
   try {
-    const [open] = await Promise.all([api("/api/alarms?open=true"), alarmScreen.loaded ? null : loadAlarmScreen()]);
+    const [open] = await Promise.all([api("/api/alarms?open=true", { background: true }), alarmScreen.loaded ? null : loadAlarmScreen()]);
     const known = new Set(alarms.keys());
     alarms.clear();
     open.forEach((a) => { if (!known.has(a.id)) noteNewAlarm(a); alarms.set(a.id, stamp(a)); });

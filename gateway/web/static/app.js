@@ -13,6 +13,7 @@
 
 async function route() {
   formsDirty = false;
+  routeGen += 1; // reads still outstanding for the page shown before are dropped (core.js api)
   const hash = location.hash || "#/";
   const [path] = hash.slice(1).split("?");
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);

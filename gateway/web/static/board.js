@@ -58,7 +58,7 @@ async function viewBoard() {
 /** Once a minute (a device going offline has no live event of its own): the estates asked again, and only the
  * tiles whose estate changed drawn again (app.js patchTile); an estate added or removed draws the board anew. */
 async function refreshBoard() {
-  const estates = await api("/api/estates").catch(() => null);
+  const estates = await api("/api/estates", { background: true }).catch(() => null);
   if (!estates || !onBoard()) return;
   const shown = new Map(boardEstates.map((e) => [e.id, e]));
   if (estates.length !== shown.size || estates.some((e) => !shown.has(e.id))) { viewBoard(); return; }

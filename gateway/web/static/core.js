@@ -25,10 +25,22 @@ class ApiError extends Error {
   constructor(status, body) { super(body && body.detail ? body.detail : `HTTP ${status}`); this.status = status; }
 }
 
+/** Bumped by every route (app.js): which page the URL shows now. */
+let routeGen = 0;
+/** What a view's read answers once the page has moved on: a promise that never settles, so the view that
+ * asked stops where it waits and never draws over the page shown now (its `.catch` fallbacks do not run
+ * either). Reads that are not a view's (the alarm bar, the to-do badge, live patches, the session) pass
+ * ``background: true`` and are always answered. */
+const MOVED_ON = () => new Promise(() => {});
+
 async function api(path, options = {}) {
-  const early = !options.method && options.json === undefined && takeEarly(path);
+  const read = !options.method && options.json === undefined;
+  const gen = routeGen;
+  const movedOn = () => read && !options.background && gen !== routeGen;
+  const early = read && takeEarly(path);
   if (early) {
     const { body, err } = await early;
+    if (movedOn()) return MOVED_ON();
     if (!err) return body; // else asked again like any request (a sign-in may have come in between)
   }
   // X-Requested-With: the proof a write signed in by the session cookie comes from these pages (CSRF).
@@ -41,6 +53,7 @@ async function api(path, options = {}) {
   const response = await fetch(path, init);
   if (response.status === 204) return null;
   const body = await response.json().catch(() => null);
+  if (movedOn()) return MOVED_ON();
   if (!response.ok) {
     if (response.status === 401 && !options.quiet401 && !path.startsWith("/api/auth/login")) { location.hash = "#/login"; }
     throw new ApiError(response.status, body);
@@ -59,7 +72,7 @@ const FIRST_ASKS = {
 };
 const earlyAsks = new Map();
 for (const path of FIRST_ASKS[location.hash.slice(2).split(/[/?]/)[0]] || []) {
-  earlyAsks.set(path, api(path, { quiet401: true }).then((body) => ({ body }), (err) => ({ err })));
+  earlyAsks.set(path, api(path, { quiet401: true, background: true }).then((body) => ({ body }), (err) => ({ err })));
   setTimeout(() => earlyAsks.delete(path), 10000);
 }
 function takeEarly(path) {
@@ -74,7 +87,7 @@ const session = { me: null, authEnabled: true, policy: null, endedBecause: null 
 
 /** Who is signed in, asked as soon as this script runs (index.html preloads the answer, so the request is on
  * its way before any script): the first view waits for it. Taken by the first ``loadSession``. */
-let sessionAsked = api("/api/auth/me", { quiet401: true }).then((me) => ({ me }), (err) => ({ err }));
+let sessionAsked = api("/api/auth/me", { quiet401: true, background: true }).then((me) => ({ me }), (err) => ({ err }));
 
 /** The alarm sound's audio context (alarms.js unlockSound), made now, while the page waits for its other files:
  * making one takes 50-150 ms of the main thread, which the first paint would otherwise wait for. */
@@ -97,7 +110,7 @@ async function loadSession() {
       const { me, err } = await asked;
       if (err) throw err;
       session.me = me;
-    } else session.me = await api("/api/auth/me", { quiet401: true });
+    } else session.me = await api("/api/auth/me", { quiet401: true, background: true });
     session.authEnabled = true;
   } catch (err) {
     session.me = null;

@@ -35,7 +35,8 @@ function loadEcharts() {
 function loadOutline() {
   if (!outlineLoading) {
     outlineLoading = (async () => {
-      const [echarts, info] = await Promise.all([loadEcharts(), api("/api/map")]);
+      // background: this promise is shared by every map drawn after, so it is answered whichever page asked.
+      const [echarts, info] = await Promise.all([loadEcharts(), api("/api/map", { background: true })]);
       const response = await fetch(info.districts_url, { credentials: "same-origin" });
       if (!response.ok) throw new Error(`${info.districts_url}: HTTP ${response.status}`);
       const geo = await response.json();

@@ -253,7 +253,7 @@ function tickOverview() {
 async function refreshFigures() {
   ov.refreshTimer = null;
   if (!onOverview()) return;
-  const data = await api("/api/overview").catch(() => null);
+  const data = await api("/api/overview", { background: true }).catch(() => null);
   if (data && onOverview()) patchFigures(data);
 }
 
@@ -303,7 +303,7 @@ async function drawTrends(trends, token) {
 async function refreshTrends() {
   ov.trendsTimer = null;
   if (!onOverview() || !ov.trendCharts.length) return;
-  const trends = await api("/api/overview/trends?hours=24").catch(() => null);
+  const trends = await api("/api/overview/trends?hours=24", { background: true }).catch(() => null);
   if (!trends || !onOverview()) return;
   for (const { kind, chart, el } of ov.trendCharts) if (el.isConnected) chart.setOption(trendOption(trends, kind));
 }

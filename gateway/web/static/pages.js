@@ -51,7 +51,7 @@ async function refreshTodo() {
   if (!badge) return;
   if (session.authEnabled && !session.me) { badge.hidden = true; return; }
   try {
-    const c = await api("/api/todo/counts", { quiet401: true });
+    const c = await api("/api/todo/counts", { quiet401: true, background: true });
     badge.hidden = false;
     badge.dataset.count = String(c.total);
     badge.textContent = `${t("todo")} ${c.total}`;
