@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -48,6 +48,22 @@ _INSERT_HAZARD_TRANSITION = insert(hazard_transitions)
 #: The ``criterion`` of a device hazard that is no item of any criterion: a monitoring fault (a sensor
 #: offline, a low battery), a maintenance task for whoever maintains the devices, not a hazard of the grade.
 MAINTENANCE_TASK = "maint"
+
+
+class StepArgs(TypedDict, total=False):
+    """What a closed-loop step carries besides the hazard and the action: ``HazardRepository.transition``
+    passes it on as it is to ``_transition`` (the one place that reads it), so the list is written once."""
+
+    actor: Required[str]
+    now: Required[datetime]
+    reason: str
+    deadline: datetime | None
+    default_deadline_s: float | None
+    responsible: str | None
+    evidence: str
+    recheck_after_s: float | None
+    party_id: int | None
+    data: dict[str, Any] | None
 
 
 class HazardRepository:
@@ -201,43 +217,14 @@ class HazardRepository:
         )
         return hazard_from_row({"id": hazard_id, **as_read(values)})
 
-    def transition(
-        self,
-        hazard_id: int,
-        action: HazardAction,
-        *,
-        actor: str,
-        now: datetime,
-        reason: str = "",
-        deadline: datetime | None = None,
-        default_deadline_s: float | None = None,
-        responsible: str | None = None,
-        evidence: str = "",
-        recheck_after_s: float | None = None,
-        party_id: int | None = None,
-        data: dict[str, Any] | None = None,
-    ) -> HazardRecord:
+    def transition(self, hazard_id: int, action: HazardAction, **step: Unpack[StepArgs]) -> HazardRecord:
         """Apply one closed-loop step, or raise ``TransitionError``/``NotFound`` and change nothing.
 
         ``party_id``: the party a dispatch goes to (checked by the caller: it exists, is active and serves
         the hazard's estate); ``responsible`` then names it in words. ``data``: more to record with the
         transition (an escalation's level). A re-check goes through ``recheck``."""
         with self._db.tx() as conn:
-            return self._transition(
-                conn,
-                hazard_id,
-                action,
-                actor=actor,
-                now=now,
-                reason=reason,
-                deadline=deadline,
-                default_deadline_s=default_deadline_s,
-                responsible=responsible,
-                evidence=evidence,
-                recheck_after_s=recheck_after_s,
-                party_id=party_id,
-                data=data,
-            )
+            return self._transition(conn, hazard_id, action, **step)
 
     def recheck(
         self, hazard_id: int, outcome: RecheckOutcome, *, actor: str, now: datetime, reason: str
