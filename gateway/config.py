@@ -154,9 +154,9 @@ class ReportsSection(Section):
 
 
 class UiSection(Section):
-    """The control-room web UI (docs/control-room-ui.md). Nothing it shows is loaded from outside the gateway:
-    the map is a district outline shipped with it (an online base map such as AMap is not built; the doc says
-    why and how it would be)."""
+    """The control-room web UI (docs/control-room-ui.md). By default nothing it shows is loaded from outside
+    the gateway: the map is a district outline shipped with it. With ``amap_key`` set, the map draws on
+    AMap's (高德) online streets instead, and falls back to the outline when AMap does not load."""
 
     #: The district outline the map draws: a GeoJSON FeatureCollection, one feature per district with
     #: ``properties.name`` spelled as the registry's ``district``, longitude/latitude in GCJ-02 (the frame of
@@ -165,6 +165,15 @@ class UiSection(Section):
     map: Path | None = None
     #: The city's name, shown above the map on the duty overview.
     city: str = "郑州市"
+    #: An AMap (高德开放平台) Web JS API key (``env:NAME`` keeps it out of the file): the map then draws on
+    #: AMap's streets, loaded by each browser from AMap's servers (the page's security policy then allows
+    #: AMap's hosts). Empty: the outline only, nothing loaded from outside. AMap's terms apply to its use.
+    amap_key: str = Field(default="", max_length=64, pattern=r"^[0-9A-Za-z]*$")
+    #: The security code (安全密钥) AMap pairs with keys made since 2021-12-02, given to the browser with the
+    #: key (AMap's "plain text" way; its proxy way keeps it on a server of the deployment's own).
+    amap_security_code: str = Field(default="", max_length=64, pattern=r"^[0-9A-Za-z]*$")
+    #: How long a browser waits for AMap before it draws the outline instead (a closed network never answers).
+    amap_timeout_s: float = Field(default=6.0, gt=0, le=60)
 
 
 class AuthSection(Section):

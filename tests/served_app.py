@@ -16,6 +16,7 @@ from playwright.async_api import Browser, Page, ViewportSize, expect
 from gateway.api import ApiServices, create_app
 from gateway.auth.service import AuthService
 from gateway.casework.engine import RuleEngine
+from gateway.config import UiSection
 from gateway.ingest.deadletter import DeadLetterStore
 from gateway.ingest.pipeline import Pipeline
 from gateway.ingest.sinks.sqlite import SqliteSink
@@ -31,10 +32,12 @@ async def served(
     control_room_phone: str = "",
     pipeline: Pipeline | None = None,
     telemetry: TelemetryReader | None = None,
+    ui: UiSection | None = None,
 ) -> AsyncIterator[str]:
     """The app's base URL while it is served by uvicorn (telemetry and dead letters in ``tmp_path``);
     ``control_room_phone``: the number the alarm bar names (``[notify] control_room_phone``); ``pipeline``
-    and ``telemetry``: a test's own, that stored what the device pages show (its dead letters are closed)."""
+    and ``telemetry``: a test's own, that stored what the device pages show (its dead letters are closed);
+    ``ui``: the ``[ui]`` section (the map), as gateway/app.py sets it."""
     deadletters = pipeline.deadletters if pipeline else DeadLetterStore(tmp_path / "dl-ui.sqlite")
     pipeline = pipeline or Pipeline(
         engine.registry, SqliteSink(tmp_path / "t-ui.sqlite"), deadletters, clock=engine.clock
@@ -50,6 +53,8 @@ async def served(
         telemetry=telemetry,
     )
     app = create_app(services)
+    if ui is not None:
+        app.state.ui = ui
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     )

@@ -375,7 +375,7 @@ async def test_a_deployment_ships_its_own_city_outline(world: World, tmp_path: P
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         # Accounts disabled: the open principal. Default: the bundled outline, as a static file.
         assert (await client.get("/api/map")).json() == {
-            "city": "郑州市", "districts_url": "/static/maps/zhengzhou.json",
+            "city": "郑州市", "districts_url": "/static/maps/zhengzhou.json", "amap": None,
         }  # fmt: skip
         assert (await client.get("/static/maps/zhengzhou.json")).status_code == 200
         assert (await client.get("/api/map/districts")).status_code == 404
@@ -385,6 +385,7 @@ async def test_a_deployment_ships_its_own_city_outline(world: World, tmp_path: P
         assert (await client.get("/api/map")).json() == {
             "city": "洛阳市",
             "districts_url": "/api/map/districts",
+            "amap": None,
         }
         served_file = await client.get("/api/map/districts")
         assert served_file.json() == {"type": "FeatureCollection", "features": []}

@@ -8,6 +8,8 @@ Every response (the UI page, ``/static/*``, the API, the public placard page) ca
   sizes) and the placard page has its own ``<style>``: styles cannot run code, scripts are what matters.
   ``/docs`` and ``/redoc`` (FastAPI's API pages) load their scripts from a CDN with an inline start-up
   script, so they get a policy that allows exactly that, and nothing more: they hold no data of their own.
+  A deployment with an AMap key (``[ui] amap_key``) lets its pages load AMap's scripts, styles, tiles and
+  requests from AMap's hosts too, and workers from ``blob:`` (AMap draws in them); nothing else changes.
 - ``X-Frame-Options: DENY`` (for browsers without ``frame-ancestors``), ``X-Content-Type-Options: nosniff``,
   ``Referrer-Policy: same-origin``, ``Cross-Origin-Opener-Policy: same-origin``, and a
   ``Permissions-Policy`` that turns off what the control room never uses.
@@ -42,6 +44,14 @@ _CSP = (
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
+#: AMap's hosts (高德: its loader, API, styles, tiles and their workers), allowed only where ``[ui] amap_key``
+#: is set (docs/control-room-ui.md, "The online base map").
+_AMAP = "https://*.amap.com https://*.autonavi.com"
+_AMAP_CSP = (
+    f"default-src 'self'; script-src 'self' {_AMAP}; style-src 'self' 'unsafe-inline' {_AMAP}; "
+    f"img-src 'self' data: blob: {_AMAP}; font-src 'self'; connect-src 'self' {_AMAP}; worker-src blob:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 _CDN = "https://cdn.jsdelivr.net"
 _DOCS_CSP = (
     f"default-src 'self'; script-src 'self' 'unsafe-inline' {_CDN}; "
@@ -71,6 +81,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         docs = scope.get("path", "") in DOCS_PATHS
+        amap = _draws_on_amap(scope)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -80,9 +91,18 @@ class SecurityHeaders:
                         headers[name] = value
                 if docs:
                     headers["Content-Security-Policy"] = _DOCS_CSP
+                elif amap and headers["Content-Security-Policy"] == _CSP:
+                    headers["Content-Security-Policy"] = _AMAP_CSP
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _draws_on_amap(scope: Scope) -> bool:
+    """Whether this gateway's map draws on AMap (``[ui] amap_key``; gateway/app.py puts ``[ui]`` on the app's
+    state, and an app without it draws the outline only)."""
+    ui = getattr(getattr(scope.get("app"), "state", None), "ui", None)
+    return bool(getattr(ui, "amap_key", ""))
 
 
 def check_origin(request: Request, principal: Principal | None) -> None:

@@ -5,8 +5,9 @@
   and one small query: a wall screen may ask every few seconds.
 - ``GET /api/overview/trends?hours=24``: per hour, alarms, hazards opened and closed, devices offline
   (``gateway/store/trends.py``).
-- ``GET /api/map``: the city and which district outline the map draws (nothing is loaded from outside the
-  gateway: no online base map, docs/control-room-ui.md).
+- ``GET /api/map``: the city, which district outline the map draws, and AMap's key where the map draws on
+  AMap's streets (``[ui] amap_key``; by default nothing is loaded from outside the gateway,
+  docs/control-room-ui.md).
 - ``GET /api/map/districts``: a deployment's own outline (``[ui] map``); the bundled one is a static file.
 """
 
@@ -42,9 +43,20 @@ class TrendsOut(Out):
     )
 
 
+class AmapOut(Out):
+    """What a browser needs to load AMap's Web JS API 2.0 (``[ui] amap_key``)."""
+
+    key: str
+    security_code: str = Field(description="AMap's 安全密钥 for the key; empty where the key has none")
+    timeout_s: float = Field(description="how long to wait for AMap before drawing the outline instead")
+
+
 class MapOut(Out):
     city: str
     districts_url: str = Field(description="the district outline: GeoJSON, GCJ-02 longitude/latitude")
+    amap: AmapOut | None = Field(
+        default=None, description="AMap's online streets under the estates, where configured; else null"
+    )
 
 
 def _ui(request: Request) -> UiSection:
@@ -90,6 +102,9 @@ async def get_map(request: Request) -> MapOut:
     return MapOut(
         city=ui.city,
         districts_url="/api/map/districts" if ui.map is not None else BUNDLED_MAP,
+        amap=AmapOut(key=ui.amap_key, security_code=ui.amap_security_code, timeout_s=ui.amap_timeout_s)
+        if ui.amap_key
+        else None,
     )
 
 

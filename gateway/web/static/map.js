@@ -1,13 +1,21 @@
 /* The map of estates (the board's and the duty overview's): Apache ECharts (vendor/echarts, loaded the first
  * time a map is drawn) over the city's district outline shipped with the gateway (maps/, or [ui] map), so it
- * works on a closed network and loads nothing from elsewhere. Each estate is a dot in its grade's colour (the
- * colours of the UI's stylesheet); an estate with an open fire alarm pulses, large and red, with its name.
+ * works on a closed network and loads nothing from elsewhere. Where [ui] amap_key is set, the dots are drawn
+ * on AMap's streets instead (echarts-extension-amap, vendored; AMap's API from its servers), and on the
+ * outline when AMap does not load in time. Each estate is a dot in its grade's colour (the colours of the
+ * UI's stylesheet); an estate with an open fire alarm pulses, large and red, with its name.
  * A click opens the estate. Live events patch the dots (``updateEstate``): the series are set again by id,
  * at most once a frame, never the map. */
 "use strict";
 
-Object.assign(TEXT.zh, { "map.fire": "火警", "map.failed": "地图加载失败：" });
-Object.assign(TEXT.en, { "map.fire": "FIRE", "map.failed": "The map could not be loaded: " });
+Object.assign(TEXT.zh, {
+  "map.fire": "火警", "map.failed": "地图加载失败：",
+  "map.no amap": "高德在线地图未能加载（网络不通或密钥无效），显示离线区划图。",
+});
+Object.assign(TEXT.en, {
+  "map.fire": "FIRE", "map.failed": "The map could not be loaded: ",
+  "map.no amap": "AMap's online map did not load (no network, or the key was refused): showing the offline outline.",
+});
 
 const MAP_NAME = "firegw-city";
 const MAP_GRADES = ["red", "yellow", "green", "not_assessed", "unknown", "grey"];
@@ -15,6 +23,8 @@ const MAP_GRADES = ["red", "yellow", "green", "not_assessed", "unknown", "grey"]
 const liveMaps = new Set();
 let echartsLoading = null;
 let outlineLoading = null;
+let mapInfoLoading = null;
+let amapLoading = null;
 
 /** ECharts, loaded once, when the first map is drawn (the board's first paint does not wait for 1 MB). */
 function loadEcharts() {
@@ -31,12 +41,47 @@ function loadEcharts() {
   return echartsLoading;
 }
 
+/** ``GET /api/map``, asked once (background: the promise is shared by every map drawn after, so it is
+ * answered whichever page asked first). */
+function loadMapInfo() {
+  if (!mapInfoLoading) {
+    mapInfoLoading = api("/api/map", { background: true });
+    mapInfoLoading.catch(() => { mapInfoLoading = null; });
+  }
+  return mapInfoLoading;
+}
+
+/** A script from ``src``, resolved when ``ready()`` says it has run; rejected on an error or after ``ms``. */
+function loadScript(src, ms, ready) {
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    const timer = setTimeout(() => reject(new Error(`${new URL(src, location.href).host}: no answer in ${ms / 1000} s`)), ms);
+    script.src = src;
+    script.onload = () => { clearTimeout(timer); if (ready()) resolve(); else reject(new Error(`${src}: loaded, but not usable`)); };
+    script.onerror = () => { clearTimeout(timer); reject(new Error(`${new URL(src, location.href).host}: not reachable`)); };
+    document.head.appendChild(script);
+  });
+}
+
+/** AMap's Web JS API 2.0 and the ECharts extension that draws on it, loaded once for the page's life where a
+ * key is configured (a failure is kept too: each later map goes straight to the outline, not another wait). */
+function loadAmap(amap) {
+  if (!amapLoading) {
+    amapLoading = (async () => {
+      await loadEcharts();
+      if (amap.security_code) window._AMapSecurityConfig = { securityJsCode: amap.security_code };
+      await loadScript(`https://webapi.amap.com/maps?v=2.0&key=${encodeURIComponent(amap.key)}`, amap.timeout_s * 1000, () => window.AMap && window.AMap.Map);
+      await loadScript("/static/vendor/echarts-extension-amap/echarts-extension-amap.min.js", 10000, () => true);
+    })();
+  }
+  return amapLoading;
+}
+
 /** The district outline (``GET /api/map`` says which), registered with ECharts once: { city, geo }. */
 function loadOutline() {
   if (!outlineLoading) {
     outlineLoading = (async () => {
-      // background: this promise is shared by every map drawn after, so it is answered whichever page asked.
-      const [echarts, info] = await Promise.all([loadEcharts(), api("/api/map", { background: true })]);
+      const [echarts, info] = await Promise.all([loadEcharts(), loadMapInfo()]);
       const response = await fetch(info.districts_url, { credentials: "same-origin" });
       if (!response.ok) throw new Error(`${info.districts_url}: HTTP ${response.status}`);
       const geo = await response.json();
@@ -133,9 +178,9 @@ function mapSeries(m) {
   const { calm, fire } = seriesData(m);
   const size = Math.round(10 * m.scale);
   return [
-    { id: "estates", type: "scatter", coordinateSystem: "geo", symbolSize: size, z: 3, data: calm,
+    { id: "estates", type: "scatter", coordinateSystem: m.base === "amap" ? "amap" : "geo", symbolSize: size, z: 3, data: calm,
       emphasis: { scale: 1.6 } },
-    { id: "alarms", type: "effectScatter", coordinateSystem: "geo", symbolSize: size * 2, z: 5, data: fire,
+    { id: "alarms", type: "effectScatter", coordinateSystem: m.base === "amap" ? "amap" : "geo", symbolSize: size * 2, z: 5, data: fire,
       showEffectOn: "render", rippleEffect: { brushType: "fill", scale: 4, period: 1.2, number: 3 },
       label: { show: true, distance: 8, formatter: (p) => `${t("map.fire")} · ${p.name}`,
         color: "#fff", backgroundColor: "#d50000", padding: [3, 6], borderRadius: 3, fontWeight: "bold",
@@ -161,9 +206,16 @@ async function estateMap(el, estates, { heading = "", dark = false, scale = 1 } 
   el.innerHTML = `${heading ? `<h2>${esc(heading)}</h2>` : ""}<div class="estate-map${dark ? " dark" : ""}" data-testid="estate-map" data-state="loading">
     <p class="muted map-wait">${esc(t("loading"))}</p></div>`;
   const box = el.lastElementChild;
-  let outline;
+  let info, base = "outline", outline = null, amapFailure = "";
   try {
-    outline = await loadOutline();
+    info = await loadMapInfo();
+    if (info.amap) {
+      try {
+        await loadAmap(info.amap);
+        base = "amap";
+      } catch (err) { amapFailure = err.message; }
+    }
+    if (base === "outline") outline = await loadOutline();
   } catch (err) {
     box.dataset.state = "failed";
     box.innerHTML = `<p class="error">${esc(t("map.failed"))}${esc(err.message)}</p>`;
@@ -171,26 +223,42 @@ async function estateMap(el, estates, { heading = "", dark = false, scale = 1 } 
   }
   if (!box.isConnected) return null;
   pruneMaps();
-  const m = { box, scale, theme: mapTheme(dark), points: new Map(placed.map((e) => [e.id, mapPoint(e)])), queued: false };
+  const m = { box, scale, base, theme: mapTheme(dark), points: new Map(placed.map((e) => [e.id, mapPoint(e)])), queued: false };
   const bounds = pointBounds([...m.points.values()]);
   m.span = [bounds[1][0] - bounds[0][0], bounds[0][1] - bounds[1][1]];
-  anchorDistricts(outline, [...m.points.values()]);
   box.innerHTML = "";
   m.chart = echarts.init(box, null, { renderer: "canvas" });
-  const lat = placed.reduce((sum, e) => sum + e.latitude, 0) / placed.length;
-  m.chart.setOption({
-    backgroundColor: "transparent",
-    tooltip: { trigger: "item", formatter: mapTooltip, confine: true },
-    geo: {
-      map: MAP_NAME, roam: true, boundingCoords: bounds, scaleLimit: { min: 0.5, max: 12 },
-      aspectScale: Math.cos((lat * Math.PI) / 180), // degrees of longitude are shorter than of latitude
-      label: { show: true, color: m.theme.label, fontSize: Math.round(12 * scale) },
-      itemStyle: { areaColor: m.theme.area, borderColor: m.theme.border, borderWidth: 1 },
-      emphasis: { itemStyle: { areaColor: m.theme.hover }, label: { color: m.theme.label } },
-      select: { disabled: true }, tooltip: { show: false },
-    },
-    series: mapSeries(m),
-  });
+  const tooltip = { trigger: "item", formatter: mapTooltip, confine: true };
+  if (base === "amap") {
+    const centre = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2];
+    m.chart.setOption({
+      amap: { viewMode: "2D", center: centre, zoom: 12, resizeEnable: true, renderOnMoving: true,
+        echartsLayerInteractive: true, mapStyle: dark ? "amap://styles/darkblue" : "amap://styles/normal" },
+      tooltip, series: mapSeries(m),
+    });
+    // The estates' box, as AMap's view: south-west and north-east corners.
+    const amap = m.chart.getModel().getComponent("amap").getAMap();
+    amap.setBounds(new AMap.Bounds([bounds[0][0], bounds[1][1]], [bounds[1][0], bounds[0][1]]));
+  } else {
+    if (amapFailure) {
+      box.insertAdjacentHTML("beforebegin", `<p class="muted map-note" data-testid="map-note" title="${esc(amapFailure)}">${esc(t("map.no amap"))}</p>`);
+    }
+    anchorDistricts(outline, [...m.points.values()]);
+    const lat = placed.reduce((sum, e) => sum + e.latitude, 0) / placed.length;
+    m.chart.setOption({
+      backgroundColor: "transparent",
+      tooltip,
+      geo: {
+        map: MAP_NAME, roam: true, boundingCoords: bounds, scaleLimit: { min: 0.5, max: 12 },
+        aspectScale: Math.cos((lat * Math.PI) / 180), // degrees of longitude are shorter than of latitude
+        label: { show: true, color: m.theme.label, fontSize: Math.round(12 * scale) },
+        itemStyle: { areaColor: m.theme.area, borderColor: m.theme.border, borderWidth: 1 },
+        emphasis: { itemStyle: { areaColor: m.theme.hover }, label: { color: m.theme.label } },
+        select: { disabled: true }, tooltip: { show: false },
+      },
+      series: mapSeries(m),
+    });
+  }
   m.chart.on("click", (params) => {
     if (params.data && params.data.id) location.hash = `#/estate/${encodeURIComponent(params.data.id)}`;
   });
@@ -198,7 +266,8 @@ async function estateMap(el, estates, { heading = "", dark = false, scale = 1 } 
   m.resized.observe(box);
   liveMaps.add(m);
   box.dataset.state = "ready";
-  box.dataset.city = outline.city;
+  box.dataset.base = base;
+  box.dataset.city = info.city;
   return m;
 }
 
