@@ -192,6 +192,24 @@ class AuthSection(Section):
     token_ttl_s: float = Field(default=90 * 86400, gt=0)
     #: Send the session cookie only over HTTPS: set it when the UI is served behind a TLS proxy.
     cookie_secure: bool = False
+    #: Sign-in throttling (gateway/auth/throttle.py): this many failed sign-ins of one account name within
+    #: ``failure_window_s`` lock the name for ``lock_s``; each further lock of it doubles, at most
+    #: ``max_lock_s``.
+    lock_after_failures: int = Field(default=5, ge=1, le=1000)
+    #: Failed sign-ins from one client address within the window that lock the address for ``lock_s`` (not
+    #: doubling). A control room's operators may share one address behind NAT: keep it well above the above.
+    address_lock_after_failures: int = Field(default=20, ge=1, le=100_000)
+    failure_window_s: float = Field(default=15 * 60, gt=0, le=86400)
+    lock_s: float = Field(default=15 * 60, gt=0, le=86400)
+    max_lock_s: float = Field(default=24 * 3600, gt=0, le=30 * 86400)
+
+    @model_validator(mode="after")
+    def _locks_grow(self) -> AuthSection:
+        if self.max_lock_s < self.lock_s:
+            raise ValueError(
+                f"max_lock_s ({self.max_lock_s:g}) must not be shorter than lock_s ({self.lock_s:g})"
+            )
+        return self
 
 
 class NotifySection(Section):

@@ -671,6 +671,9 @@ OTHER_WRITES = {
     ("POST", "/api/auth/users/{username}/unlock"): (
         "test_hostile_people.py::test_office_and_brigade_unlock_within_their_reach_and_it_is_audited"
     ),
+    ("POST", "/api/auth/addresses/{address}/unlock"): (
+        "test_lockouts.py::test_each_sees_the_locks_it_may_end_and_only_the_city_wide_end_an_address"
+    ),
 }
 
 

@@ -437,7 +437,7 @@ async def pages_to_walk(base: str, world: World) -> list[str]:
     """Every page, and the device and hazard pages of each kind and state."""
     engine = world.engine
     pages = ["#/", "#/alarms", "#/hazards", "#/hazards?open=false", "#/todo", "#/reports", "#/quarterly",
-             "#/handover", "#/parties"]  # fmt: skip
+             "#/handover", "#/parties", "#/lockouts"]  # fmt: skip
     async with httpx.AsyncClient(base_url=base) as http:
         if (await http.get("/static/overview.js")).status_code == 200:
             pages.append("#/overview")

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from gateway.auth import passwords
 from gateway.auth.principal import Principal, Unauthenticated
 from gateway.auth.store import AuthStore, TokenRecord, account_scope, sessions, tokens, users
-from gateway.auth.throttle import LoginThrottle, Subject, Throttled
+from gateway.auth.throttle import LoginThrottle, Subject, Throttled, throttle_rules
 from gateway.config import AuthSection
 from gateway.models import utc_now
 
@@ -83,6 +83,7 @@ class AuthService:
             session_ttl=timedelta(seconds=section.session_ttl_s),
             token_ttl=timedelta(seconds=section.token_ttl_s),
             cookie_secure=section.cookie_secure,
+            throttle=LoginThrottle(store.engine, **throttle_rules(section)),
         )
 
     def authenticate(self, *, authorization: str | None, session: str | None) -> Principal:

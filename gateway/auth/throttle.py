@@ -6,6 +6,9 @@
 - **Per client address**: 20 failed sign-ins within 15 minutes lock the address for 15 minutes (not
   doubling: a control room's operators may share one address behind NAT), whatever names were tried.
 
+Those are the defaults; ``[auth]`` sets each figure (``lock_after_failures``, ``address_lock_after_failures``,
+``failure_window_s``, ``lock_s``, ``max_lock_s``: ``throttle_rules``).
+
 While locked, every sign-in of that name or from that address is refused with 429 and ``Retry-After``
 before the password is even checked, the right password included: the answer is the same whether the
 password was right or not. Each attempt is counted *before* its password is checked, so a burst of parallel
@@ -47,6 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 
+from gateway.config import AuthSection
 from gateway.store.tables import UtcDateTime
 
 log = logging.getLogger(__name__)
@@ -98,6 +102,19 @@ class Rule:
 
 ACCOUNT_RULE = Rule(5, timedelta(minutes=15), timedelta(minutes=15), True, timedelta(hours=24))
 ADDRESS_RULE = Rule(20, timedelta(minutes=15), timedelta(minutes=15), False, timedelta(minutes=15))
+
+
+def throttle_rules(section: AuthSection) -> dict[str, Rule]:
+    """``LoginThrottle``'s rules from ``[auth]``: names lock after ``lock_after_failures`` and double,
+    addresses after ``address_lock_after_failures`` and do not."""
+    window, lock = timedelta(seconds=section.failure_window_s), timedelta(seconds=section.lock_s)
+    longest = timedelta(seconds=section.max_lock_s)
+    return {
+        "account": Rule(section.lock_after_failures, window, lock, True, longest),
+        "address": Rule(section.address_lock_after_failures, window, lock, False, lock),
+    }
+
+
 #: A name's doubling starts again once its last lock ended this long ago without a new one.
 FORGET_AFTER = timedelta(hours=24)
 #: Rows neither locked nor touched for this long are deleted (at most once an hour).

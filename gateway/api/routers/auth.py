@@ -7,7 +7,8 @@
   ``gateway/auth/throttle.py``).
 - ``POST /api/auth/logout`` ends the session (and the live feeds it opened, within 2 s).
 - ``POST /api/auth/users/{username}/unlock``: an office (for accounts working in its area), the brigade or
-  an admin ends a sign-in lock-out; audited.
+  an admin ends a sign-in lock-out; audited. ``GET /api/auth/lockouts`` lists the locks the caller may end
+  (the UI's 登录锁定 page); ``POST /api/auth/addresses/{address}/unlock``: the brigade and admins.
 - ``/api/auth/tokens``: admins list, create and revoke API tokens; a new token's secret is in the answer to
   its creation and nowhere else.
 
@@ -18,7 +19,7 @@ and the UI takes the 404 to mean "no sign-in needed".
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, Response, status
 from pydantic import Field
@@ -26,9 +27,10 @@ from pydantic import Field
 from gateway.api.deps import Auth, Principal, Services, require
 from gateway.api.schemas import In, Out, RowId
 from gateway.auth import principal as accounts
-from gateway.auth.principal import Permission, may_unlock
+from gateway.auth.principal import Forbidden, Permission, ScopeKind, may_unlock
 from gateway.auth.service import SESSION_COOKIE, AuthService
 from gateway.auth.store import AccountError, TokenRecord
+from gateway.auth.throttle import Subject
 from gateway.casework.model import EngineError
 from gateway.store.database import NotFound
 
@@ -149,6 +151,70 @@ async def unlock(username: str, auth: Auth, principal: Principal, services: Serv
         )
     was = auth.unlock(target.username, actor=principal.actor)
     return UnlockOut(username=target.username, was_locked_until=was, unlocked_by=principal.actor)
+
+
+class LockOut(Out):
+    kind: Literal["account", "address"]
+    name: str = Field(description="the account name typed, or the client address")
+    display_name: str = Field(description="the account's display name; empty for an address or unknown name")
+    known: bool = Field(description="an account of this gateway (a locked name nobody has: someone guessing)")
+    locked_until: datetime
+    lockouts: int = Field(description="locks of this name since its last success or unlock (each doubles)")
+
+
+class AddressUnlockOut(Out):
+    address: str
+    was_locked_until: datetime | None = Field(description="until when sign-in was locked; null: it was not")
+    unlocked_by: str
+
+
+def _sees_every_lock(principal: accounts.Principal) -> bool:
+    """Admins and city-wide callers (the brigade) see and end every lock, addresses and unknown names too."""
+    return principal.admin or principal.account_scope.kind is ScopeKind.ALL
+
+
+@router.get(
+    "/lockouts",
+    summary="Sign-in lock-outs in force that you may end, the longest first",
+    description=(
+        "An office sees the locked accounts working in its area; the brigade and admins see every lock: "
+        "accounts, names nobody has (someone guessing) and client addresses."
+    ),
+)
+async def lockouts(auth: Auth, principal: Principal, services: Services) -> list[LockOut]:
+    if not principal.admin:
+        principal.check(Permission.UNLOCK_ACCOUNTS, "see sign-in lock-outs")
+    every = _sees_every_lock(principal)
+    users = {u.username: u for u in auth.store.users()}
+    shown = []
+    for lock in auth.throttle.locks(auth.clock()):
+        user = users.get(lock.name) if lock.kind is Subject.ACCOUNT else None
+        mine = user is not None and may_unlock(principal, user.scope, user.admin, services.registry)
+        if every or mine:
+            shown.append(
+                LockOut(
+                    kind=lock.kind.value,
+                    name=lock.name,
+                    display_name=user.display_name if user else "",
+                    known=user is not None,
+                    locked_until=lock.locked_until,
+                    lockouts=lock.lockouts,
+                )
+            )
+    return shown
+
+
+@router.post(
+    "/addresses/{address}/unlock",
+    summary="End a client address's sign-in lock-out (the brigade and admins)",
+)
+async def unlock_address(address: str, auth: Auth, principal: Principal) -> AddressUnlockOut:
+    if not principal.admin:
+        principal.check(Permission.UNLOCK_ACCOUNTS, "unlock client addresses")
+    if not _sees_every_lock(principal):
+        raise Forbidden("only the brigade and admins unlock a client address (it is shared by many accounts)")
+    was = auth.throttle.unlock(Subject.ADDRESS, address[:128], actor=principal.actor, now=auth.clock())
+    return AddressUnlockOut(address=address, was_locked_until=was, unlocked_by=principal.actor)
 
 
 @router.get("/me", summary="Who you are: role, permissions, scope, when the session ends")

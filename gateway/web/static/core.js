@@ -8,6 +8,10 @@ function applyStaticText() {
   document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
   document.querySelectorAll("[data-i18n-title]").forEach((el) => { el.title = t(el.dataset.i18nTitle); });
   showWhoami();
+  // Links to pages only some accounts may use (lockouts.js): shown to those signed in with the permission.
+  document.querySelectorAll("[data-needs]").forEach((el) => {
+    el.hidden = !session.me || !(session.me.admin || (session.me.permissions || []).includes(el.dataset.needs));
+  });
   $("#lang-toggle").textContent = lang === "zh" ? "EN" : "中文";
   renderSoundButton();
 }
@@ -126,6 +130,20 @@ function showWhoami() {
   const me = session.me;
   const role = me ? roleName(me.role) : "";
   $("#whoami").textContent = me ? `${me.display_name || me.username}${lang === "zh" ? `（${role}）` : ` (${role})`}` : "";
+}
+
+/** A link to a page of its own script in the header's nav (``#/name``, its text ``nav.name``), after the
+ * link to ``after`` when there is one; ``needs``: shown only to accounts with that permission. */
+function addNavLink(name, { after = "", needs = "" } = {}) {
+  const nav = document.querySelector("#top nav");
+  if (!nav || nav.querySelector(`a[href="#/${name}"]`)) return;
+  const link = document.createElement("a");
+  link.href = `#/${name}`;
+  link.dataset.i18n = `nav.${name}`;
+  link.textContent = t(`nav.${name}`);
+  if (needs) { link.dataset.needs = needs; link.hidden = true; }
+  const before = after && nav.querySelector(`a[href="#/${after}"]`);
+  if (before) before.after(link); else nav.appendChild(link);
 }
 
 const can = (permission) => !session.authEnabled || !session.me || (session.me.permissions || []).includes(permission);

@@ -39,14 +39,7 @@ Object.assign(TEXT.en, {
 });
 
 (function addHandoverLink() {
-  const nav = document.querySelector("#top nav");
-  if (!nav || nav.querySelector('a[href="#/handover"]')) return;
-  const link = document.createElement("a");
-  link.href = "#/handover";
-  link.dataset.i18n = "nav.handover";
-  link.textContent = t("nav.handover");
-  const reports = nav.querySelector('a[href="#/reports"]');
-  if (reports) reports.after(link); else nav.appendChild(link);
+  addNavLink("handover", { after: "reports" });
   // On paper only the record: no header, alarm bar, forms or buttons (the page is marked .handover-page).
   const style = document.createElement("style");
   style.textContent = `.handover-page > section, .handover-page > form { margin: 12px 0; }

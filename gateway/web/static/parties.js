@@ -48,14 +48,7 @@ Object.assign(TEXT.en, {
 });
 
 (function addPartiesLink() {
-  const nav = document.querySelector("#top nav");
-  if (!nav || nav.querySelector('a[href="#/parties"]')) return;
-  const link = document.createElement("a");
-  link.href = "#/parties";
-  link.dataset.i18n = "nav.parties";
-  link.textContent = t("nav.parties");
-  const hazards = nav.querySelector('a[href="#/hazards"]');
-  if (hazards) hazards.after(link); else nav.appendChild(link);
+  addNavLink("parties", { after: "hazards" });
   const style = document.createElement("style");
   style.textContent = `.pick-list { display: grid; grid-template-columns: repeat(auto-fill, minmax(190px, 1fr)); gap: 2px 10px;
       max-height: 180px; overflow: auto; border: 1px solid var(--line); border-radius: 4px; padding: 6px; }

@@ -50,16 +50,7 @@ Object.assign(TEXT.en, {
   document.head.appendChild(style);
 })();
 
-(function quarterlyNavLink() {
-  const nav = $("#top nav");
-  if (!nav || nav.querySelector('a[href="#/quarterly"]')) return;
-  const link = document.createElement("a");
-  link.href = "#/quarterly";
-  link.dataset.i18n = "nav.quarterly";
-  link.textContent = t("nav.quarterly");
-  const reports = nav.querySelector('a[href="#/reports"]');
-  if (reports) reports.after(link); else nav.appendChild(link);
-})();
+addNavLink("quarterly", { after: "reports" });
 
 /** "2026Q4" of a date, and the quarters before it, newest first. */
 const quarterOf = (d) => `${d.getFullYear()}Q${Math.floor(d.getMonth() / 3) + 1}`;
