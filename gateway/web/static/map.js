@@ -244,6 +244,10 @@ async function estateMap(el, estates, { heading = "", dark = false, scale = 1 } 
       box.insertAdjacentHTML("beforebegin", `<p class="muted map-note" data-testid="map-note" title="${esc(amapFailure)}">${esc(t("map.no amap"))}</p>`);
     }
     anchorDistricts(outline, [...m.points.values()]);
+    // Only the districts with estates are named: the others lie mostly outside the estates' view, and their
+    // names would be cut at its edge ("…市").
+    const named = new Set([...m.points.values()].map((p) => p.district));
+    const unnamed = outline.geo.features.map((f) => f.properties.name).filter((name) => !named.has(name));
     const lat = placed.reduce((sum, e) => sum + e.latitude, 0) / placed.length;
     m.chart.setOption({
       backgroundColor: "transparent",
@@ -255,6 +259,7 @@ async function estateMap(el, estates, { heading = "", dark = false, scale = 1 } 
         itemStyle: { areaColor: m.theme.area, borderColor: m.theme.border, borderWidth: 1 },
         emphasis: { itemStyle: { areaColor: m.theme.hover }, label: { color: m.theme.label } },
         select: { disabled: true }, tooltip: { show: false },
+        regions: unnamed.map((name) => ({ name, label: { show: false }, emphasis: { label: { show: false } } })),
       },
       series: mapSeries(m),
     });
