@@ -400,6 +400,13 @@ class GatewayConfig(Section):
         reports = self.reports
         if reports.font and not Path(reports.font).is_absolute():
             reports = reports.model_copy(update={"font": str(base / reports.font)})
+        mqtt = self.mqtt.model_copy(
+            update={
+                name: str(base / path)
+                for name in ("ca_file", "cert_file", "key_file")
+                if (path := getattr(self.mqtt, name)) is not None and not Path(path).is_absolute()
+            }
+        )
         ui = self.ui
         if ui.map is not None and not ui.map.is_absolute():
             ui = ui.model_copy(update={"map": base / ui.map})
@@ -413,6 +420,7 @@ class GatewayConfig(Section):
                 "rules": rules,
                 "reports": reports,
                 "ui": ui,
+                "mqtt": mqtt,
             }
         )
 
@@ -448,7 +456,12 @@ def parse_config(
                 msg = "unknown key (check the spelling against examples/gateway.toml)"
             problems.append(f"{where}: {msg}" if where else msg)
         raise ConfigError(source, problems) from exc
-    return config.resolve_paths(base or Path.cwd())
+    config = config.resolve_paths(base or Path.cwd())
+    try:
+        config.mqtt.tls_context()  # the CA, the gateway's certificate and key: usable, or said now
+    except ValueError as exc:
+        raise ConfigError(source, [str(exc)]) from None
+    return config
 
 
 def load_config(path: str | Path) -> GatewayConfig:

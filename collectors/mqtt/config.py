@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class MqttSubscription(BaseModel):
@@ -54,6 +55,10 @@ class MqttConfig(BaseModel):
     keepalive_s: int = Field(default=30, ge=5)
     tls: bool = False
     ca_file: str | None = None
+    #: The gateway's own certificate (PEM, its chain after it) and private key, for a broker that asks for
+    #: one (Mosquitto ``require_certificate true``): both or neither, with ``tls``.
+    cert_file: str | None = None
+    key_file: str | None = None
     max_payload_bytes: int = Field(default=16384, ge=64)
     #: How long to wait for each SUBACK. A persistent session's backlog streams in before the SUBACKs,
     #: so this is generous; the backlog is processed meanwhile.
@@ -66,7 +71,39 @@ class MqttConfig(BaseModel):
     backoff_max_s: float = Field(default=30.0, gt=0)
     subscriptions: tuple[MqttSubscription, ...] = DEFAULT_SUBSCRIPTIONS
 
+    @model_validator(mode="after")
+    def _client_certificate_whole(self) -> MqttConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together: the certificate and its private key")
+        if self.cert_file is not None and not self.tls:
+            raise ValueError("cert_file and key_file need tls = true (a certificate is shown over TLS only)")
+        return self
+
     def tls_context(self) -> ssl.SSLContext | None:
         """With ``tls``: the broker's certificate checked against ``ca_file`` (the system's CAs without
-        one) and its host name; the same for every connection the gateway makes to the broker."""
-        return ssl.create_default_context(cafile=self.ca_file) if self.tls else None
+        one) and its host name, and the gateway's own certificate shown where ``cert_file`` is set; the same
+        for every connection the gateway makes to the broker. ``ValueError`` naming the file that cannot be
+        used (missing, unreadable, not PEM, a key that is not the certificate's)."""
+        if not self.tls:
+            return None
+        for name, path in (
+            ("ca_file", self.ca_file),
+            ("cert_file", self.cert_file),
+            ("key_file", self.key_file),
+        ):
+            if path is not None and not os.path.isfile(path):
+                raise ValueError(f"mqtt.{name}: {path}: no such file")
+        try:
+            context = ssl.create_default_context(cafile=self.ca_file)
+        except ssl.SSLError as exc:
+            raise ValueError(f"mqtt.ca_file: {self.ca_file}: not a PEM certificate ({exc.reason})") from None
+        if self.cert_file is not None:
+            try:
+                context.load_cert_chain(self.cert_file, self.key_file)
+            except (ssl.SSLError, OSError) as exc:
+                raise ValueError(
+                    f"mqtt.cert_file, mqtt.key_file: {self.cert_file}, {self.key_file}: cannot be used "
+                    f"({getattr(exc, 'reason', None) or exc}); both PEM, the key unencrypted and the "
+                    "certificate's own"
+                ) from None
+        return context
