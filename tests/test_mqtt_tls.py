@@ -58,8 +58,12 @@ class TlsMosquitto(MosquittoService):
         tls = "".join(f"{key} {self.workdir / name}\n" for key, name in files.items())
         self.config_path.write_text(config.replace("allow_anonymous true\n", f"allow_anonymous true\n{tls}"))
 
+    def client_context(self) -> ssl.SSLContext:
+        """What a client that may connect brings: the broker's CA."""
+        return ssl.create_default_context(cafile=str(self.workdir / "ca.pem"))
+
     def ready(self) -> bool:
-        context = ssl.create_default_context(cafile=str(self.workdir / "ca.pem"))
+        context = self.client_context()
         try:
             with (
                 socket.create_connection((self.host, self.port), timeout=1) as raw,
@@ -167,18 +171,11 @@ class CertMosquitto(TlsMosquitto):
         config = self.config_path.read_text()
         self.config_path.write_text(config + "require_certificate true\nuse_identity_as_username true\n")
 
-    def ready(self) -> bool:
-        context = ssl.create_default_context(cafile=str(self.workdir / "ca.pem"))
+    def client_context(self) -> ssl.SSLContext:
+        """The broker's CA and a certificate it signed."""
+        context = super().client_context()
         context.load_cert_chain(self.workdir / "firegw-gw01.pem", self.workdir / "firegw-gw01.key")
-        try:
-            with (
-                socket.create_connection((self.host, self.port), timeout=1) as raw,
-                context.wrap_socket(raw, server_hostname=self.host) as sock,
-            ):
-                sock.sendall(b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00")  # CONNECT, MQTT 3.1.1
-                return sock.recv(4) == b"\x20\x02\x00\x00"
-        except OSError:
-            return False
+        return context
 
 
 @pytest.fixture(scope="module")
