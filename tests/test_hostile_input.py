@@ -39,7 +39,7 @@ from gateway import cli
 from gateway.api import ApiServices, create_app
 from gateway.api.schemas import FIELD_MAX, TEXT_MAX, In
 from gateway.auth.service import AuthService
-from gateway.auth.store import AuthStore
+from gateway.auth.store import AccountError, AuthStore
 from gateway.casework.engine import RuleEngine
 from gateway.config import LimitsSection
 from gateway.ingest import registry_csv
@@ -452,6 +452,23 @@ async def test_an_account_past_its_daily_share_is_429_and_another_is_not(api: Ap
     url = "/api/estates/E001/assessments"
     codes = [(await api.http.post(url, json=evidence, headers=api.as_("w2"))).status_code for _ in range(3)]
     assert codes == [201, 201, 429]
+
+
+def test_no_two_accounts_are_recorded_by_one_name(api: Api) -> None:
+    """The daily share counts what an account recorded by the name it is recorded by: two accounts with one
+    display name would share a day's share (and could not be told apart in history), so it is refused."""
+    auth = AuthStore(api.engine.store.engine)
+    now = api.clock()
+    taken = "is already how account 'w1' is recorded"
+    with pytest.raises(AccountError, match=taken):
+        auth.create_user(username="w3", role="brigade", password=None, now=now, display_name="w1")
+    auth.create_user(username="w6", role="brigade", password=None, now=now, display_name="w5")
+    with pytest.raises(AccountError, match="is already how account 'w6' is recorded"):
+        auth.create_user(username="w5", role="brigade", password=None, now=now)  # recorded by its username
+    with pytest.raises(AccountError, match="is already how account 'w2' is recorded"):
+        auth.ensure_user(username="w1", role="brigade", password=None, now=now, display_name="w2")
+    auth.create_user(username="w4", role="brigade", password=None, now=now, display_name="网格员 w4")
+    auth.ensure_user(username="w1", role="brigade", password=None, now=now, display_name="w1")  # its own
 
 
 # -- MQTT ------------------------------------------------------------------------------------------------

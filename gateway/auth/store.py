@@ -256,6 +256,7 @@ class AuthStore:
         }
         try:
             with self._tx() as conn:
+                _check_recorded_name_free(conn, username, values["display_name"])
                 conn.execute(insert(users).values(**values))
         except IntegrityError:
             raise AccountError(f"user {username!r} exists already") from None
@@ -293,6 +294,7 @@ class AuthStore:
         role, scope = _role_and_scope(role, district, street, company)
         password_hash = passwords.hash_password(password, username) if password is not None else ""
         with self._tx() as conn:
+            _check_recorded_name_free(conn, username, display_name.strip())
             conn.execute(
                 update(users)
                 .where(users.c.id == existing.id)
@@ -570,3 +572,18 @@ def _role_and_scope(
         return role, scope_for_role(role, district=district, street=street, company=company)
     except ValueError as exc:
         raise AccountError(str(exc)) from None
+
+
+def _check_recorded_name_free(conn: Connection, username: str, display_name: str) -> None:
+    """``AccountError`` when the name this account would be recorded by (its display name, else its username:
+    ``Principal.actor``) is already another account's. Hazards, history lines and each account's daily share
+    ([limits]) carry that name, so two accounts with one name could not be told apart, and would share a day's
+    share."""
+    recorded = display_name or username
+    rows = conn.execute(select(users.c.username, users.c.display_name).where(users.c.username != username))
+    for other, other_display in rows:
+        if (other_display or other) == recorded:
+            raise AccountError(
+                f"the name {recorded!r} is already how account {other!r} is recorded (in hazards, history "
+                "and daily shares): give this account another display name"
+            )
