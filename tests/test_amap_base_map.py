@@ -3,14 +3,17 @@ API hands it to the page and the pages' security policy lets AMap's hosts in; wh
 closed control-room network, which is what this machine is), the map falls back to the shipped outline within
 ``amap_timeout_s`` and says so.
 
-AMap itself cannot run here (no internet): the browser tests make its address fail or hang on purpose, which
-is what a closed network does. Drawing on AMap's real streets is not tested by this project.
+AMap itself cannot run here (no internet): two browser tests make its address fail or hang on purpose, which
+is what a closed network does, and one serves a stand-in (tests/fake_amap.js: AMap's API as the vendored
+ECharts extension and map.js call it, on a plain Web Mercator projection, drawing no tiles) to check what the
+page does with a map that loads. AMap's real streets are not drawn by this project's tests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,6 +32,7 @@ from gateway.config import ConfigError, UiSection, load_config
 from gateway.ingest.deadletter import DeadLetterStore
 from gateway.ingest.pipeline import Pipeline
 from gateway.ingest.sinks.sqlite import SqliteSink
+from gateway.models import DeviceEvent, DeviceKind, EventType
 from gateway.store import HazardStore
 from rules.policy import load_policy
 from simulators.fleet import generate_fleet
@@ -153,3 +157,105 @@ async def test_an_unreachable_amap_leaves_the_outline_and_says_so(
     assert errors == []
     for route in held:
         await route.abort()
+
+
+FAKE_AMAP = Path(__file__).with_name("fake_amap.js")
+
+#: What the map drew, and what it asked the stand-in AMap.
+DRAWN = """() => {
+  const box = document.querySelector('#board-map [data-testid="estate-map"]');
+  const chart = echarts.getInstanceByDom(box);
+  const option = chart.getOption();
+  const map = window.fakeAmap.maps[0];
+  return {
+    base: box.dataset.base,
+    coords: option.series.map((s) => s.coordinateSystem),
+    alarms: option.series.find((s) => s.id === 'alarms').data.map((d) => d.id),
+    asked: map.asked.map((a) => a[0]),
+    style: map.style,
+    securityCode: (window._AMapSecurityConfig || {}).securityJsCode,
+    layer: Boolean(box.querySelector('.amap-maps canvas')),
+  };
+}"""
+
+#: The stand-in map's size, and where on it each estate is (AMap's own projection of its coordinates).
+PLACES = """() => {
+  const map = window.fakeAmap.maps[0];
+  const at = (e) => { const p = map.lngLatToContainer([e.longitude, e.latitude]); return [p.x, p.y]; };
+  return [map.size(), Object.fromEntries(boardEstates.map((e) => [e.id, at(e)]))];
+}"""
+
+
+async def test_with_amap_the_estates_are_drawn_on_its_map(engine: RuleEngine, tmp_path: Path) -> None:
+    """AMap replaced by tests/fake_amap.js (AMap's servers cannot be reached here): what map.js and the
+    vendored extension do with it — the estates on the ``amap`` coordinate system, the view fitted to them,
+    live alarms, a click through to the estate — with no script error."""
+    auth = AuthService(AuthStore(engine.store.engine))
+    auth.store.create_user(
+        username="duty", role="brigade", password=PASSWORD, now=engine.clock(), display_name="值班员"
+    )
+    ui = UiSection(amap_key="0123abcdef", amap_security_code="c0de42")
+    async with served(engine, auth, tmp_path, ui=ui) as base, async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            errors: list[str] = []
+            page = await signed_in(browser, base, "duty", PASSWORD, errors, {"width": 1280, "height": 900})
+            asked: list[str] = []
+
+            async def stand_in(route: Route) -> None:
+                asked.append(route.request.url)
+                await route.fulfill(path=FAKE_AMAP, content_type="application/javascript")
+
+            await page.context.route("https://webapi.amap.com/**", stand_in)
+            await page.goto(base + "/")
+            box = page.locator('#board-map [data-testid="estate-map"]')
+            await expect(box).to_have_attribute("data-state", "ready", timeout=15_000)
+            drawn = await page.evaluate(DRAWN)
+            assert asked == ["https://webapi.amap.com/maps?v=2.0&key=0123abcdef"]
+            assert drawn["base"] == "amap"
+            assert drawn["coords"] == ["amap", "amap"]
+            assert drawn["style"] == "amap://styles/normal"
+            assert drawn["securityCode"] == "c0de42"
+            assert drawn["layer"], "the estates' layer sits in AMap's map"
+            # The view is the estates' box: every estate inside the map, and they fill it.
+            (width, height), places = await page.evaluate(PLACES)
+            xs, ys = [x for x, _ in places.values()], [y for _, y in places.values()]
+            assert all(0 < x < width for x in xs), places
+            assert all(0 < y < height for y in ys), places
+            assert max(xs) - min(xs) > width / 3 or max(ys) - min(ys) > height / 3, places
+            assert await page.locator('#board-map [data-testid="map-note"]').count() == 0
+
+            # A live fire alarm pulses on it; the view is not reset by the update.
+            device = next(
+                d
+                for d in engine.registry.devices
+                if d.estate_id == "E002" and d.kind is DeviceKind.SMOKE_DETECTOR
+            )
+            now = engine.clock()
+            alarm = DeviceEvent(device_id=device.id, time=now, type=EventType.ALARM)
+            engine.on_records([(device, alarm)], now)
+            await page.wait_for_function(f"() => ({DRAWN})().alarms.includes('E002')")
+            after = await page.evaluate(DRAWN)
+            assert after["alarms"] == ["E002"]
+            assert after["asked"].count("setZoomAndCenter") == drawn["asked"].count("setZoomAndCenter")
+
+            # A click on an estate opens it.
+            await box.scroll_into_view_if_needed()
+            point = await page.evaluate(
+                """(id) => {
+                  const box = document.querySelector('#board-map [data-testid="estate-map"]');
+                  const chart = echarts.getInstanceByDom(box);
+                  const e = boardEstates.find((x) => x.id === id);
+                  const [x, y] = chart.convertToPixel({ seriesId: 'estates' }, [e.longitude, e.latitude]);
+                  const r = box.getBoundingClientRect();
+                  return [r.left + x, r.top + y];
+                }""",
+                "E001",
+            )
+            await page.mouse.click(point[0], point[1])
+            await expect(page).to_have_url(re.compile(r"#/estate/E001$"))
+            assert errors == []
+        finally:
+            await browser.close()

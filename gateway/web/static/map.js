@@ -230,15 +230,13 @@ async function estateMap(el, estates, { heading = "", dark = false, scale = 1 } 
   m.chart = echarts.init(box, null, { renderer: "canvas" });
   const tooltip = { trigger: "item", formatter: mapTooltip, confine: true };
   if (base === "amap") {
-    const centre = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2];
+    // The view is given as centre and zoom in the option, not by AMap's setBounds: the extension sets the
+    // option's centre and zoom again at each update (a live dot, a resize), which would undo it.
     m.chart.setOption({
-      amap: { viewMode: "2D", center: centre, zoom: 12, resizeEnable: true, renderOnMoving: true,
+      amap: { viewMode: "2D", ...fitView(bounds, box), resizeEnable: true, renderOnMoving: true,
         echartsLayerInteractive: true, mapStyle: dark ? "amap://styles/darkblue" : "amap://styles/normal" },
       tooltip, series: mapSeries(m),
     });
-    // The estates' box, as AMap's view: south-west and north-east corners.
-    const amap = m.chart.getModel().getComponent("amap").getAMap();
-    amap.setBounds(new AMap.Bounds([bounds[0][0], bounds[1][1]], [bounds[1][0], bounds[0][1]]));
   } else {
     if (amapFailure) {
       box.insertAdjacentHTML("beforebegin", `<p class="muted map-note" data-testid="map-note" title="${esc(amapFailure)}">${esc(t("map.no amap"))}</p>`);
@@ -274,6 +272,16 @@ async function estateMap(el, estates, { heading = "", dark = false, scale = 1 } 
   box.dataset.base = base;
   box.dataset.city = info.city;
   return m;
+}
+
+/** The centre and zoom (Web Mercator, 256-pixel tiles, as AMap's) at which ``bounds`` (pointBounds) fills
+ * ``box``. */
+function fitView(bounds, box) {
+  const [[west, north], [east, south]] = bounds;
+  const mercator = (lat) => Math.log(Math.tan(Math.PI / 4 + (lat * Math.PI) / 360)) / (2 * Math.PI); // of the world
+  const wide = (east - west) / 360, high = mercator(north) - mercator(south);
+  const zoom = Math.log2(Math.min(box.clientWidth / (256 * wide), box.clientHeight / (256 * high)));
+  return { center: [(west + east) / 2, (north + south) / 2], zoom: Math.max(3, Math.min(18, Math.floor(zoom * 10) / 10)) };
 }
 
 function pruneMaps() {
