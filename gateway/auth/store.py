@@ -256,7 +256,7 @@ class AuthStore:
         }
         try:
             with self._tx() as conn:
-                _check_recorded_name_free(conn, username, values["display_name"])
+                _check_recorded_name_free(conn, username, display_name.strip())
                 conn.execute(insert(users).values(**values))
         except IntegrityError:
             raise AccountError(f"user {username!r} exists already") from None
