@@ -146,13 +146,16 @@ class _Service:
                 raise ServiceError(f"{self.name} not ready after {timeout_s:g} s\n{self.logs()}")
             time.sleep(0.05)
 
+    #: The signal that asks the server to stop.
+    stop_signal: int = signal.SIGTERM
+
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop the process (SIGTERM, then SIGKILL); no-op when it is not running."""
+        """Stop the process (``stop_signal``, then SIGKILL); no-op when it is not running."""
         process, self.process = self.process, None
         _live.discard(self)
         if process is None or process.poll() is not None:
             return
-        process.terminate()
+        process.send_signal(self.stop_signal)
         try:
             process.wait(timeout_s)
         except subprocess.TimeoutExpired:
@@ -434,6 +437,10 @@ class PostgresService(_Service):
     """
 
     name = "postgres"
+
+    #: PostgreSQL's "fast" shutdown: SIGTERM is its "smart" one, which waits for every client to disconnect
+    #: (a test's engine left open held the suite's end for 10 s, until the SIGKILL).
+    stop_signal = signal.SIGINT
 
     def __init__(self) -> None:
         super().__init__(_postgres_bin("postgres"))
