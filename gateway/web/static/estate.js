@@ -429,7 +429,8 @@ function wireEstateForms(estate, policy, devices, now) {
       if ($("#w-scope").value === "device") body.device_id = $("#w-device").value;
       try {
         // From the gateway's clock, fetched now: the browser's may differ (a demo runs the gateway faster).
-        const health = await api("/api/health").catch(() => null);
+        // background: a step of a write, answered even if the page moves on meanwhile (core.js api).
+        const health = await api("/api/health", { background: true }).catch(() => null);
         const gatewayNow = new Date(health && health.now ? health.now : Date.now());
         const start = $("#w-start").value ? new Date($("#w-start").value) : gatewayNow;
         if ($("#w-start").value) body.starts_at = start.toISOString();
