@@ -29,12 +29,16 @@ from gateway.config import ConfigError, parse_config
 pytestmark = pytest.mark.services
 
 
+def openssl(folder: Path, *args: str) -> None:
+    """Debian's openssl, run in ``folder``."""
+    subprocess.run([find_binary("openssl"), *args], cwd=folder, check=True, capture_output=True)
+
+
 def make_certificates(folder: Path) -> None:
     """``ca.pem``, and ``server.pem``/``server.key`` for 127.0.0.1 signed by it (a day's validity)."""
-    openssl = find_binary("openssl")
 
     def run(*args: str) -> None:
-        subprocess.run([openssl, *args], cwd=folder, check=True, capture_output=True)
+        openssl(folder, *args)
 
     run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=firegw test CA",
         "-keyout", "ca.key", "-out", "ca.pem")  # fmt: skip
@@ -143,10 +147,9 @@ async def test_no_connection_without_the_brokers_ca_or_without_tls(
 def make_client_certificate(folder: Path, name: str, ca: str = "ca") -> None:
     """``{name}.pem``/``{name}.key`` for a client whose common name is ``name``, signed by ``{ca}.pem``
     (a CA of that name is made first when there is none)."""
-    openssl = find_binary("openssl")
 
     def run(*args: str) -> None:
-        subprocess.run([openssl, *args], cwd=folder, check=True, capture_output=True)
+        openssl(folder, *args)
 
     if not (folder / f"{ca}.pem").exists():
         run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={ca}",

@@ -39,19 +39,32 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: FastAPI's own API pages: their scripts come from the jsDelivr CDN with an inline start-up script.
 DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
 
-_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'"
-)
+
+def _page_policy(hosts: str = "") -> str:
+    """The pages' Content-Security-Policy: this origin only, or this origin and ``hosts`` for scripts, styles,
+    images and requests, with workers from ``blob:`` (AMap draws in workers made that way)."""
+    more = f" {hosts}" if hosts else ""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src 'self'{more}",
+            f"style-src 'self' 'unsafe-inline'{more}",
+            f"img-src 'self' data: blob:{more}",
+            "font-src 'self'",
+            f"connect-src 'self'{more}",
+            *(["worker-src blob:"] if hosts else []),
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+_CSP = _page_policy()
 #: AMap's hosts (高德: its loader, API, styles, tiles and their workers), allowed only where ``[ui] amap_key``
 #: is set (docs/control-room-ui.md, "The online base map").
-_AMAP = "https://*.amap.com https://*.autonavi.com"
-_AMAP_CSP = (
-    f"default-src 'self'; script-src 'self' {_AMAP}; style-src 'self' 'unsafe-inline' {_AMAP}; "
-    f"img-src 'self' data: blob: {_AMAP}; font-src 'self'; connect-src 'self' {_AMAP}; worker-src blob:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
+_AMAP_CSP = _page_policy("https://*.amap.com https://*.autonavi.com")
 _CDN = "https://cdn.jsdelivr.net"
 _DOCS_CSP = (
     f"default-src 'self'; script-src 'self' 'unsafe-inline' {_CDN}; "
